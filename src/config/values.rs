@@ -1,0 +1,266 @@
+//! Value types of settings and their text forms (Redis's syntax where Redis has one).
+
+/// How a setting's value is read from and shown as text.
+pub trait Value: Sized {
+    fn parse(s: &str) -> Result<Self, String>;
+    fn show(&self) -> String;
+}
+
+impl Value for String {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(s.to_string())
+    }
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            fn parse(s: &str) -> Result<Self, String> {
+                s.trim().parse::<$t>().map_err(|_| {
+                    format!("'{s}' is not a whole number in 0..={}", <$t>::MAX)
+                })
+            }
+            fn show(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+int_value!(u16, u32, u64, usize);
+
+impl Value for bool {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" => Ok(true),
+            "no" | "false" => Ok(false),
+            _ => Err(format!("'{s}' is not yes or no")),
+        }
+    }
+    fn show(&self) -> String {
+        if *self { "yes" } else { "no" }.to_string()
+    }
+}
+
+/// A size in bytes, written as Redis writes memory: `1024`, `64kb`, `512mb`, `1gb`
+/// (`k`, `m`, `g` alone mean powers of 1000, as in Redis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl Value for ByteSize {
+    fn parse(s: &str) -> Result<Self, String> {
+        let lower = s.trim().to_ascii_lowercase();
+        let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+        let (num, unit) = lower.split_at(split);
+        let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a memory size"))?;
+        let mul: u64 = match unit {
+            "" | "b" => 1,
+            "k" => 1000,
+            "kb" => 1024,
+            "m" => 1000 * 1000,
+            "mb" => 1024 * 1024,
+            "g" => 1000 * 1000 * 1000,
+            "gb" => 1024 * 1024 * 1024,
+            _ => return Err(format!("'{s}' has an unknown unit (use b, kb, mb, gb)")),
+        };
+        n.checked_mul(mul).map(ByteSize).ok_or_else(|| format!("'{s}' is too large"))
+    }
+    fn show(&self) -> String {
+        let n = self.0;
+        if n != 0 && n % (1 << 30) == 0 {
+            format!("{}gb", n >> 30)
+        } else if n != 0 && n % (1 << 20) == 0 {
+            format!("{}mb", n >> 20)
+        } else if n != 0 && n % (1 << 10) == 0 {
+            format!("{}kb", n >> 10)
+        } else {
+            n.to_string()
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Value for LogFormat {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("'{s}' is not text or json")),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+        .to_string()
+    }
+}
+
+/// Where commands go: the embedded origin or a standalone Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Upstream {
+    /// The in-process origin (no `--upstream`).
+    Embedded,
+    /// A Redis server, from `redis://[user:pass@]host:port[/db]`.
+    Redis { host: String, port: u16, user: Option<String>, password: Option<String>, db: u32 },
+}
+
+impl Upstream {
+    /// `host:port` of a Redis upstream, for connecting and for messages.
+    pub fn addr(&self) -> Option<String> {
+        match self {
+            Upstream::Embedded => None,
+            Upstream::Redis { host, port, .. } => Some(if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }),
+        }
+    }
+}
+
+/// Decodes `%XX` escapes in URL user info.
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("bad % escape")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad % escape")?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "credentials are not UTF-8".to_string())
+}
+
+/// Escapes what would break URL user info.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Value for Upstream {
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "embedded" {
+            return Ok(Upstream::Embedded);
+        }
+        let rest = s
+            .strip_prefix("redis://")
+            .ok_or_else(|| format!("'{s}' is not a redis:// URL (rediss:// is not supported)"))?;
+        let (auth, hostpart) = match rest.rsplit_once('@') {
+            Some((a, h)) => (Some(a), h),
+            None => (None, rest),
+        };
+        let (hostport, db) = match hostpart.split_once('/') {
+            Some((hp, "")) => (hp, 0),
+            Some((hp, db)) => (hp, db.parse::<u32>().map_err(|_| format!("bad db '{db}'"))?),
+            None => (hostpart, 0),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, p) = v6.split_once(']').ok_or("unclosed [ in host")?;
+            (h.to_string(), p.strip_prefix(':').unwrap_or(""))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p),
+                None => (hostport.to_string(), ""),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("'{s}' has no host"));
+        }
+        let port = if port.is_empty() {
+            6379
+        } else {
+            port.parse::<u16>().map_err(|_| format!("bad port '{port}'"))?
+        };
+        let (user, password) = match auth {
+            None => (None, None),
+            Some(a) => match a.split_once(':') {
+                Some((u, p)) => (
+                    if u.is_empty() { None } else { Some(percent_decode(u)?) },
+                    Some(percent_decode(p)?),
+                ),
+                None => (None, Some(percent_decode(a)?)),
+            },
+        };
+        Ok(Upstream::Redis { host, port, user, password, db })
+    }
+
+    fn show(&self) -> String {
+        match self {
+            Upstream::Embedded => String::new(),
+            Upstream::Redis { host, port, user, password, db } => {
+                let auth = match (user, password) {
+                    (Some(u), Some(p)) => format!("{}:{}@", percent_encode(u), percent_encode(p)),
+                    (None, Some(p)) => format!(":{}@", percent_encode(p)),
+                    _ => String::new(),
+                };
+                let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+                format!("redis://{auth}{host}:{port}/{db}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(ByteSize::parse("512mb"), Ok(ByteSize(512 << 20)));
+        assert_eq!(ByteSize::parse("1k"), Ok(ByteSize(1000)));
+        assert_eq!(ByteSize::parse("7"), Ok(ByteSize(7)));
+        assert!(ByteSize::parse("1tb").is_err());
+        assert!(ByteSize::parse("-1").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            Upstream::parse("redis://u:p%40ss@h:7000/2"),
+            Ok(Upstream::Redis {
+                host: "h".into(),
+                port: 7000,
+                user: Some("u".into()),
+                password: Some("p@ss".into()),
+                db: 2
+            })
+        );
+        assert_eq!(
+            Upstream::parse("redis://:pw@127.0.0.1:6379"),
+            Ok(Upstream::Redis {
+                host: "127.0.0.1".into(),
+                port: 6379,
+                user: None,
+                password: Some("pw".into()),
+                db: 0
+            })
+        );
+        let u = Upstream::parse("redis://us:p@:ss@h:1/3").expect("valid");
+        assert_eq!(Upstream::parse(&u.show()), Ok(u));
+        assert!(Upstream::parse("http://x").is_err());
+        assert_eq!(Upstream::parse(""), Ok(Upstream::Embedded));
+    }
+}

@@ -1,0 +1,43 @@
+//! hotcache: a hot-key cache tier for Redis that speaks the Redis protocol.
+//!
+//! Clients talk to hotcache as they would to Redis; it forwards their commands to a
+//! real Redis (or, with no upstream configured, to an embedded in-process origin)
+//! and serves reads of hot keys from memory.
+//!
+//! # Map
+//!
+//! | module      | owns |
+//! |-------------|------|
+//! | [`protocol`]| RESP: the bounded, iterative client request parser (multibulk and inline), the reply framer that finds upstream reply boundaries, reply encoding for RESP2 and RESP3 |
+//! | [`cmd`]     | the one command table: Redis's arity, flags and key specs (generated from a real server) and hotcache's routing for each command |
+//! | [`origin`]  | the embedded origin: a small in-process Redis (strings, keyspace, hashes) used when no upstream is given |
+//! | [`config`]  | every setting, declared once: defaults, validation, TOML file, `--flags`, CONFIG GET/SET |
+//! | `server`    | listeners, the per-connection loop (pipelining, replies in request order), hotcache's own commands, client registry and limits, shutdown |
+//! | `shard`     | one thread and current-thread runtime per core; `shard_for(key)` and running work on a key's shard |
+//! | `upstream`  | connections to the origin: shared pipelined connections per thread and protocol, dedicated connections for stateful clients, the handshake |
+//! | `stats`     | counters behind INFO |
+//!
+//! # Threads
+//!
+//! ```text
+//!   clients ──► SO_REUSEPORT listener on every shard thread
+//!                │             │                    │
+//!        ┌───────▼──────┐ ┌────▼─────────┐   ┌──────▼───────┐
+//!        │ shard 0      │ │ shard 1      │...│ shard N-1    │  one OS thread each,
+//!        │ runtime      │ │ runtime      │   │ runtime      │  current-thread tokio
+//!        │ connections  │ │ connections  │   │ connections  │  runtime + LocalSet
+//!        │ upstream conn│ │ upstream conn│   │ upstream conn│  (Rc, no locks)
+//!        └───────┬──────┘ └────┬─────────┘   └──────┬───────┘
+//!                └─────────────┼────────────────────┘
+//!                              ▼  few pipelined connections per thread
+//!                      Redis (or the embedded origin)
+//! ```
+//!
+//! A connection lives on the thread that accepted it for its whole life. Each
+//! thread owns its upstream connections, so the request path takes no lock and
+//! crosses no thread.
+
+pub mod cmd;
+pub mod config;
+pub mod origin;
+pub mod protocol;

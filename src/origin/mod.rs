@@ -1,0 +1,1 @@
+//! The embedded origin (placeholder; being written).

@@ -1,0 +1,311 @@
+//! Test harness: real redis-server and hotcache processes on free ports, and a raw
+//! RESP client that returns reply bytes exactly as received.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hotcache::protocol::ReplyFramer;
+
+/// How long a process gets to start answering before the test fails.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// Waits until something on `port` answers PING with +PONG.
+fn wait_ready(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} on port {port} exited before it was ready: {status}");
+        }
+        if let Ok(mut c) = RawClient::try_connect(port) {
+            if let Ok(reply) = c.try_cmd(&["PING"]) {
+                if reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH") {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{what} on port {port} not ready in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A redis-server process, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free port with persistence off.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts `redis-server` with extra `--option value` arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
+        for _attempt in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("hotcache-test-redis-{port}"));
+            let _ = std::fs::create_dir_all(&dir);
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+                .args(["--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = cmd.spawn().expect("redis-server must be installed (see README)");
+            // A lost race for the port shows as an early exit: try another port.
+            let deadline = Instant::now() + READY_TIMEOUT;
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if let Ok(mut c) = RawClient::try_connect(port) {
+                    if c.try_cmd(&["PING"]).is_ok() {
+                        return Self { port, child, dir };
+                    }
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("redis-server on {port} not ready in time");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("could not start redis-server");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+
+    /// Stops the server with SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Path of the hotcache binary cargo built for these tests.
+pub fn hotcache_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hotcache")
+}
+
+/// A hotcache process, killed when dropped.
+pub struct Hotcache {
+    pub port: u16,
+    pub child: Child,
+}
+
+impl Hotcache {
+    /// Starts hotcache on a free port with `args` (`--upstream ...`, `--threads ...`).
+    pub fn start(args: &[&str]) -> Self {
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(hotcache_bin())
+                .args(["--port", &port.to_string()])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start hotcache");
+            let deadline = Instant::now() + READY_TIMEOUT;
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    if status.code() == Some(1) {
+                        // Most likely the port was taken in between: try another.
+                        break;
+                    }
+                    panic!("hotcache exited: {status}");
+                }
+                if let Ok(mut c) = RawClient::try_connect(port) {
+                    match c.try_cmd(&["PING"]) {
+                        Ok(r) if r == b"+PONG\r\n" || r.starts_with(b"-NOAUTH") => {
+                            return Self { port, child };
+                        }
+                        _ => {}
+                    }
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("hotcache on {port} not ready in time");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("could not start hotcache");
+    }
+
+    /// Starts hotcache in front of `redis` with `threads` shard threads.
+    pub fn in_front_of(redis: &RedisServer, threads: usize, extra: &[&str]) -> Self {
+        let url = redis.url();
+        let threads = threads.to_string();
+        let mut args = vec!["--upstream", url.as_str(), "--threads", threads.as_str()];
+        args.extend_from_slice(extra);
+        Self::start(&args)
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+
+    /// Sends a signal (libc number) to the process.
+    pub fn signal(&self, sig: &str) {
+        let _ =
+            Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Hotcache {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking RESP client that returns replies as raw bytes.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    framer: ReplyFramer,
+}
+
+/// Encodes arguments as a multibulk request.
+pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        let a = a.as_ref();
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+impl RawClient {
+    pub fn try_connect(port: u16) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream, buf: Vec::new(), framer: ReplyFramer::new() })
+    }
+
+    pub fn connect(port: u16) -> Self {
+        Self::try_connect(port).unwrap_or_else(|e| panic!("connect to {port}: {e}"))
+    }
+
+    pub fn set_timeout(&self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).expect("set timeout");
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one whole reply frame.
+    pub fn try_read_reply(&mut self) -> std::io::Result<Vec<u8>> {
+        loop {
+            match self.framer.next_frame(&self.buf) {
+                Ok(Some((n, _))) => return Ok(self.buf.drain(..n).collect()),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e.to_string(),
+                    ));
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        self.try_read_reply().expect("read reply")
+    }
+
+    pub fn try_cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Vec<u8>> {
+        self.stream.write_all(&encode(args))?;
+        self.try_read_reply()
+    }
+
+    /// Sends one command and returns its reply bytes.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+        self.try_cmd(args).unwrap_or_else(|e| {
+            panic!(
+                "command {:?}: {e}",
+                args.iter()
+                    .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+                    .collect::<Vec<_>>()
+            )
+        })
+    }
+
+    /// Sends one command and returns its reply as text (for readable asserts).
+    pub fn cmd_str<A: AsRef<[u8]>>(&mut self, args: &[A]) -> String {
+        String::from_utf8_lossy(&self.cmd(args)).into_owned()
+    }
+
+    /// True once the peer has closed the connection (reads EOF within `wait`).
+    pub fn is_closed(&mut self, wait: Duration) -> bool {
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let mut b = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut b) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Bytes received but not yet returned as a reply.
+    pub fn leftover(&self) -> &[u8] {
+        &self.buf
+    }
+}
