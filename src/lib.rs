@@ -41,3 +41,12 @@ pub mod cmd;
 pub mod config;
 pub mod origin;
 pub mod protocol;
+
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod shard;
+#[cfg(feature = "server")]
+pub mod stats;
+#[cfg(feature = "server")]
+pub mod upstream;

@@ -1,1 +1,93 @@
-fn main() {}
+//! The `hotcache` binary: parse flags and config, set up logging, run the server
+//! until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use hotcache::config::{self, Cli, Config, LogFormat};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOTCACHE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.loglevel));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Raises the open-file limit to the hard limit, so `maxclients` can be reached.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let config = match config::parse_args(std::env::args().skip(1)) {
+        Ok(Cli::Run(c)) => c,
+        Ok(Cli::Check(_)) => {
+            println!("configuration OK");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Cli::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Cli::Version) => {
+            println!("hotcache {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("hotcache: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    raise_fd_limit();
+    let upstream = match config.upstream.addr() {
+        Some(a) => a,
+        None => "the embedded origin".to_string(),
+    };
+    let threads = config.thread_count();
+    let server = match hotcache::server::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hotcache: cannot listen: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(addr = %server.addr, threads, upstream = %upstream, "hotcache ready");
+    let shared = server.shared.clone();
+    let signals = std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(_) => return,
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) =
+                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        });
+        tracing::info!("shutting down: finishing replies in flight");
+        shared.shutdown();
+    });
+    server.wait();
+    drop(signals);
+    tracing::info!("bye");
+    ExitCode::SUCCESS
+}

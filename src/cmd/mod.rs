@@ -168,6 +168,8 @@ pub enum Route {
     Stateful,
     /// Blocks the connection it runs on: run on a dedicated connection.
     Blocking,
+    /// Blocks only when this option is given (XREAD ... BLOCK ms); else [`Route::Shared`].
+    BlockingWith(&'static str),
     /// Turns the connection into a stream of pushes (SUBSCRIBE family, MONITOR,
     /// SYNC): the client is relayed to a dedicated connection from then on.
     Relay,
@@ -179,6 +181,9 @@ pub enum Route {
 /// A command as hotcache sees it: Redis's definition plus routing.
 #[derive(Debug)]
 pub struct Command {
+    /// Position in the table, stable for the life of the process (for stats and
+    /// CLIENT LIST's `cmd=` without storing references across threads).
+    pub id: u16,
     pub def: &'static CommandDef,
     pub route: Route,
 }
@@ -222,6 +227,8 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("readwrite", Route::Private),
     ("asking", Route::Private),
     ("wait", Route::Blocking),
+    ("xread", Route::BlockingWith("block")),
+    ("xreadgroup", Route::BlockingWith("block")),
     ("subscribe", Route::Relay),
     ("psubscribe", Route::Relay),
     ("ssubscribe", Route::Relay),
@@ -235,31 +242,34 @@ pub static ROUTES: &[(&str, Route)] = &[
 
 /// The lookup table, built once.
 struct Table {
-    by_name: HashMap<&'static str, Command, ahash::RandomState>,
+    commands: Vec<Command>,
+    by_name: HashMap<&'static str, u16, ahash::RandomState>,
 }
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
-        fn add(
-            map: &mut HashMap<&'static str, Command, ahash::RandomState>,
-            def: &'static CommandDef,
-        ) {
+        fn add(commands: &mut Vec<Command>, def: &'static CommandDef) {
             let route = ROUTES
                 .iter()
                 .find(|(n, _)| *n == def.name)
                 .map(|(_, r)| *r)
                 .unwrap_or(if def.has(F::BLOCKING) { Route::Blocking } else { Route::Shared });
-            map.insert(def.name, Command { def, route });
+            let id = commands.len() as u16;
+            commands.push(Command { id, def, route });
             for sub in def.subcommands {
-                add(map, sub);
+                add(commands, sub);
             }
         }
+        let mut commands = Vec::new();
         for def in REDIS_COMMANDS {
-            add(&mut by_name, def);
+            add(&mut commands, def);
         }
-        Table { by_name }
+        let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
+        for c in &commands {
+            by_name.insert(c.def.name, c.id);
+        }
+        Table { commands, by_name }
     })
 }
 
@@ -286,7 +296,8 @@ fn find(name: &[u8]) -> Option<&'static Command> {
         *d = s.to_ascii_lowercase();
     }
     let key = std::str::from_utf8(&lower[..name.len()]).ok()?;
-    table().by_name.get(key)
+    let t = table();
+    t.by_name.get(key).map(|&id| &t.commands[usize::from(id)])
 }
 
 /// Finds the command for `args` as Redis's `lookupCommand` does: a container
@@ -313,12 +324,17 @@ pub fn lookup(args: &[Bytes]) -> Lookup {
 
 /// Every command definition, subcommands included (for COMMAND-style listings).
 pub fn all() -> impl Iterator<Item = &'static Command> {
-    table().by_name.values()
+    table().commands.iter()
 }
 
 /// Finds a command by its full lowercase name (`get`, `client|list`).
 pub fn by_name(name: &str) -> Option<&'static Command> {
-    table().by_name.get(name)
+    find(name.as_bytes())
+}
+
+/// Finds a command by its [`Command::id`].
+pub fn by_id(id: u16) -> Option<&'static Command> {
+    table().commands.get(usize::from(id))
 }
 
 /// The bytes of an argument as C's `%s` prints them: up to the first NUL.

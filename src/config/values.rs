@@ -69,11 +69,11 @@ impl Value for ByteSize {
     }
     fn show(&self) -> String {
         let n = self.0;
-        if n != 0 && n % (1 << 30) == 0 {
+        if n != 0 && n.is_multiple_of(1 << 30) {
             format!("{}gb", n >> 30)
-        } else if n != 0 && n % (1 << 20) == 0 {
+        } else if n != 0 && n.is_multiple_of(1 << 20) {
             format!("{}mb", n >> 20)
-        } else if n != 0 && n % (1 << 10) == 0 {
+        } else if n != 0 && n.is_multiple_of(1 << 10) {
             format!("{}kb", n >> 10)
         } else {
             n.to_string()

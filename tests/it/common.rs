@@ -29,13 +29,11 @@ fn wait_ready(port: u16, child: &mut Child, what: &str) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} on port {port} exited before it was ready: {status}");
         }
-        if let Ok(mut c) = RawClient::try_connect(port) {
-            if let Ok(reply) = c.try_cmd(&["PING"]) {
-                if reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH") {
+        if let Ok(mut c) = RawClient::try_connect(port)
+            && let Ok(reply) = c.try_cmd(&["PING"])
+                && (reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH")) {
                     return;
                 }
-            }
-        }
         assert!(Instant::now() < deadline, "{what} on port {port} not ready in time");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -75,11 +73,10 @@ impl RedisServer {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if let Ok(mut c) = RawClient::try_connect(port) {
-                    if c.try_cmd(&["PING"]).is_ok() {
+                if let Ok(mut c) = RawClient::try_connect(port)
+                    && c.try_cmd(&["PING"]).is_ok() {
                         return Self { port, child, dir };
                     }
-                }
                 if Instant::now() > deadline {
                     let _ = child.kill();
                     panic!("redis-server on {port} not ready in time");

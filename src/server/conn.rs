@@ -1,0 +1,487 @@
+//! One client connection: read, parse, dispatch, and write replies in request order.
+//!
+//! The loop keeps a queue of pending replies, one per command, in the order the
+//! commands arrived. A command answered by hotcache has its reply at once; a
+//! forwarded one waits for the upstream. Replies leave from the head of the queue
+//! only, so pipelined clients get them in order whatever path each command took.
+
+use std::collections::VecDeque;
+use std::future::pending;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::ThreadCtx;
+use super::clients::{ClientInfo, Registration};
+use crate::config::Config;
+use crate::protocol::{ParseOutcome, Proto, Request, RequestLimits, RequestParser};
+use crate::stats::{add, inc};
+use crate::upstream::{Link, PipeConn, ReplySlot};
+
+/// Most commands a client may have waiting for replies before hotcache stops
+/// reading from it (its replies keep flowing, so it never deadlocks a client that
+/// reads).
+const MAX_PENDING: usize = 64 * 1024;
+
+/// Which upstream connection a forwarded command went on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// Answered by hotcache itself.
+    Local,
+    Shared,
+    Dedicated,
+}
+
+/// What to do with a reply when it reaches the head of the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Effect {
+    None,
+    /// SELECT n: the client is on db n once this succeeds.
+    Select(i64),
+    /// CLIENT TRACKING on/off: in effect once this succeeds.
+    Tracking(bool),
+    /// MULTI: if it fails, the client was in a transaction only if it was before.
+    Multi { was: bool },
+    /// INFO: add hotcache's section to the upstream's text.
+    AppendInfo,
+    /// The reply ends the connection (QUIT, protocol error).
+    Close,
+}
+
+/// One command's place in the reply queue.
+pub(super) struct Pending {
+    pub slot: ReplySlot,
+    pub lane: Lane,
+    pub effect: Effect,
+    /// CLIENT REPLY OFF/SKIP: the reply is dropped, not written.
+    pub silent: bool,
+}
+
+/// A dedicated upstream connection and the state the client keeps on it.
+pub(super) struct Dedicated {
+    pub link: Link,
+    /// Commands sent on it and not yet answered.
+    pub inflight: usize,
+    pub in_multi: bool,
+    pub watching: bool,
+    pub tracking: bool,
+    /// The db selected on it; the client goes back to shared connections only on
+    /// the upstream's own db.
+    pub db: i64,
+}
+
+/// A client relayed to its own upstream connection (SUBSCRIBE, MONITOR): every
+/// frame arrives through `Conn::sink`.
+pub(super) struct Relay {
+    pub conn: Rc<PipeConn>,
+    /// RESET was sent: the relay ends when its `+RESET` comes back.
+    pub awaiting_reset: bool,
+}
+
+/// CLIENT REPLY state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReplyMode {
+    On,
+    Off,
+    /// Drop the next command's reply only.
+    Skip,
+}
+
+pub(super) struct Conn {
+    pub ctx: Rc<ThreadCtx>,
+    pub stream: TcpStream,
+    pub reg: Registration,
+    pub rbuf: BytesMut,
+    pub parser: RequestParser,
+    pub proto: Proto,
+    pub authed: bool,
+    pub pending: VecDeque<Pending>,
+    pub out: BytesMut,
+    pub dedicated: Option<Dedicated>,
+    pub relay: Option<Relay>,
+    /// Frames from the client's own upstream connection that answer no request:
+    /// RESP3 pushes, and everything while relayed.
+    pub sink: Option<mpsc::UnboundedReceiver<Bytes>>,
+    /// Commands on the shared lane not yet answered.
+    pub shared_inflight: usize,
+    /// A command that must wait until earlier replies are in (a lane change).
+    pub stalled: Option<Request>,
+    pub reply_mode: ReplyMode,
+    /// No more input is read; the connection closes once its replies are out.
+    pub closing: bool,
+    /// Picks this client's shared connection among `upstream-connections`.
+    pub affinity: usize,
+    pub config: Arc<Config>,
+    /// The db of the upstream URL: SELECT of it needs no dedicated connection.
+    pub home_db: i64,
+}
+
+/// Answers a client that cannot be served (maxclients) and closes it.
+pub(super) async fn refuse(mut stream: TcpStream, reply: &[u8]) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
+}
+
+/// Serves one client until it leaves, is killed, or the server stops.
+pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registration) {
+    let config = ctx.config();
+    let home_db = match &config.upstream {
+        crate::config::Upstream::Redis { db, .. } => i64::from(*db),
+        crate::config::Upstream::Embedded => 0,
+    };
+    let affinity = reg.info.id as usize;
+    let authed = config.requirepass.is_empty();
+    let mut conn = Conn {
+        ctx: ctx.clone(),
+        stream,
+        reg,
+        rbuf: BytesMut::new(),
+        parser: RequestParser::new(),
+        proto: Proto::Resp2,
+        authed,
+        pending: VecDeque::new(),
+        out: BytesMut::new(),
+        dedicated: None,
+        relay: None,
+        sink: None,
+        shared_inflight: 0,
+        stalled: None,
+        reply_mode: ReplyMode::On,
+        closing: false,
+        affinity,
+        config,
+        home_db,
+    };
+    conn.info().db.store(home_db, Relaxed);
+    conn.run().await;
+    conn.teardown();
+}
+
+/// What woke the connection up.
+enum Wake {
+    Kill,
+    Stop,
+    Reply(Bytes),
+    Readable,
+    Writable,
+    Relayed(Option<Bytes>),
+    Idle,
+}
+
+impl Conn {
+    pub fn info(&self) -> &Arc<ClientInfo> {
+        &self.reg.info
+    }
+
+    async fn run(&mut self) {
+        loop {
+            if self.ctx.stopping.get() {
+                self.closing = true;
+            }
+            self.drain_ready();
+            if !self.closing {
+                self.process_input();
+                self.drain_ready();
+            }
+            if !self.flush() {
+                return;
+            }
+            if self.over_output_limit() {
+                inc(&self.ctx.counters().client_output_limit_disconnections);
+                tracing::warn!(client = self.info().id, "closing client over the output buffer limit");
+                return;
+            }
+            if self.closing && self.pending.is_empty() && self.out.is_empty() {
+                return;
+            }
+            match self.wait().await {
+                Wake::Kill | Wake::Idle => return,
+                Wake::Stop => self.closing = true,
+                Wake::Reply(frame) => {
+                    if let Some(head) = self.pending.front_mut() {
+                        head.slot = ReplySlot::Ready(frame);
+                    }
+                }
+                Wake::Readable => {
+                    if !self.read() {
+                        return;
+                    }
+                }
+                Wake::Writable => {}
+                Wake::Relayed(Some(frame)) => self.relayed(frame),
+                Wake::Relayed(None) => {
+                    self.sink = None;
+                    if self.relay.take().is_some() {
+                        // The relayed upstream connection ended (QUIT, or it failed).
+                        self.closing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the next thing to do.
+    async fn wait(&mut self) -> Wake {
+        let want_read = !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING;
+        let want_write = !self.out.is_empty();
+        let idle = if self.config.timeout > 0
+            && self.pending.is_empty()
+            && self.relay.is_none()
+            && self.dedicated.is_none()
+        {
+            Some(Duration::from_secs(self.config.timeout))
+        } else {
+            None
+        };
+        let head = self.pending.front_mut().and_then(|p| match &mut p.slot {
+            ReplySlot::Wait(rx) => Some(rx),
+            ReplySlot::Ready(_) => None,
+        });
+        let relay = self.sink.as_mut();
+        let info = &self.reg.info;
+        let ctx = &self.ctx;
+        let stream = &self.stream;
+        tokio::select! {
+            biased;
+            _ = info.kill.notified() => Wake::Kill,
+            _ = ctx.stop.notified(), if !self.closing => Wake::Stop,
+            frame = async {
+                match head {
+                    // A dropped sender means the connection went away mid-reply.
+                    Some(rx) => rx.await.unwrap_or_else(|_| Bytes::from_static(b"-ERR upstream connection lost\r\n")),
+                    None => pending().await,
+                }
+            } => Wake::Reply(frame),
+            frame = async {
+                match relay {
+                    Some(rx) => rx.recv().await,
+                    None => pending().await,
+                }
+            } => Wake::Relayed(frame),
+            r = stream.writable(), if want_write => { let _ = r; Wake::Writable }
+            r = stream.readable(), if want_read => { let _ = r; Wake::Readable }
+            _ = async {
+                match idle {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => pending().await,
+                }
+            } => Wake::Idle,
+        }
+    }
+
+    /// Reads what the socket has. False when the client is gone or over a limit.
+    fn read(&mut self) -> bool {
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            // Start small (idle clients cost little) and grow with the traffic.
+            let want = (self.rbuf.capacity()).clamp(4096, 1 << 20);
+            self.rbuf.reserve(want);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => false,
+            Ok(n) => {
+                add(&self.ctx.counters().total_net_input_bytes, n as u64);
+                self.info().qbuf.store(self.rbuf.len(), Relaxed);
+                if self.rbuf.len() as u64 > self.config.client_query_buffer_limit.0 {
+                    inc(&self.ctx.counters().client_query_limit_disconnections);
+                    tracing::warn!(client = self.info().id, "closing client over the query buffer limit");
+                    return false;
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Parses and dispatches every whole command in the read buffer, unless a
+    /// command has to wait for earlier replies first.
+    fn process_input(&mut self) {
+        self.config = self.ctx.config();
+        if let Some(req) = self.stalled.take()
+            && !self.dispatch(req) {
+                return;
+            }
+        let limits = RequestLimits { max_bulk_len: self.config.proto_max_bulk_len.0 as i64 };
+        while !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING {
+            match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
+                ParseOutcome::Command(req) => {
+                    if !self.dispatch(req) {
+                        break;
+                    }
+                }
+                ParseOutcome::Incomplete => break,
+                ParseOutcome::Error(e) => {
+                    inc(&self.ctx.counters().protocol_errors);
+                    tracing::debug!(client = self.info().id, error = %e, "protocol error");
+                    self.push_local(Bytes::from(e.reply()), Effect::Close);
+                    self.closing = true;
+                    break;
+                }
+            }
+        }
+        self.info().qbuf.store(self.rbuf.len(), Relaxed);
+    }
+
+    /// Queues a reply hotcache produced itself.
+    pub fn push_local(&mut self, reply: Bytes, effect: Effect) {
+        let silent = self.take_silence();
+        self.pending.push_back(Pending { slot: ReplySlot::Ready(reply), lane: Lane::Local, effect, silent });
+    }
+
+    /// Queues a reply still to come from `lane`.
+    pub fn push_forwarded(&mut self, slot: ReplySlot, lane: Lane, effect: Effect) {
+        let silent = self.take_silence();
+        match lane {
+            Lane::Shared => self.shared_inflight += 1,
+            Lane::Dedicated => {
+                if let Some(d) = &mut self.dedicated {
+                    d.inflight += 1;
+                }
+            }
+            Lane::Local => {}
+        }
+        self.pending.push_back(Pending { slot, lane, effect, silent });
+    }
+
+    /// Whether the next reply is dropped (CLIENT REPLY OFF/SKIP).
+    fn take_silence(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+        }
+    }
+
+    /// Moves every reply at the head of the queue that has arrived into the
+    /// output buffer, applying its effect.
+    fn drain_ready(&mut self) {
+        while let Some(head) = self.pending.front_mut() {
+            let frame = match &mut head.slot {
+                ReplySlot::Ready(b) => std::mem::take(b),
+                ReplySlot::Wait(rx) => match rx.try_recv() {
+                    Ok(b) => b,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        Bytes::from_static(b"-ERR upstream connection lost\r\n")
+                    }
+                },
+            };
+            let Some(p) = self.pending.pop_front() else { return };
+            self.complete(p, frame);
+        }
+    }
+
+    /// Applies a reply's effect and writes it (unless the client silenced it).
+    fn complete(&mut self, p: Pending, mut frame: Bytes) {
+        match p.lane {
+            Lane::Shared => self.shared_inflight -= 1,
+            Lane::Dedicated => {
+                if let Some(d) = &mut self.dedicated {
+                    d.inflight = d.inflight.saturating_sub(1);
+                }
+            }
+            Lane::Local => {}
+        }
+        let ok = frame.first() != Some(&b'-');
+        match p.effect {
+            Effect::None => {}
+            Effect::Select(db) if ok => {
+                if let Some(d) = &mut self.dedicated {
+                    d.db = db;
+                }
+                self.info().db.store(db, Relaxed);
+            }
+            Effect::Tracking(on) if ok => {
+                if let Some(d) = &mut self.dedicated {
+                    d.tracking = on;
+                }
+            }
+            Effect::Multi { was } if !ok => {
+                if let Some(d) = &mut self.dedicated {
+                    d.in_multi = was;
+                }
+                self.info().in_multi.store(was, Relaxed);
+            }
+            Effect::AppendInfo => frame = self.append_info(frame),
+            Effect::Close => self.closing = true,
+            _ => {}
+        }
+        if !p.silent {
+            self.out.extend_from_slice(&frame);
+        }
+        self.maybe_release();
+    }
+
+    /// Gives the dedicated connection back once nothing is in flight on it and
+    /// the client left no state there.
+    pub fn maybe_release(&mut self) {
+        let Some(d) = &self.dedicated else { return };
+        if d.inflight > 0 || d.in_multi || d.watching || d.tracking || d.db != self.home_db {
+            return;
+        }
+        if let Some(d) = self.dedicated.take() {
+            self.sink = None;
+            self.ctx.upstream.release(d.link, true);
+        }
+    }
+
+    /// Writes as much of the output as the socket takes. False if the client is gone.
+    fn flush(&mut self) -> bool {
+        while !self.out.is_empty() {
+            match self.stream.try_write(&self.out) {
+                Ok(n) => {
+                    add(&self.ctx.counters().total_net_output_bytes, n as u64);
+                    let _ = self.out.split_to(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return false,
+            }
+        }
+        if self.out.is_empty() && self.out.capacity() > 1 << 20 {
+            self.out = BytesMut::new();
+        }
+        self.info().omem.store(self.out.len(), Relaxed);
+        true
+    }
+
+    fn over_output_limit(&self) -> bool {
+        let limit = self.config.client_output_buffer_limit.0;
+        limit > 0 && self.out.len() as u64 > limit
+    }
+
+    /// A frame from the client's own connection that answers no request goes
+    /// straight to the client, after the replies that arrived before it.
+    fn relayed(&mut self, frame: Bytes) {
+        self.drain_ready();
+        let reset = self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
+        self.out.extend_from_slice(&frame);
+        if reset {
+            if let Some(r) = self.relay.take() {
+                // RESET logs the connection out of the upstream user: never reuse it.
+                r.conn.close();
+            }
+            self.sink = None;
+            self.reset_local_state();
+        }
+    }
+
+    /// Closes what the client held.
+    fn teardown(&mut self) {
+        if let Some(d) = self.dedicated.take() {
+            // A client gone mid-transaction or mid-block leaves state: close it.
+            let clean = d.inflight == 0 && !d.in_multi && !d.watching && !d.tracking && d.db == self.home_db;
+            self.ctx.upstream.release(d.link, clean);
+        }
+        if let Some(r) = self.relay.take() {
+            r.conn.close();
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Routing one command: answered here, sent on the shared connection, or on a
+//! connection of the client's own, following the command table.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::conn::{Conn, Dedicated, Effect, Lane, Relay};
+use crate::cmd::{self, Command, Lookup, Route, flags};
+use crate::protocol::{ReplyBuf, Request, string2ll};
+use crate::stats::inc;
+use crate::upstream::Link;
+
+impl Conn {
+    /// Runs one command. False when input processing must pause: the command
+    /// waits for earlier replies (it is kept as `stalled`), or the client is closing.
+    pub(super) fn dispatch(&mut self, req: Request) -> bool {
+        let info = self.info().clone();
+        info.touch();
+        inc(&self.ctx.counters().total_commands_processed);
+
+        if self.relay.is_some() {
+            return self.dispatch_relayed(req);
+        }
+        let lookup = cmd::lookup(&req.args);
+        if let Lookup::Found(c) = &lookup {
+            info.last_cmd.store(c.id + 1, Relaxed);
+        }
+        // Inside MULTI everything but QUIT and RESET is queued by Redis itself,
+        // errors included (they make EXEC fail), so it all goes there unchecked.
+        if self.dedicated.as_ref().is_some_and(|d| d.in_multi) {
+            let local = matches!(
+                &lookup,
+                Lookup::Found(c) if matches!(c.route, Route::Local(cmd::Local::Quit | cmd::Local::Reset))
+            );
+            if !local {
+                let effect = self.transaction_effect(&lookup);
+                return self.forward_dedicated(req, effect);
+            }
+        }
+        let c = match lookup {
+            Lookup::Found(c) => c,
+            Lookup::Unknown if !self.authed => {
+                return self.reply_error(&cmd::unknown_command_error(&req.args));
+            }
+            Lookup::UnknownSub(_) if !self.authed => {
+                return self.reply_error(&cmd::unknown_subcommand_error(&req.args));
+            }
+            // A command this table does not know (a module's, a newer Redis's):
+            // the upstream decides.
+            Lookup::Unknown | Lookup::UnknownSub(_) => return self.forward(req, Effect::None),
+        };
+        if !c.def.arity_ok(req.args.len()) {
+            return self.reply_error(cmd::arity_error(c).as_bytes());
+        }
+        if !self.authed && !c.def.has(flags::NO_AUTH) {
+            return self.reply_error(b"NOAUTH Authentication required.");
+        }
+        match c.route {
+            Route::Local(l) => self.local(l, c, req),
+            Route::Shared => self.forward(req, Effect::None),
+            Route::Stateful => self.stateful(c, req),
+            Route::Private => self.forward_dedicated(req, Effect::None),
+            Route::Blocking => self.forward_dedicated(req, Effect::None),
+            Route::BlockingWith(option) => {
+                if req.args[1..].iter().any(|a| a.eq_ignore_ascii_case(option.as_bytes())) {
+                    self.forward_dedicated(req, Effect::None)
+                } else {
+                    self.forward(req, Effect::None)
+                }
+            }
+            Route::Relay => self.start_relay(req),
+        }
+    }
+
+    /// The state change a command makes inside MULTI.
+    fn transaction_effect(&mut self, lookup: &Lookup) -> Effect {
+        let Lookup::Found(c) = lookup else { return Effect::None };
+        // EXEC and DISCARD end the transaction and every WATCH.
+        if c.def.name == "exec" || c.def.name == "discard" {
+            if let Some(d) = &mut self.dedicated {
+                d.in_multi = false;
+                d.watching = false;
+            }
+            self.info().in_multi.store(false, Relaxed);
+        }
+        Effect::None
+    }
+
+    /// Commands that start state on the upstream connection.
+    fn stateful(&mut self, c: &'static Command, req: Request) -> bool {
+        match self.take_dedicated() {
+            Ok(()) => {}
+            Err(None) => {
+                self.stalled = Some(req);
+                return false;
+            }
+            Err(Some(e)) => return self.reply_raw(e),
+        }
+        let Some(d) = &mut self.dedicated else { return true };
+        let effect = match c.def.name {
+            "multi" => {
+                let was = d.in_multi;
+                d.in_multi = true;
+                self.info().in_multi.store(true, Relaxed);
+                Effect::Multi { was }
+            }
+            "watch" => {
+                d.watching = true;
+                Effect::None
+            }
+            "select" => match string2ll(&req.args[1]) {
+                Some(db) => Effect::Select(db),
+                None => Effect::None,
+            },
+            "client|tracking" => Effect::Tracking(req.args[2].eq_ignore_ascii_case(b"on")),
+            _ => Effect::None,
+        };
+        self.forward_dedicated(req, effect)
+    }
+
+    /// Sends on the dedicated connection if the client holds one, else shared.
+    pub(super) fn forward(&mut self, req: Request, effect: Effect) -> bool {
+        if self.dedicated.is_some() {
+            return self.forward_dedicated(req, effect);
+        }
+        // UNWATCH with nothing watched, EXEC without MULTI: the shared connection
+        // gives Redis's own answer.
+        let link = match self.ctx.upstream.shared(self.proto, self.affinity) {
+            Ok(l) => l,
+            Err(e) => return self.reply_raw(e),
+        };
+        inc(&self.ctx.counters().forwarded_commands);
+        let slot = link.send(&req);
+        let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
+        self.push_forwarded(slot, lane, effect);
+        true
+    }
+
+    /// Makes sure the client holds a dedicated connection. `Err(None)`: commands
+    /// are still in flight on the shared connection and Redis must see them first,
+    /// so the caller stalls; `Err(Some(reply))`: no connection can be had.
+    fn take_dedicated(&mut self) -> Result<(), Option<Bytes>> {
+        if self.dedicated.is_some() {
+            return Ok(());
+        }
+        if self.shared_inflight > 0 {
+            return Err(None);
+        }
+        let link = self.ctx.upstream.dedicated(self.proto).map_err(Some)?;
+        if let Link::Pipe(conn) = &link {
+            // Pushes for this client (its own CLIENT TRACKING) come back this way.
+            let (tx, rx) = mpsc::unbounded_channel();
+            conn.set_sink(Some(tx), false);
+            self.sink = Some(rx);
+        }
+        self.dedicated = Some(Dedicated {
+            link,
+            inflight: 0,
+            in_multi: false,
+            watching: false,
+            tracking: false,
+            db: self.home_db,
+        });
+        Ok(())
+    }
+
+    /// Sends on the client's own connection, taking one if needed.
+    pub(super) fn forward_dedicated(&mut self, req: Request, effect: Effect) -> bool {
+        match self.take_dedicated() {
+            Ok(()) => {}
+            Err(None) => {
+                self.stalled = Some(req);
+                return false;
+            }
+            Err(Some(e)) => return self.reply_raw(e),
+        }
+        let Some(d) = &self.dedicated else { return true };
+        inc(&self.ctx.counters().forwarded_commands);
+        let slot = d.link.send(&req);
+        let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
+        self.push_forwarded(slot, lane, effect);
+        if lane == Lane::Local {
+            self.maybe_release();
+        }
+        true
+    }
+
+    /// SUBSCRIBE, MONITOR and friends: from now on the client is relayed to a
+    /// connection of its own, every frame passed through as Redis sends it.
+    fn start_relay(&mut self, req: Request) -> bool {
+        if self.ctx.upstream.is_embedded() {
+            // The embedded origin has no pub/sub: it answers like any command.
+            return self.forward(req, Effect::None);
+        }
+        let busy = self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
+        if busy || !self.pending.is_empty() {
+            self.stalled = Some(req);
+            return false;
+        }
+        let link = match self.dedicated.take() {
+            Some(d) => d.link,
+            None => match self.ctx.upstream.dedicated(self.proto) {
+                Ok(l) => l,
+                Err(e) => return self.reply_raw(e),
+            },
+        };
+        let Link::Pipe(conn) = link else { return self.forward(req, Effect::None) };
+        let (tx, rx) = mpsc::unbounded_channel();
+        conn.set_sink(Some(tx), true);
+        self.sink = Some(rx);
+        conn.send_relayed(&req.frame);
+        inc(&self.ctx.counters().forwarded_commands);
+        self.info().relayed.store(true, Relaxed);
+        self.relay = Some(Relay { conn, awaiting_reset: false });
+        true
+    }
+
+    /// A command from a relayed client goes through as is; RESET ends the relay
+    /// when its reply comes back.
+    fn dispatch_relayed(&mut self, req: Request) -> bool {
+        let Some(relay) = &mut self.relay else { return true };
+        if let Lookup::Found(c) = cmd::lookup(&req.args)
+            && c.route == Route::Local(cmd::Local::Reset) {
+                relay.awaiting_reset = true;
+            }
+        if !relay.conn.send_relayed(&req.frame) {
+            self.closing = true;
+            return false;
+        }
+        inc(&self.ctx.counters().forwarded_commands);
+        true
+    }
+
+    /// Replies with an error (text without the leading `-`).
+    pub(super) fn reply_error(&mut self, msg: &[u8]) -> bool {
+        let mut out = ReplyBuf::new(self.proto);
+        out.error(msg);
+        self.push_local(out.take(), Effect::None);
+        true
+    }
+
+    /// Replies with bytes already encoded.
+    pub(super) fn reply_raw(&mut self, reply: Bytes) -> bool {
+        self.push_local(reply, Effect::None);
+        true
+    }
+
+    /// Replies with what `f` encodes, in the client's protocol.
+    pub(super) fn reply_with(&mut self, f: impl FnOnce(&mut ReplyBuf)) -> bool {
+        let mut out = ReplyBuf::new(self.proto);
+        f(&mut out);
+        self.push_local(out.take(), Effect::None);
+        true
+    }
+}

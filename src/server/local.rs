@@ -1,0 +1,391 @@
+//! Commands hotcache answers itself, as Redis documents them: they concern the
+//! client's connection to hotcache, not the data.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::conn::{Conn, Effect, ReplyMode};
+use crate::cmd::{Command, Local};
+use crate::protocol::{Proto, ReplyBuf, Request, string2ll};
+
+/// Redis's reply to a wrong password.
+const WRONGPASS: &[u8] = b"WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Compares secrets without an early exit, so timing does not tell how much matched.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Redis's rule for client names: printable ASCII without spaces.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+const BAD_NAME: &[u8] = b"ERR Client names cannot contain spaces, newlines or special characters.";
+
+impl Conn {
+    /// Runs a command hotcache answers itself.
+    pub(super) fn local(&mut self, l: Local, _c: &'static Command, req: Request) -> bool {
+        inc_local(self);
+        let args = &req.args;
+        match l {
+            Local::Ping => match args.len() {
+                1 => self.reply_raw(Bytes::from_static(b"+PONG\r\n")),
+                _ => self.reply_with(|o| {
+                    o.bulk(&args[1]);
+                }),
+            },
+            Local::Echo => self.reply_with(|o| {
+                o.bulk(&args[1]);
+            }),
+            Local::Quit => {
+                self.push_local(Bytes::from_static(b"+OK\r\n"), Effect::Close);
+                self.closing = true;
+                false
+            }
+            Local::Auth => self.auth(&req),
+            Local::Hello => self.hello(&req),
+            Local::Reset => self.reset(req),
+            Local::Info => self.info_command(req),
+            Local::ClientId => {
+                let id = self.info().id as i64;
+                self.reply_with(|o| {
+                    o.int(id);
+                })
+            }
+            Local::ClientGetName => {
+                let name = self.info().name();
+                self.reply_with(|o| match name {
+                    Some(n) => {
+                        o.bulk(&n);
+                    }
+                    None => {
+                        o.null();
+                    }
+                })
+            }
+            Local::ClientSetName => {
+                let name = &args[2];
+                if !valid_client_name(name) {
+                    return self.reply_error(BAD_NAME);
+                }
+                self.info().set_name(if name.is_empty() { None } else { Some(name.clone()) });
+                self.reply_raw(Bytes::from_static(b"+OK\r\n"))
+            }
+            Local::ClientInfo => {
+                let line = format!("{}\n", self.info().line());
+                self.reply_with(|o| {
+                    o.verbatim("txt", line.as_bytes());
+                })
+            }
+            Local::ClientList => self.client_list(&req),
+            Local::ClientKill => self.client_kill(&req),
+            Local::ClientReply => {
+                let mode = &args[2];
+                if mode.eq_ignore_ascii_case(b"on") {
+                    self.reply_mode = ReplyMode::On;
+                    self.reply_raw(Bytes::from_static(b"+OK\r\n"))
+                } else if mode.eq_ignore_ascii_case(b"off") {
+                    self.reply_mode = ReplyMode::Off;
+                    true
+                } else if mode.eq_ignore_ascii_case(b"skip") {
+                    // SKIP itself has no reply; the next command's is dropped.
+                    if self.reply_mode == ReplyMode::On {
+                        self.reply_mode = ReplyMode::Skip;
+                    }
+                    true
+                } else {
+                    self.reply_error(b"ERR syntax error")
+                }
+            }
+        }
+    }
+
+    /// Checks a username and password against `requirepass` (only `default`
+    /// exists). With no password configured every password is accepted, as for
+    /// Redis's `nopass` default user.
+    fn check_auth(&self, user: &[u8], pass: &[u8]) -> bool {
+        let required = self.config.requirepass.as_bytes();
+        user == b"default" && (required.is_empty() || same_secret(pass, required))
+    }
+
+    fn auth(&mut self, req: &Request) -> bool {
+        let args = &req.args;
+        if args.len() > 3 {
+            return self.reply_error(b"ERR syntax error");
+        }
+        let ok = if args.len() == 2 {
+            if self.config.requirepass.is_empty() {
+                return self.reply_error(
+                    b"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                );
+            }
+            self.check_auth(b"default", &args[1])
+        } else {
+            self.check_auth(&args[1], &args[2])
+        };
+        if ok {
+            self.authed = true;
+            self.reply_raw(Bytes::from_static(b"+OK\r\n"))
+        } else {
+            tracing::debug!(client = self.info().id, "failed AUTH");
+            self.reply_error(WRONGPASS)
+        }
+    }
+
+    /// HELLO [protover [AUTH user pass] [SETNAME name]], as Redis 7.0 runs it.
+    fn hello(&mut self, req: &Request) -> bool {
+        let args = &req.args;
+        let mut version = None;
+        let mut next = 1;
+        if args.len() >= 2 {
+            match string2ll(&args[1]) {
+                Some(v) if v == 2 || v == 3 => version = Some(v),
+                Some(_) => return self.reply_error(b"NOPROTO unsupported protocol version"),
+                None => {
+                    return self.reply_error(b"ERR Protocol version is not an integer or out of range");
+                }
+            }
+            next = 2;
+        }
+        let mut credentials = None;
+        let mut name = None;
+        let mut j = next;
+        while j < args.len() {
+            let more = args.len() - 1 - j;
+            let opt = &args[j];
+            if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+                credentials = Some((args[j + 1].clone(), args[j + 2].clone()));
+                j += 3;
+            } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
+                let n = &args[j + 1];
+                if !valid_client_name(n) {
+                    return self.reply_error(BAD_NAME);
+                }
+                name = Some(n.clone());
+                j += 2;
+            } else {
+                let mut msg = b"ERR Syntax error in HELLO option '".to_vec();
+                msg.extend_from_slice(opt);
+                msg.push(b'\'');
+                return self.reply_error(&msg);
+            }
+        }
+        if let Some((user, pass)) = credentials {
+            if self.check_auth(&user, &pass) {
+                self.authed = true;
+            } else {
+                return self.reply_error(WRONGPASS);
+            }
+        }
+        if !self.authed {
+            return self.reply_error(
+                b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
+        }
+        if let Some(n) = name {
+            self.info().set_name(if n.is_empty() { None } else { Some(n) });
+        }
+        if let Some(v) = version {
+            self.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
+            self.info().resp.store(v as u8, Relaxed);
+        }
+        let id = self.info().id as i64;
+        let proto = self.proto;
+        self.reply_with(|o| {
+            o.map(7);
+            o.bulk(b"server").bulk(b"hotcache");
+            // The Redis version hotcache speaks, so clients enable the same features.
+            o.bulk(b"version").bulk(crate::cmd::REDIS_VERSION.as_bytes());
+            o.bulk(b"proto").int(proto.number());
+            o.bulk(b"id").int(id);
+            o.bulk(b"mode").bulk(b"standalone");
+            o.bulk(b"role").bulk(b"master");
+            o.bulk(b"modules").array(0);
+        })
+    }
+
+    /// RESET: waits for replies owed, then drops every piece of connection state.
+    fn reset(&mut self, req: Request) -> bool {
+        let busy = self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
+        if busy {
+            self.stalled = Some(req);
+            return false;
+        }
+        if let Some(d) = self.dedicated.take() {
+            // MULTI, WATCH, SELECT, tracking: whatever it held, do not reuse it.
+            self.ctx.upstream.release(d.link, false);
+        }
+        self.sink = None;
+        self.reset_local_state();
+        self.reply_raw(Bytes::from_static(b"+RESET\r\n"))
+    }
+
+    /// What RESET clears on hotcache's side.
+    pub(super) fn reset_local_state(&mut self) {
+        self.proto = Proto::Resp2;
+        self.reply_mode = ReplyMode::On;
+        self.authed = self.config.requirepass.is_empty();
+        let info = self.info();
+        info.set_name(None);
+        info.resp.store(2, Relaxed);
+        info.db.store(self.home_db, Relaxed);
+        info.in_multi.store(false, Relaxed);
+        info.relayed.store(false, Relaxed);
+    }
+
+    /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
+    fn client_list(&mut self, req: &Request) -> bool {
+        let args = &req.args;
+        let mut ids: Option<Vec<u64>> = None;
+        let mut kind: Option<Vec<u8>> = None;
+        let mut j = 2;
+        while j < args.len() {
+            if args[j].eq_ignore_ascii_case(b"type") && j + 1 < args.len() {
+                let t = args[j + 1].to_ascii_lowercase();
+                if !matches!(&t[..], b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+                    let mut msg = b"ERR Unknown client type '".to_vec();
+                    msg.extend_from_slice(&args[j + 1]);
+                    msg.push(b'\'');
+                    return self.reply_error(&msg);
+                }
+                kind = Some(t);
+                j += 2;
+            } else if args[j].eq_ignore_ascii_case(b"id") && j + 1 < args.len() {
+                let mut list = Vec::new();
+                for a in &args[j + 1..] {
+                    match string2ll(a) {
+                        Some(id) if id > 0 => list.push(id as u64),
+                        _ => return self.reply_error(b"ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(list);
+                j = args.len();
+            } else {
+                return self.reply_error(b"ERR syntax error");
+            }
+        }
+        let mut text = String::new();
+        for c in self.ctx.shared.clients.list() {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+                continue;
+            }
+            let pubsub = c.relayed.load(Relaxed);
+            let keep = match kind.as_deref() {
+                None => true,
+                Some(b"normal") => !pubsub,
+                Some(b"pubsub") => pubsub,
+                Some(_) => false,
+            };
+            if keep {
+                text.push_str(&c.line());
+                text.push('\n');
+            }
+        }
+        self.reply_with(|o| {
+            o.verbatim("txt", text.as_bytes());
+        })
+    }
+
+    /// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR a] [LADDR a] [TYPE t] [USER u] [SKIPME yes|no]
+    fn client_kill(&mut self, req: &Request) -> bool {
+        let args = &req.args;
+        let me = self.info().id;
+        let clients = self.ctx.shared.clients.list();
+        if args.len() == 3 {
+            let addr = &args[2][..];
+            let Some(target) = clients.iter().find(|c| c.addr.to_string().as_bytes() == addr) else {
+                return self.reply_error(b"ERR No such client");
+            };
+            if target.id == me {
+                self.closing = true;
+            } else {
+                target.kill();
+            }
+            return self.reply_raw(Bytes::from_static(b"+OK\r\n"));
+        }
+        if !args.len().is_multiple_of(2) {
+            return self.reply_error(b"ERR syntax error");
+        }
+        let (mut id, mut addr, mut laddr, mut kind, mut user) = (None, None, None, None, None);
+        let mut skipme = true;
+        for pair in args[2..].chunks(2) {
+            let (opt, val) = (&pair[0], &pair[1]);
+            if opt.eq_ignore_ascii_case(b"id") {
+                match string2ll(val) {
+                    Some(n) if n > 0 => id = Some(n as u64),
+                    _ => return self.reply_error(b"ERR client-id should be greater than 0"),
+                }
+            } else if opt.eq_ignore_ascii_case(b"type") {
+                let t = val.to_ascii_lowercase();
+                if !matches!(&t[..], b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+                    let mut msg = b"ERR Unknown client type '".to_vec();
+                    msg.extend_from_slice(val);
+                    msg.push(b'\'');
+                    return self.reply_error(&msg);
+                }
+                kind = Some(t);
+            } else if opt.eq_ignore_ascii_case(b"addr") {
+                addr = Some(val.clone());
+            } else if opt.eq_ignore_ascii_case(b"laddr") {
+                laddr = Some(val.clone());
+            } else if opt.eq_ignore_ascii_case(b"user") {
+                user = Some(val.clone());
+            } else if opt.eq_ignore_ascii_case(b"skipme") {
+                if val.eq_ignore_ascii_case(b"yes") {
+                    skipme = true;
+                } else if val.eq_ignore_ascii_case(b"no") {
+                    skipme = false;
+                } else {
+                    return self.reply_error(b"ERR syntax error");
+                }
+            } else {
+                return self.reply_error(b"ERR syntax error");
+            }
+        }
+        if user.as_deref().is_some_and(|u| u != b"default") {
+            let mut msg = b"ERR No such user '".to_vec();
+            msg.extend_from_slice(user.as_deref().unwrap_or_default());
+            msg.push(b'\'');
+            return self.reply_error(&msg);
+        }
+        let mut killed = 0i64;
+        for c in &clients {
+            let matches = id.is_none_or(|i| c.id == i)
+                && addr.as_deref().is_none_or(|a| c.addr.to_string().as_bytes() == a)
+                && laddr.as_deref().is_none_or(|a| c.laddr.to_string().as_bytes() == a)
+                && kind.as_deref().is_none_or(|t| match t {
+                    b"normal" => !c.relayed.load(Relaxed),
+                    b"pubsub" => c.relayed.load(Relaxed),
+                    _ => false,
+                });
+            if !matches || (skipme && c.id == me) {
+                continue;
+            }
+            killed += 1;
+            if c.id == me {
+                self.closing = true;
+            } else {
+                c.kill();
+            }
+        }
+        self.reply_with(|o| {
+            o.int(killed);
+        })
+    }
+}
+
+fn inc_local(conn: &Conn) {
+    crate::stats::inc(&conn.ctx.counters().local_commands);
+}
+
+/// Encodes a text reply the way Redis sends INFO: bulk in RESP2, verbatim in RESP3.
+pub(super) fn text_reply(proto: Proto, text: &str) -> Bytes {
+    let mut o = ReplyBuf::new(proto);
+    o.verbatim("txt", text.as_bytes());
+    o.take()
+}

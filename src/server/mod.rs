@@ -1,0 +1,328 @@
+//! The server: shard threads, listeners, shutdown, and what they share.
+//!
+//! `run` starts one thread per shard. Each binds its own SO_REUSEPORT listener on
+//! the same port (the kernel spreads connections over them), runs a current-thread
+//! runtime with a `LocalSet`, and serves its connections to the end. SIGINT or
+//! SIGTERM stops the listeners, lets every connection finish the replies it owes,
+//! and closes.
+
+mod clients;
+mod conn;
+mod dispatch;
+mod info;
+mod local;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+
+use crate::config::{Config, Upstream as UpstreamConfig};
+use crate::origin::EmbeddedOrigin;
+use crate::shard::{self, ShardHandle};
+use crate::stats::{ShardCounters, inc};
+use crate::upstream::Upstream;
+
+pub use clients::{ClientInfo, Registry};
+
+/// The current configuration, readable from any thread; CONFIG SET replaces it.
+///
+/// Readers keep their own `Arc` and compare a generation number (one relaxed load)
+/// to notice a change, so the request path never takes the lock.
+#[derive(Debug)]
+pub struct SharedConfig {
+    generation: AtomicU64,
+    current: Mutex<Arc<Config>>,
+}
+
+impl SharedConfig {
+    pub fn new(config: Config) -> Self {
+        Self { generation: AtomicU64::new(0), current: Mutex::new(Arc::new(config)) }
+    }
+
+    pub fn load(&self) -> Arc<Config> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies a change: `f` edits a copy, which replaces the current one if `f`
+    /// returns Ok and the result validates.
+    pub fn update(
+        &self,
+        f: impl FnOnce(&mut Config) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**guard).clone();
+        f(&mut next)?;
+        next.validate().map_err(|e| e.to_string())?;
+        *guard = Arc::new(next);
+        // Release pairs with the Acquire in `generation()`: a reader that sees the
+        // new number takes the lock and sees the new config.
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// What every thread shares.
+pub struct Shared {
+    pub config: SharedConfig,
+    pub clients: Arc<Registry>,
+    pub counters: Arc<[ShardCounters]>,
+    pub started: Instant,
+    pub shards: Vec<ShardHandle>,
+    /// The port actually listened on (useful when 0 was asked).
+    pub port: u16,
+    pub run_id: String,
+    /// Set when shutdown starts.
+    pub shutting_down: AtomicBool,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Starts a graceful shutdown.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+/// What one shard thread owns.
+pub struct ThreadCtx {
+    pub shared: Arc<Shared>,
+    pub shard: usize,
+    pub upstream: Upstream,
+    config: RefCell<(u64, Arc<Config>)>,
+    /// Connections open on this thread.
+    pub open_conns: Cell<usize>,
+    /// Set when this thread starts shutting down; connections check it.
+    pub stopping: Cell<bool>,
+    /// Wakes connections when shutdown starts.
+    pub stop: Notify,
+    /// Wakes the shutdown sequence when the last connection closes.
+    pub drained: Notify,
+}
+
+impl ThreadCtx {
+    /// The current configuration (re-read only when CONFIG SET changed it).
+    pub fn config(&self) -> Arc<Config> {
+        let generation = self.shared.config.generation();
+        let mut cached = self.config.borrow_mut();
+        if cached.0 != generation {
+            *cached = (generation, self.shared.config.load());
+            self.upstream.reconfigure(&cached.1);
+        }
+        cached.1.clone()
+    }
+
+    pub fn counters(&self) -> &ShardCounters {
+        &self.shared.counters[self.shard]
+    }
+}
+
+/// A running server: its address, and a handle to stop it and wait for it.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets connections finish, and waits for every thread.
+    pub fn shutdown_and_wait(self) {
+        self.shared.shutdown();
+        self.wait();
+    }
+
+    /// Waits until every thread has stopped (after a shutdown).
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds a listener with SO_REUSEPORT so every shard can bind the same port.
+fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Resolves `bind` and `port` into a socket address.
+fn listen_addr(config: &Config) -> std::io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (config.bind.as_str(), config.port).to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind address resolves to nothing")
+    })
+}
+
+/// Starts the server: binds, spawns the shard threads, returns once all listen.
+pub fn start(config: Config) -> std::io::Result<Server> {
+    let threads = config.thread_count();
+    let addr = listen_addr(&config)?;
+    let first = bind_reuseport(addr)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(bind_reuseport(addr)?);
+    }
+    let embedded = match config.upstream {
+        UpstreamConfig::Embedded => Some(Arc::new(EmbeddedOrigin::new())),
+        UpstreamConfig::Redis { .. } => None,
+    };
+    let mut handles = Vec::new();
+    let mut inboxes = Vec::new();
+    for i in 0..threads {
+        let (h, rx) = ShardHandle::new(i);
+        handles.push(h);
+        inboxes.push(rx);
+    }
+    let counters: Arc<[ShardCounters]> = (0..threads).map(|_| ShardCounters::default()).collect();
+    let (shutdown_tx, _) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        config: SharedConfig::new(config),
+        clients: Arc::new(Registry::default()),
+        counters,
+        started: Instant::now(),
+        shards: handles,
+        port: addr.port(),
+        run_id: run_id(),
+        shutting_down: AtomicBool::new(false),
+        shutdown_tx,
+    });
+    let mut joins = Vec::new();
+    for (i, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+        let shared = shared.clone();
+        let embedded = embedded.clone();
+        let join = std::thread::Builder::new()
+            .name(format!("shard-{i}"))
+            .spawn(move || shard_thread(i, listener, inbox, shared, embedded))?;
+        joins.push(join);
+    }
+    Ok(Server { addr, shared, threads: joins })
+}
+
+/// A random 40-hex-digit id, as Redis's `run_id`.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for i in 0..3u64 {
+        let mut h = ahash::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(Instant::now().elapsed().as_nanos());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(40);
+    out
+}
+
+fn shard_thread(
+    index: usize,
+    listener: std::net::TcpListener,
+    inbox: tokio::sync::mpsc::UnboundedReceiver<shard::Job>,
+    shared: Arc<Shared>,
+    embedded: Option<Arc<EmbeddedOrigin>>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(shard = index, error = %e, "cannot build the shard runtime");
+            shared.shutdown();
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let config = shared.config.load();
+        let ctx = Rc::new(ThreadCtx {
+            upstream: Upstream::new(&config, embedded, shared.counters.clone(), index),
+            config: RefCell::new((shared.config.generation(), config)),
+            shared: shared.clone(),
+            shard: index,
+            open_conns: Cell::new(0),
+            stopping: Cell::new(false),
+            stop: Notify::new(),
+            drained: Notify::new(),
+        });
+        tokio::task::spawn_local(shard::run_inbox(inbox));
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(shard = index, error = %e, "cannot use the listener");
+                shared.shutdown();
+                return;
+            }
+        };
+        let mut shutdown = shared.shutdown_tx.subscribe();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => accept(&ctx, stream, peer),
+                    Err(e) => {
+                        // Out of descriptors and the like: pause instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+                _ = shutdown.wait_for(|v| *v) => break,
+            }
+        }
+        drop(listener);
+        graceful_stop(&ctx).await;
+    });
+}
+
+/// Stops this thread's connections: each finishes the replies it owes, then closes.
+async fn graceful_stop(ctx: &Rc<ThreadCtx>) {
+    ctx.stopping.set(true);
+    ctx.stop.notify_waiters();
+    let grace = Duration::from_secs(ctx.config().shutdown_timeout);
+    let _ = tokio::time::timeout(grace, async {
+        while ctx.open_conns.get() > 0 {
+            ctx.drained.notified().await;
+        }
+    })
+    .await;
+    ctx.upstream.close_all();
+}
+
+fn accept(ctx: &Rc<ThreadCtx>, stream: TcpStream, peer: SocketAddr) {
+    let config = ctx.config();
+    inc(&ctx.counters().total_connections_received);
+    let laddr = stream.local_addr().unwrap_or(peer);
+    let _ = stream.set_nodelay(true);
+    if config.tcp_keepalive > 0 {
+        let sock = socket2::SockRef::from(&stream);
+        let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(config.tcp_keepalive));
+        let _ = sock.set_tcp_keepalive(&ka);
+    }
+    let registration = ctx.shared.clients.register(peer, laddr, config.maxclients);
+    let ctx = ctx.clone();
+    ctx.open_conns.set(ctx.open_conns.get() + 1);
+    tokio::task::spawn_local(async move {
+        match registration {
+            Some(reg) => conn::serve(&ctx, stream, reg).await,
+            None => {
+                inc(&ctx.counters().rejected_connections);
+                conn::refuse(stream, b"-ERR max number of clients reached\r\n").await;
+            }
+        }
+        ctx.open_conns.set(ctx.open_conns.get() - 1);
+        if ctx.open_conns.get() == 0 {
+            ctx.drained.notify_waiters();
+        }
+    });
+}

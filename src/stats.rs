@@ -1,0 +1,68 @@
+//! Counters behind INFO: one block per shard thread, summed when read.
+//!
+//! Each counter is written only by its own shard thread, so an increment is a
+//! relaxed load and store (no locked instruction); readers on other threads may
+//! see a value a moment old, which is all INFO needs.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Declares the per-shard counters once, with their INFO names.
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])* $field:ident ),* $(,)?) => {
+        /// One shard's counters, aligned to keep shards off each other's cache lines.
+        #[derive(Default, Debug)]
+        #[repr(align(128))]
+        pub struct ShardCounters {
+            $( $(#[doc = $doc])* pub $field: AtomicU64, )*
+        }
+
+        /// Summed counters, by INFO field name.
+        pub fn fields(shards: &[ShardCounters]) -> Vec<(&'static str, u64)> {
+            vec![ $( (stringify!($field), shards.iter().map(|s| s.$field.load(Relaxed)).sum()), )* ]
+        }
+    };
+}
+
+counters! {
+    /// Client connections accepted.
+    total_connections_received,
+    /// Connections refused because `maxclients` was reached.
+    rejected_connections,
+    /// Commands received from clients (local and forwarded).
+    total_commands_processed,
+    /// Commands answered by hotcache itself.
+    local_commands,
+    /// Commands sent to the upstream.
+    forwarded_commands,
+    /// Bytes read from clients.
+    total_net_input_bytes,
+    /// Bytes written to clients.
+    total_net_output_bytes,
+    /// Dedicated upstream connections handed to clients (MULTI, blocking, pub/sub ...).
+    dedicated_connections_taken,
+    /// Upstream connections opened.
+    upstream_connects,
+    /// Upstream connections that failed or broke.
+    upstream_connection_errors,
+    /// Requests answered with an error because their upstream connection failed.
+    upstream_request_errors,
+    /// Clients closed for exceeding the output buffer limit.
+    client_output_limit_disconnections,
+    /// Clients closed for exceeding the query buffer limit.
+    client_query_limit_disconnections,
+    /// Clients closed after a protocol error.
+    protocol_errors,
+}
+
+/// Adds `n` to a counter owned by the calling thread.
+#[inline]
+pub fn add(c: &AtomicU64, n: u64) {
+    // Single writer: a plain load and store is enough and avoids a locked add.
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Adds one to a counter owned by the calling thread.
+#[inline]
+pub fn inc(c: &AtomicU64) {
+    add(c, 1);
+}

@@ -1,0 +1,340 @@
+//! One pipelined upstream connection: requests are appended to a write buffer and
+//! flushed together (auto-pipelining); replies are framed and handed back in order.
+//!
+//! The same type serves the thread's shared connections and a client's dedicated
+//! one. A dedicated connection may carry a sink: RESP3 pushes go there, and in
+//! relay mode (SUBSCRIBE, MONITOR) every frame does.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::protocol::{FrameKind, Proto, ReplyFramer};
+
+use super::Target;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Connecting and handshaking; requests queue in the write buffer meanwhile.
+    Connecting,
+    Ready,
+    /// Failed or closed; every request gets `Inner::error`.
+    Dead,
+}
+
+struct Inner {
+    state: State,
+    /// Encoded requests not yet written.
+    wbuf: BytesMut,
+    /// Whoever waits for each reply, in request order.
+    inflight: VecDeque<oneshot::Sender<Bytes>>,
+    /// Receives pushes, and in relay mode every frame.
+    sink: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Every frame goes to the sink, none is matched to a request.
+    relay: bool,
+    /// The error reply handed out once the connection is dead.
+    error: Bytes,
+}
+
+/// A pipelined connection to one upstream server.
+pub struct PipeConn {
+    inner: RefCell<Inner>,
+    /// Wakes the writer when the write buffer goes from empty to non-empty.
+    wake_writer: Notify,
+    /// Wakes both tasks to stop.
+    closed: Notify,
+    /// Requests written and not yet answered, for the pool's "is it idle" check.
+    outstanding: Cell<usize>,
+    /// Set once the handshake succeeded: a connection that dies before that
+    /// means the upstream cannot be reached (and reconnects back off).
+    was_ready: Cell<bool>,
+    pub proto: Proto,
+}
+
+/// An error reply for a failed upstream, in Redis's style, naming the node.
+pub fn upstream_error(addr: &str, reason: &str) -> Bytes {
+    let mut msg = format!("-ERR upstream {addr} unavailable: {reason}");
+    msg.retain(|c| c != '\r' && c != '\n');
+    msg.push_str("\r\n");
+    Bytes::from(msg)
+}
+
+impl PipeConn {
+    /// Starts connecting to `target`; requests may be sent at once and go out after
+    /// the handshake.
+    pub fn connect(target: Rc<Target>, proto: Proto, connect_timeout: Duration) -> Rc<Self> {
+        let conn = Rc::new(Self {
+            inner: RefCell::new(Inner {
+                state: State::Connecting,
+                wbuf: BytesMut::new(),
+                inflight: VecDeque::new(),
+                sink: None,
+                relay: false,
+                error: Bytes::new(),
+            }),
+            wake_writer: Notify::new(),
+            closed: Notify::new(),
+            outstanding: Cell::new(0),
+            was_ready: Cell::new(false),
+            proto,
+        });
+        tokio::task::spawn_local(conn.clone().run(target, connect_timeout));
+        conn
+    }
+
+    /// True once the connection has failed or been closed.
+    pub fn is_dead(&self) -> bool {
+        self.inner.borrow().state == State::Dead
+    }
+
+    /// True if the connection died before it was ever ready.
+    pub fn failed_to_connect(&self) -> bool {
+        self.is_dead() && !self.was_ready.get()
+    }
+
+    /// True when no request is waiting for its reply.
+    pub fn is_idle(&self) -> bool {
+        self.outstanding.get() == 0 && self.inner.borrow().wbuf.is_empty()
+    }
+
+    /// Queues a request; the receiver gets its reply frame (or an error reply).
+    pub fn send(&self, frame: &[u8]) -> oneshot::Receiver<Bytes> {
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Dead {
+            let _ = tx.send(inner.error.clone());
+            return rx;
+        }
+        let was_empty = inner.wbuf.is_empty();
+        inner.wbuf.extend_from_slice(frame);
+        inner.inflight.push_back(tx);
+        self.outstanding.set(self.outstanding.get() + 1);
+        drop(inner);
+        if was_empty {
+            self.wake_writer.notify_one();
+        }
+        rx
+    }
+
+    /// Queues a request whose replies go to the sink (relay mode).
+    pub fn send_relayed(&self, frame: &[u8]) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Dead {
+            return false;
+        }
+        let was_empty = inner.wbuf.is_empty();
+        inner.wbuf.extend_from_slice(frame);
+        drop(inner);
+        if was_empty {
+            self.wake_writer.notify_one();
+        }
+        true
+    }
+
+    /// Sends pushes (and in relay mode every frame) to `sink` from now on.
+    pub fn set_sink(&self, sink: Option<mpsc::UnboundedSender<Bytes>>, relay: bool) {
+        let mut inner = self.inner.borrow_mut();
+        inner.sink = sink;
+        inner.relay = relay;
+    }
+
+    /// Closes the connection; requests still waiting get an error.
+    pub fn close(&self) {
+        self.fail("connection closed by hotcache");
+    }
+
+    fn fail(&self, reason: &str) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state == State::Dead {
+            return;
+        }
+        inner.state = State::Dead;
+        if inner.error.is_empty() {
+            inner.error = upstream_error("", reason);
+        }
+        let error = inner.error.clone();
+        for tx in inner.inflight.drain(..) {
+            let _ = tx.send(error.clone());
+        }
+        inner.wbuf.clear();
+        inner.sink = None;
+        self.outstanding.set(0);
+        drop(inner);
+        self.closed.notify_waiters();
+        // The writer may be parked on its own notify; wake it to see the state.
+        self.wake_writer.notify_one();
+    }
+
+    fn fail_with(&self, target: &Target, reason: &str) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.state != State::Dead {
+                inner.error = upstream_error(&target.addr, reason);
+            }
+        }
+        self.fail(reason);
+    }
+
+    async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
+        let stream = match tokio::time::timeout(
+            connect_timeout,
+            handshake(&target, self.proto),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(reason)) => return self.fail_with(&target, &reason),
+            Err(_) => return self.fail_with(&target, "connect timeout"),
+        };
+        if self.is_dead() {
+            return;
+        }
+        self.inner.borrow_mut().state = State::Ready;
+        self.was_ready.set(true);
+        let (rd, wr) = stream.into_split();
+        tokio::task::spawn_local(self.clone().write_loop(wr, target.clone()));
+        self.read_loop(rd, &target).await;
+    }
+
+    async fn write_loop(self: Rc<Self>, mut wr: OwnedWriteHalf, target: Rc<Target>) {
+        let mut spare = BytesMut::new();
+        loop {
+            {
+                let mut inner = self.inner.borrow_mut();
+                if inner.state == State::Dead {
+                    return;
+                }
+                std::mem::swap(&mut inner.wbuf, &mut spare);
+            }
+            if spare.is_empty() {
+                self.wake_writer.notified().await;
+                continue;
+            }
+            if let Err(e) = wr.write_all(&spare).await {
+                return self.fail_with(&target, &e.to_string());
+            }
+            spare.clear();
+            // Large one-off requests should not pin a large buffer forever.
+            if spare.capacity() > 1 << 20 {
+                spare = BytesMut::new();
+            }
+        }
+    }
+
+    async fn read_loop(&self, mut rd: OwnedReadHalf, target: &Target) {
+        let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        let mut framer = ReplyFramer::new();
+        loop {
+            if rbuf.capacity() - rbuf.len() < 4096 {
+                rbuf.reserve(16 * 1024);
+            }
+            let read = tokio::select! {
+                r = rd.read_buf(&mut rbuf) => r,
+                _ = self.closed.notified() => return,
+            };
+            match read {
+                Ok(0) => return self.fail_with(target, "connection closed by the server"),
+                Ok(_) => {}
+                Err(e) => return self.fail_with(target, &e.to_string()),
+            }
+            loop {
+                match framer.next_frame(&rbuf) {
+                    Ok(Some((len, kind))) => {
+                        let frame = rbuf.split_to(len).freeze();
+                        if !self.deliver(frame, kind) {
+                            return self.fail_with(target, "reply without a request");
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return self.fail_with(target, &format!("bad reply: {e}")),
+                }
+            }
+            if self.is_dead() {
+                return;
+            }
+        }
+    }
+
+    /// Hands one frame to its waiter or the sink. False if nobody expected it.
+    fn deliver(&self, frame: Bytes, kind: FrameKind) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        if inner.relay || kind == FrameKind::Push {
+            if let Some(sink) = &inner.sink {
+                let _ = sink.send(frame);
+            }
+            // A push nobody listens for is dropped: it answers no request.
+            return true;
+        }
+        match inner.inflight.pop_front() {
+            Some(tx) => {
+                self.outstanding.set(self.outstanding.get().saturating_sub(1));
+                drop(inner);
+                // The client may have gone; its reply is then dropped.
+                let _ = tx.send(frame);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Connects and prepares a connection: AUTH, HELLO 3 for RESP3, SELECT, a name.
+async fn handshake(target: &Target, proto: Proto) -> Result<TcpStream, String> {
+    let mut stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let mut frames: Vec<Vec<&[u8]>> = Vec::new();
+    match (&target.user, &target.password) {
+        (Some(u), Some(p)) => frames.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
+        (None, Some(p)) => frames.push(vec![b"AUTH", p.as_bytes()]),
+        _ => {}
+    }
+    if proto == Proto::Resp3 {
+        frames.push(vec![b"HELLO", b"3"]);
+    }
+    let db = target.db.to_string();
+    if target.db != 0 {
+        frames.push(vec![b"SELECT", db.as_bytes()]);
+    }
+    frames.push(vec![b"CLIENT", b"SETNAME", b"hotcache"]);
+    let mut out = Vec::new();
+    for f in &frames {
+        let args: Vec<Bytes> = f.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        out.extend_from_slice(&crate::protocol::Request::from_args(args).frame);
+    }
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut framer = ReplyFramer::new();
+    let mut answered = 0;
+    while answered < frames.len() {
+        match framer.next_frame(&rbuf) {
+            Ok(Some((len, kind))) => {
+                let frame = rbuf.split_to(len);
+                if kind == FrameKind::Error {
+                    let text = String::from_utf8_lossy(&frame[1..frame.len().saturating_sub(2)])
+                        .into_owned();
+                    return Err(format!("handshake failed: {text}"));
+                }
+                answered += 1;
+            }
+            Ok(None) => {
+                let n = stream.read_buf(&mut rbuf).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("connection closed during handshake".into());
+                }
+            }
+            Err(e) => return Err(format!("bad reply during handshake: {e}")),
+        }
+    }
+    if !rbuf.is_empty() {
+        return Err("unexpected data after handshake".into());
+    }
+    Ok(stream)
+}
