@@ -113,8 +113,12 @@ pub(super) struct Conn {
     /// A command that must wait until earlier replies are in (a lane change).
     pub stalled: Option<Request>,
     pub reply_mode: ReplyMode,
-    /// No more input is read; the connection closes once its replies are out.
+    /// No more input is read or parsed (QUIT, protocol error, CLIENT KILL of
+    /// itself); the connection closes once its replies are out.
     pub closing: bool,
+    /// Shutdown: nothing more is read from the socket, but what was read is
+    /// still answered before the connection closes.
+    pub draining: bool,
     /// Picks this client's shared connection among `upstream-connections`.
     pub affinity: usize,
     pub config: Arc<Config>,
@@ -153,6 +157,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         stalled: None,
         reply_mode: ReplyMode::On,
         closing: false,
+        draining: false,
         affinity,
         config,
         home_db,
@@ -180,8 +185,8 @@ impl Conn {
 
     async fn run(&mut self) {
         loop {
-            if self.ctx.stopping.get() {
-                self.closing = true;
+            if self.ctx.stopping.get() && !self.draining {
+                self.finish_for_shutdown();
             }
             self.drain_ready();
             if !self.closing {
@@ -196,12 +201,13 @@ impl Conn {
                 tracing::warn!(client = self.info().id, "closing client over the output buffer limit");
                 return;
             }
-            if self.closing && self.pending.is_empty() && self.out.is_empty() {
+            let done = self.pending.is_empty() && self.out.is_empty() && self.stalled.is_none();
+            if (self.closing || self.draining) && done {
                 return;
             }
             match self.wait().await {
                 Wake::Kill | Wake::Idle => return,
-                Wake::Stop => self.closing = true,
+                Wake::Stop => self.finish_for_shutdown(),
                 Wake::Reply(frame) => {
                     if let Some(head) = self.pending.front_mut() {
                         head.slot = ReplySlot::Ready(frame);
@@ -227,7 +233,10 @@ impl Conn {
 
     /// Waits for the next thing to do.
     async fn wait(&mut self) -> Wake {
-        let want_read = !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING;
+        let want_read = !self.closing
+            && !self.draining
+            && self.stalled.is_none()
+            && self.pending.len() < MAX_PENDING;
         let want_write = !self.out.is_empty();
         let idle = if self.config.timeout > 0
             && self.pending.is_empty()
@@ -249,7 +258,7 @@ impl Conn {
         tokio::select! {
             biased;
             _ = info.kill.notified() => Wake::Kill,
-            _ = ctx.stop.notified(), if !self.closing => Wake::Stop,
+            _ = ctx.stop.notified(), if !self.draining => Wake::Stop,
             frame = async {
                 match head {
                     // A dropped sender means the connection went away mid-reply.
@@ -271,6 +280,18 @@ impl Conn {
                     None => pending().await,
                 }
             } => Wake::Idle,
+        }
+    }
+
+    /// At shutdown: takes in what the client already sent, answers it, and closes.
+    fn finish_for_shutdown(&mut self) {
+        self.draining = true;
+        // Bounded by the query buffer limit, which `read` enforces.
+        loop {
+            let before = self.rbuf.len();
+            if !self.read() || self.rbuf.len() == before {
+                break;
+            }
         }
     }
 

@@ -4,3 +4,8 @@
 //! ports and waits for them to answer, never for a fixed time.
 
 mod common;
+mod access;
+mod lifecycle;
+mod pipeline;
+mod state;
+mod tools;
