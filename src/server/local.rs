@@ -147,7 +147,8 @@ impl Conn {
                 Some(v) if v == 2 || v == 3 => version = Some(v),
                 Some(_) => return self.reply_error(b"NOPROTO unsupported protocol version"),
                 None => {
-                    return self.reply_error(b"ERR Protocol version is not an integer or out of range");
+                    return self
+                        .reply_error(b"ERR Protocol version is not an integer or out of range");
                 }
             }
             next = 2;
@@ -211,7 +212,8 @@ impl Conn {
 
     /// RESET: waits for replies owed, then drops every piece of connection state.
     fn reset(&mut self, req: Request) -> bool {
-        let busy = self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
+        let busy =
+            self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
         if busy {
             self.stalled = Some(req);
             return false;
@@ -298,7 +300,8 @@ impl Conn {
         let clients = self.ctx.shared.clients.list();
         if args.len() == 3 {
             let addr = &args[2][..];
-            let Some(target) = clients.iter().find(|c| c.addr.to_string().as_bytes() == addr) else {
+            let Some(target) = clients.iter().find(|c| c.addr.to_string().as_bytes() == addr)
+            else {
                 return self.reply_error(b"ERR No such client");
             };
             if target.id == me {

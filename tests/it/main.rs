@@ -3,8 +3,9 @@
 //! Every test starts its own real processes (redis-server, hotcache) on free
 //! ports and waits for them to answer, never for a fixed time.
 
-mod common;
 mod access;
+mod common;
+mod config;
 mod lifecycle;
 mod pipeline;
 mod state;

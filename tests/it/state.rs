@@ -104,10 +104,7 @@ fn pubsub_across_two_clients_resp2_and_resp3() {
     // RESP3 subscribers may run ordinary commands on the same connection.
     assert_eq!(sub3.cmd(&["SET", "k", "v"]), b"+OK\r\n");
     // Patterns.
-    assert_eq!(
-        sub.cmd(&["PSUBSCRIBE", "n*"]),
-        b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:2\r\n"
-    );
+    assert_eq!(sub.cmd(&["PSUBSCRIBE", "n*"]), b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:2\r\n");
     assert_eq!(publisher.cmd(&["PUBLISH", "nx", "p"]), b":1\r\n");
     assert_eq!(sub.read_reply(), b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$2\r\nnx\r\n$1\r\np\r\n");
     // RESET leaves subscribed mode and the client is an ordinary one again.

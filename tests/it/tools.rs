@@ -6,11 +6,8 @@ use crate::common::{Hotcache, RedisServer};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{cmd:?} failed: {text}");
     text
 }
@@ -24,7 +21,8 @@ fn redis_cli_works() {
     let reference = RedisServer::start();
     let direct_port = reference.port.to_string();
     let cli = |args: &[&str]| run(Command::new("redis-cli").args(["-p", &port]).args(args));
-    let direct = |args: &[&str]| run(Command::new("redis-cli").args(["-p", &direct_port]).args(args));
+    let direct =
+        |args: &[&str]| run(Command::new("redis-cli").args(["-p", &direct_port]).args(args));
     assert_eq!(cli(&["set", "a", "b"]).trim(), "OK");
     assert_eq!(cli(&["get", "a"]).trim(), "b");
     // The same output as redis-cli talking to Redis, in RESP2 and RESP3.
@@ -55,7 +53,9 @@ fn redis_cli_works() {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
         for i in 0..10_000 {
-            stdin.write_all(&crate::common::encode(&["SET", &format!("pipe:{i}"), "v"])).expect("w");
+            stdin
+                .write_all(&crate::common::encode(&["SET", &format!("pipe:{i}"), "v"]))
+                .expect("w");
         }
     }
     let out = child.wait_with_output().expect("wait");
@@ -80,8 +80,12 @@ fn redis_benchmark_runs_without_errors() {
         "20000",
         "-q",
     ]));
-    for name in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "LPUSH", "LPOP", "SADD", "MSET"] {
-        assert!(out.contains(&format!("{name}:")) || out.contains(&format!("{name} ")), "{name} missing: {out}");
+    for name in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "LPUSH", "LPOP", "SADD", "MSET"]
+    {
+        assert!(
+            out.contains(&format!("{name}:")) || out.contains(&format!("{name} ")),
+            "{name} missing: {out}"
+        );
     }
     assert!(!out.to_lowercase().contains("error"), "{out}");
     // Every command reached Redis.
