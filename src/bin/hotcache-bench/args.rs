@@ -99,6 +99,31 @@ impl Default for Options {
     }
 }
 
+/// Flags that take a value.
+const VALUE_FLAGS: &[&str] = &[
+    "--host",
+    "-p",
+    "--port",
+    "-c",
+    "--connections",
+    "-P",
+    "--pipeline",
+    "--threads",
+    "--duration",
+    "-n",
+    "--requests",
+    "--ratio",
+    "-r",
+    "--keys",
+    "--key-prefix",
+    "--dist",
+    "--zipf-s",
+    "-d",
+    "--value-size",
+    "--mget",
+    "--warmup",
+];
+
 /// What the command line asked for.
 pub enum Parsed {
     Run(Options),
@@ -130,6 +155,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--help" | "-?" => return Ok(Parsed::Help),
             "--preload" => o.preload = true,
             "--json" => o.json = true,
+            _ if !VALUE_FLAGS.contains(&flag.as_str()) => {
+                return Err(format!("unknown option '{flag}' (see --help)"));
+            }
             _ => {
                 let v = match inline {
                     Some(v) => v,
@@ -230,7 +258,7 @@ mod tests {
         assert_eq!(o.dist, Dist::Zipf(1.2));
         assert_eq!(o.port, 6380);
         assert!(run(&["--ratio", "0:0"]).is_err());
-        assert!(run(&["--bogus"]).is_err());
+        assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
         assert!(run(&["--pipeline"]).is_err());
     }
 
