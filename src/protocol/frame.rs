@@ -225,7 +225,7 @@ mod tests {
         let mut f = ReplyFramer::new();
         assert_eq!(f.next_frame(b"\r\n"), Err(FrameError::BadLength));
         let mut f = ReplyFramer::new();
-        assert_eq!(f.next_frame(b"|0\r\n+x\r\n"), Ok(Some((9, FrameKind::Reply))));
+        assert_eq!(f.next_frame(b"|0\r\n+x\r\n"), Ok(Some((8, FrameKind::Reply))));
     }
 
     #[test]
