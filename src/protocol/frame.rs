@@ -148,6 +148,10 @@ impl ReplyFramer {
                 if buf.len() < end {
                     return Ok(None);
                 }
+                // A body not followed by CRLF means the stream is out of step.
+                if &buf[end - 2..end] != b"\r\n" {
+                    return Err(FrameError::BadLength);
+                }
                 Some((end, Element::Scalar))
             }
             b'*' | b'~' | b'>' | b'%' | b'|' => {
@@ -226,6 +230,8 @@ mod tests {
         assert_eq!(f.next_frame(b"\r\n"), Err(FrameError::BadLength));
         let mut f = ReplyFramer::new();
         assert_eq!(f.next_frame(b"|0\r\n+x\r\n"), Ok(Some((8, FrameKind::Reply))));
+        let mut f = ReplyFramer::new();
+        assert_eq!(f.next_frame(b"$1\r\nabc\r\n"), Err(FrameError::BadLength));
     }
 
     #[test]
