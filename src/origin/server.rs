@@ -165,14 +165,20 @@ fn command_reply(out: &mut ReplyBuf, imp: &Impl) {
     for tip in imp.tips {
         out.bulk(tip.as_bytes());
     }
-    out.array(def.key_specs.len());
+    // Redis sends the key specs as a set, and subcommands as an array, or as an
+    // empty set when the command has none.
+    out.set(def.key_specs.len());
     for spec in def.key_specs {
         key_spec_reply(out, spec, imp.notes);
     }
     // Only the subcommands implemented here (COMMAND's COUNT, DOCS, INFO).
     let prefix = format!("{}|", def.name);
     let subs: Vec<&Impl> = COMMANDS.iter().filter(|i| i.name.starts_with(&prefix)).collect();
-    out.array(subs.len());
+    if subs.is_empty() {
+        out.set(0);
+    } else {
+        out.array(subs.len());
+    }
     for sub in subs {
         command_reply(out, sub);
     }
