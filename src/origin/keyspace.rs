@@ -111,7 +111,7 @@ fn ttl_generic(cx: &mut Ctx<'_>, args: &[Bytes], ms: bool) {
             None => -1,
             Some(at) => {
                 let left = at.saturating_sub(cx.now).max(0);
-                if ms { left } else { (left + 500) / 1000 }
+                if ms { left } else { left.saturating_add(500) / 1000 }
             }
         },
     };

@@ -9,7 +9,8 @@
 //!
 //! | file          | owns |
 //! |---------------|------|
-//! | `mod.rs`      | [`EmbeddedOrigin`], the checks Redis makes before running a command, the list of implemented commands |
+//! | `mod.rs`      | [`EmbeddedOrigin`], the checks Redis makes before running a command |
+//! | `commands.rs` | the implemented commands, with what COMMAND INFO shows beyond the command table |
 //! | `store.rs`    | the keyspace: values, expiry (lazy, plus a small sweep), SCAN order |
 //! | `strings.rs`  | GET, SET and the other string commands |
 //! | `keyspace.rs` | DEL, EXISTS, EXPIRE and TTL families, TYPE, DBSIZE, FLUSHALL, SCAN, KEYS |
@@ -18,6 +19,7 @@
 //! | `glob.rs`     | Redis's `stringmatchlen` for KEYS and SCAN MATCH |
 //! | `number.rs`   | `long double` parsing and printing for INCRBYFLOAT, SCAN cursors |
 
+mod commands;
 mod glob;
 mod hashes;
 mod keyspace;
@@ -33,6 +35,7 @@ use bytes::Bytes;
 
 use crate::cmd::{self, Lookup};
 use crate::protocol::ReplyBuf;
+use commands::{Impl, implemented};
 use store::Store;
 
 /// Redis's reply to a command on a key of another type.
@@ -99,135 +102,6 @@ impl Ctx<'_> {
     }
 }
 
-type Handler = fn(&mut Ctx<'_>, &[Bytes]);
-
-/// One command the embedded origin implements.
-///
-/// Name, arity, flags and key specs come from the command table in [`crate::cmd`];
-/// what that table does not carry but COMMAND INFO shows (ACL categories, tips, key
-/// spec notes) is here, copied from redis-server 7.0.15, for these commands only.
-struct Impl {
-    /// Full lowercase name, as in the command table (`command|info`).
-    name: &'static str,
-    run: Handler,
-    acl: &'static [&'static str],
-    tips: &'static [&'static str],
-    /// The note on the command's (only) key spec, or "".
-    notes: &'static str,
-}
-
-const fn c(
-    name: &'static str,
-    run: Handler,
-    acl: &'static [&'static str],
-    tips: &'static [&'static str],
-) -> Impl {
-    Impl { name, run, acl, tips, notes: "" }
-}
-
-const R_STR_FAST: &[&str] = &["@read", "@string", "@fast"];
-const W_STR_FAST: &[&str] = &["@write", "@string", "@fast"];
-const W_STR_SLOW: &[&str] = &["@write", "@string", "@slow"];
-const K_R_FAST: &[&str] = &["@keyspace", "@read", "@fast"];
-const K_W_FAST: &[&str] = &["@keyspace", "@write", "@fast"];
-const R_HASH_FAST: &[&str] = &["@read", "@hash", "@fast"];
-const R_HASH_SLOW: &[&str] = &["@read", "@hash", "@slow"];
-const W_HASH_FAST: &[&str] = &["@write", "@hash", "@fast"];
-const CONNECTION: &[&str] = &["@slow", "@connection"];
-const MULTI_SUM: &[&str] = &["request_policy:multi_shard", "response_policy:agg_sum"];
-const ALL_OK: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
-const UNORDERED: &[&str] = &["nondeterministic_output_order"];
-const NONDET: &[&str] = &["nondeterministic_output"];
-
-/// The implemented commands, sorted by name (checked by a test).
-static COMMANDS: &[Impl] = &[
-    c("append", strings::append, W_STR_FAST, &[]),
-    c("command", server::command, CONNECTION, UNORDERED),
-    c("command|count", server::command_count, CONNECTION, &[]),
-    c("command|docs", server::command_docs, CONNECTION, UNORDERED),
-    c("command|info", server::command_info, CONNECTION, UNORDERED),
-    c(
-        "dbsize",
-        keyspace::dbsize,
-        K_R_FAST,
-        &["request_policy:all_shards", "response_policy:agg_sum"],
-    ),
-    c("decr", strings::decr, W_STR_FAST, &[]),
-    c("decrby", strings::decrby, W_STR_FAST, &[]),
-    c("del", keyspace::del, &["@keyspace", "@write", "@slow"], MULTI_SUM),
-    c("exists", keyspace::exists, K_R_FAST, MULTI_SUM),
-    c("expire", keyspace::expire, K_W_FAST, &[]),
-    c("expireat", keyspace::expireat, K_W_FAST, &[]),
-    c("expiretime", keyspace::expiretime, K_R_FAST, &[]),
-    c("flushall", keyspace::flushall, &["@keyspace", "@write", "@slow", "@dangerous"], ALL_OK),
-    c("flushdb", keyspace::flushall, &["@keyspace", "@write", "@slow", "@dangerous"], ALL_OK),
-    c("get", strings::get, R_STR_FAST, &[]),
-    c("getdel", strings::getdel, W_STR_FAST, &[]),
-    Impl {
-        notes: "RW and UPDATE because it changes the TTL",
-        ..c("getex", strings::getex, W_STR_FAST, &[])
-    },
-    c("hdel", hashes::hdel, W_HASH_FAST, &[]),
-    c("hexists", hashes::hexists, R_HASH_FAST, &[]),
-    c("hget", hashes::hget, R_HASH_FAST, &[]),
-    c("hgetall", hashes::hgetall, R_HASH_SLOW, UNORDERED),
-    c("hincrby", hashes::hincrby, W_HASH_FAST, &[]),
-    c("hkeys", hashes::hkeys, R_HASH_SLOW, UNORDERED),
-    c("hlen", hashes::hlen, R_HASH_FAST, &[]),
-    c("hmget", hashes::hmget, R_HASH_FAST, &[]),
-    c("hmset", hashes::hmset, W_HASH_FAST, &[]),
-    c("hset", hashes::hset, W_HASH_FAST, &[]),
-    c("hvals", hashes::hvals, R_HASH_SLOW, UNORDERED),
-    c("incr", strings::incr, W_STR_FAST, &[]),
-    c("incrby", strings::incrby, W_STR_FAST, &[]),
-    c("incrbyfloat", strings::incrbyfloat, W_STR_FAST, &[]),
-    c(
-        "info",
-        server::info,
-        &["@slow", "@dangerous"],
-        &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
-    ),
-    c(
-        "keys",
-        keyspace::keys,
-        &["@keyspace", "@read", "@slow", "@dangerous"],
-        &["request_policy:all_shards", "nondeterministic_output_order"],
-    ),
-    c("mget", strings::mget, R_STR_FAST, &["request_policy:multi_shard"]),
-    c(
-        "mset",
-        strings::mset,
-        W_STR_SLOW,
-        &["request_policy:multi_shard", "response_policy:all_succeeded"],
-    ),
-    c("persist", keyspace::persist, K_W_FAST, &[]),
-    c("pexpire", keyspace::pexpire, K_W_FAST, &[]),
-    c("pexpireat", keyspace::pexpireat, K_W_FAST, &[]),
-    c("pexpiretime", keyspace::pexpiretime, K_R_FAST, &[]),
-    c("pttl", keyspace::pttl, K_R_FAST, NONDET),
-    c(
-        "scan",
-        keyspace::scan,
-        &["@keyspace", "@read", "@slow"],
-        &["nondeterministic_output", "request_policy:special"],
-    ),
-    c("select", server::select, &["@fast", "@connection"], &[]),
-    Impl {
-        notes: "RW and ACCESS due to the optional `GET` argument",
-        ..c("set", strings::set, W_STR_SLOW, &[])
-    },
-    c("setnx", strings::setnx, W_STR_FAST, &[]),
-    c("strlen", strings::strlen, R_STR_FAST, &[]),
-    c("ttl", keyspace::ttl, K_R_FAST, NONDET),
-    c("type", keyspace::type_, K_R_FAST, &[]),
-    c("unlink", keyspace::del, &["@keyspace", "@write", "@fast"], MULTI_SUM),
-];
-
-/// The implementation of the command with this full lowercase name, if any.
-fn implemented(name: &str) -> Option<&'static Impl> {
-    COMMANDS.binary_search_by(|i| i.name.cmp(name)).ok().map(|i| &COMMANDS[i])
-}
-
 /// Runs Redis's checks before a command (exists, arity) and finds its
 /// implementation; on failure writes Redis's error and returns `None`.
 fn resolve(args: &[Bytes], out: &mut ReplyBuf) -> Option<&'static Impl> {
@@ -271,6 +145,7 @@ fn resolve(args: &[Bytes], out: &mut ReplyBuf) -> Option<&'static Impl> {
 
 #[cfg(test)]
 mod tests {
+    use super::commands::COMMANDS;
     use super::*;
     use crate::protocol::Proto;
 
@@ -308,6 +183,90 @@ mod tests {
             b"-ERR unknown subcommand 'list'. Try COMMAND HELP.\r\n"
         );
         assert_eq!(run(&o, &[]), b"-ERR unknown command '', with args beginning with: \r\n");
+    }
+
+    /// Random arguments to every command, in both protocols: no panic, and always
+    /// exactly one well-formed reply.
+    #[test]
+    fn any_input_gives_one_reply() {
+        use crate::protocol::ReplyFramer;
+        let o = EmbeddedOrigin::new();
+        let alphabet: &[&[u8]] = &[
+            b"",
+            b"0",
+            b"1",
+            b"-1",
+            b"10",
+            b"1.5",
+            b"9223372036854775807",
+            b"-9223372036854775808",
+            b"*",
+            b"[",
+            b"\\",
+            b"a",
+            b"b",
+            b"h",
+            b"EX",
+            b"PX",
+            b"EXAT",
+            b"PXAT",
+            b"NX",
+            b"XX",
+            b"GT",
+            b"LT",
+            b"GET",
+            b"KEEPTTL",
+            b"PERSIST",
+            b"MATCH",
+            b"COUNT",
+            b"TYPE",
+            b"hash",
+            b"\0",
+            b"\xff",
+            b"inf",
+            b"0x1p3",
+            b"info",
+            b"count",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for i in 0..20_000 {
+            let proto = if i % 2 == 0 { Proto::Resp2 } else { Proto::Resp3 };
+            let name = COMMANDS[(next() % COMMANDS.len() as u64) as usize].name;
+            let name = name.split('|').next().unwrap_or(name);
+            let mut args = vec![Bytes::from(name)];
+            for _ in 0..next() % 6 {
+                args.push(Bytes::from_static(alphabet[(next() % alphabet.len() as u64) as usize]));
+            }
+            let mut out = ReplyBuf::new(proto);
+            o.execute(&args, &mut out);
+            let reply = out.take();
+            let framed = ReplyFramer::new().next_frame(&reply);
+            assert!(
+                matches!(framed, Ok(Some((n, _))) if n == reply.len()),
+                "{args:?} gave {reply:?}"
+            );
+        }
+    }
+
+    /// A panic while the lock was held does not take the origin down with it.
+    #[test]
+    fn poisoned_lock_is_recovered() {
+        let o = std::sync::Arc::new(EmbeddedOrigin::new());
+        let holder = std::sync::Arc::clone(&o);
+        let _ = std::thread::spawn(move || {
+            let _guard = holder.store.lock();
+            panic!("poisoning the store lock on purpose");
+        })
+        .join();
+        assert!(o.store.is_poisoned());
+        assert_eq!(run(&o, &[b"SET", b"k", b"v"]), b"+OK\r\n");
+        assert_eq!(run(&o, &[b"GET", b"k"]), b"$1\r\nv\r\n");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 
+use super::commands::{COMMANDS, Impl, implemented};
 use super::number::cstr;
-use super::{COMMANDS, Ctx, Impl, NOT_INTEGER, implemented};
+use super::{Ctx, NOT_INTEGER};
 use crate::cmd::{
     self, Begin, CommandDef, Find, KeySpec, REDIS_VERSION, flags as F, key_flags as KS,
 };

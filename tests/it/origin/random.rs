@@ -178,7 +178,7 @@ fn step(r: &mut Rng, d: &mut Diff) {
             push(&mut a, &["KEYS", r.pick(PATTERNS)]);
             Sorted
         }
-        23 | 24 | 25 => {
+        23..=25 => {
             push(&mut a, &[r.pick(&["HSET", "HMSET"]), k, r.pick(FIELDS), r.pick(VALUES)]);
             if r.below(2) == 0 {
                 push(&mut a, &[r.pick(FIELDS), r.pick(VALUES)]);
