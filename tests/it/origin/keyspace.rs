@@ -160,17 +160,17 @@ fn expire_family() {
 #[test]
 fn expiry_over_time() {
     differential(&[], |d| {
-        d.ex(&["SET", "short", "v", "PX", "150"]);
-        d.ex(&["SET", "short2", "v", "PX", "150"]);
+        d.ex(&["SET", "short", "v", "PX", "1000"]);
+        d.ex(&["SET", "short2", "v", "PX", "1000"]);
         d.ex(&["SET", "hashy", "v"]);
-        d.ex(&["PEXPIRE", "hashy", "150"]);
+        d.ex(&["PEXPIRE", "hashy", "1000"]);
         d.ex(&["HSET", "h", "f", "1"]);
-        d.ex(&["PEXPIRE", "h", "150"]);
+        d.ex(&["PEXPIRE", "h", "1000"]);
         d.ex(&["SET", "long", "v", "EX", "100"]);
         d.ex(&["SET", "plain", "v"]);
         d.sorted(&["KEYS", "*"]);
         d.ex(&["EXISTS", "short"]);
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(1300));
         d.sorted(&["KEYS", "*"]);
         d.scan(&["SCAN", "0", "COUNT", "1000"]);
         d.ex(&["EXISTS", "short", "short2", "hashy", "h", "long", "plain"]);
