@@ -7,6 +7,7 @@ mod access;
 mod common;
 mod config;
 mod lifecycle;
+mod origin;
 mod pipeline;
 mod state;
 mod tools;
