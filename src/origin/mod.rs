@@ -105,13 +105,7 @@ impl Ctx<'_> {
 /// Runs Redis's checks before a command (exists, arity) and finds its
 /// implementation; on failure writes Redis's error and returns `None`.
 fn resolve(args: &[Bytes], out: &mut ReplyBuf) -> Option<&'static Impl> {
-    // The command table also holds subcommands under `container|sub`; Redis looks a
-    // name up among top-level commands only, so `command|count` is unknown.
-    let lookup = match args.first() {
-        Some(name) if name.contains(&b'|') => Lookup::Unknown,
-        _ => cmd::lookup(args),
-    };
-    let found = match lookup {
+    let found = match cmd::lookup(args) {
         Lookup::Found(found) => found,
         Lookup::UnknownSub(container) if implemented(container.name()).is_some() => {
             out.error(cmd::unknown_subcommand_error(args));

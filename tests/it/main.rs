@@ -6,6 +6,7 @@
 mod access;
 mod common;
 mod config;
+mod embedded;
 mod lifecycle;
 mod origin;
 mod pipeline;
