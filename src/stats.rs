@@ -52,6 +52,41 @@ counters! {
     client_query_limit_disconnections,
     /// Clients closed after a protocol error.
     protocol_errors,
+    /// Reads answered from the local cache.
+    cache_hits,
+    /// Of those, answers that the key does not exist (negative entries).
+    cache_negative_hits,
+    /// Cacheable reads not answered from the cache.
+    cache_misses,
+    /// Misses that waited for another client's read of the same entry.
+    singleflight_joins,
+    /// Misses that sent the read others may join.
+    singleflight_leads,
+    /// Replies put in the cache.
+    cache_fills,
+    /// Fills of keys admitted because they were hot (cache-mode hot).
+    hot_keys_admitted,
+    /// Fills not installed because the key changed while the read was in flight.
+    stale_fills_dropped,
+    /// Keys invalidated by writes through hotcache (before and after each write).
+    invalidations_own_write,
+    /// Keys invalidated by the tracking stream (writes made straight to Redis).
+    invalidations_tracking,
+    /// Everything dropped by FLUSHALL/FLUSHDB/SWAPDB, scripts, MULTI with unknown
+    /// keys, or a null invalidation.
+    invalidations_flush,
+    /// Everything dropped because the tracking connection broke or lagged.
+    invalidations_reconnect,
+    /// Invalidation messages received.
+    tracking_messages,
+    /// Requests that went to an upstream in one write with others.
+    upstream_batched_requests,
+    /// Cached entries evicted to stay within cache-max-memory (a gauge).
+    cache_evictions,
+    /// Entries in the cache (a gauge per thread).
+    cache_entries,
+    /// Bytes held by the cache (a gauge per thread).
+    cache_bytes,
 }
 
 /// Adds `n` to a counter owned by the calling thread.
@@ -59,6 +94,12 @@ counters! {
 pub fn add(c: &AtomicU64, n: u64) {
     // Single writer: a plain load and store is enough and avoids a locked add.
     c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Sets a gauge owned by the calling thread.
+#[inline]
+pub fn set(c: &AtomicU64, v: u64) {
+    c.store(v, Relaxed);
 }
 
 /// Adds one to a counter owned by the calling thread.

@@ -8,6 +8,7 @@
 //! hotcache matches on command names.
 
 mod keys;
+mod overlay;
 mod redis_commands;
 
 use std::collections::HashMap;
@@ -15,7 +16,8 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-pub use keys::{KeyRef, command_keys};
+pub use keys::{CommandKeys, KeyRef, command_keys};
+pub use overlay::{Cacheable, Command, Local, Route, State, Writes};
 pub use redis_commands::{REDIS_COMMANDS, REDIS_VERSION};
 
 /// Redis's command flags (`COMMAND INFO`), as bits.
@@ -137,109 +139,6 @@ impl CommandDef {
     }
 }
 
-/// Commands hotcache answers itself, with Redis's semantics for its own clients.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Local {
-    Ping,
-    Echo,
-    Hello,
-    Auth,
-    Quit,
-    Reset,
-    Info,
-    ClientSetName,
-    ClientGetName,
-    ClientId,
-    ClientInfo,
-    ClientList,
-    ClientKill,
-    ClientReply,
-}
-
-/// How hotcache runs a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    /// Sent on the thread's shared, pipelined upstream connection.
-    Shared,
-    /// Answered by hotcache.
-    Local(Local),
-    /// Starts state that lives on the upstream connection (MULTI, WATCH, SELECT,
-    /// CLIENT TRACKING): the client takes a dedicated connection until it ends.
-    Stateful,
-    /// Blocks the connection it runs on: run on a dedicated connection.
-    Blocking,
-    /// Blocks only when this option is given (XREAD ... BLOCK ms); else [`Route::Shared`].
-    BlockingWith(&'static str),
-    /// Turns the connection into a stream of pushes (SUBSCRIBE family, MONITOR,
-    /// SYNC): the client is relayed to a dedicated connection from then on.
-    Relay,
-    /// Reads or sets per-connection state that a shared connection must not
-    /// carry, without starting any: run on a clean dedicated connection.
-    Private,
-}
-
-/// A command as hotcache sees it: Redis's definition plus routing.
-#[derive(Debug)]
-pub struct Command {
-    /// Position in the table, stable for the life of the process (for stats and
-    /// CLIENT LIST's `cmd=` without storing references across threads).
-    pub id: u16,
-    pub def: &'static CommandDef,
-    pub route: Route,
-}
-
-impl Command {
-    pub fn name(&self) -> &'static str {
-        self.def.name
-    }
-}
-
-/// hotcache's routing: every command not listed here is [`Route::Shared`].
-///
-/// Why each is here: anything that changes the upstream connection's state, blocks
-/// it, or makes it send other than exactly one reply per request cannot share a
-/// connection with other clients.
-pub static ROUTES: &[(&str, Route)] = &[
-    ("ping", Route::Local(Local::Ping)),
-    ("echo", Route::Local(Local::Echo)),
-    ("hello", Route::Local(Local::Hello)),
-    ("auth", Route::Local(Local::Auth)),
-    ("quit", Route::Local(Local::Quit)),
-    ("reset", Route::Local(Local::Reset)),
-    ("info", Route::Local(Local::Info)),
-    ("client|setname", Route::Local(Local::ClientSetName)),
-    ("client|getname", Route::Local(Local::ClientGetName)),
-    ("client|id", Route::Local(Local::ClientId)),
-    ("client|info", Route::Local(Local::ClientInfo)),
-    ("client|list", Route::Local(Local::ClientList)),
-    ("client|kill", Route::Local(Local::ClientKill)),
-    ("client|reply", Route::Local(Local::ClientReply)),
-    ("multi", Route::Stateful),
-    ("watch", Route::Stateful),
-    ("select", Route::Stateful),
-    ("client|tracking", Route::Stateful),
-    ("client|caching", Route::Private),
-    ("client|getredir", Route::Private),
-    ("client|trackinginfo", Route::Private),
-    ("client|no-evict", Route::Private),
-    ("client|unblock", Route::Private),
-    ("readonly", Route::Private),
-    ("readwrite", Route::Private),
-    ("asking", Route::Private),
-    ("wait", Route::Blocking),
-    ("xread", Route::BlockingWith("block")),
-    ("xreadgroup", Route::BlockingWith("block")),
-    ("subscribe", Route::Relay),
-    ("psubscribe", Route::Relay),
-    ("ssubscribe", Route::Relay),
-    ("unsubscribe", Route::Relay),
-    ("punsubscribe", Route::Relay),
-    ("sunsubscribe", Route::Relay),
-    ("monitor", Route::Relay),
-    ("sync", Route::Relay),
-    ("psync", Route::Relay),
-];
-
 /// The lookup table, built once.
 struct Table {
     commands: Vec<Command>,
@@ -250,19 +149,14 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         fn add(commands: &mut Vec<Command>, def: &'static CommandDef) {
-            let route = ROUTES
-                .iter()
-                .find(|(n, _)| *n == def.name)
-                .map(|(_, r)| *r)
-                .unwrap_or(if def.has(F::BLOCKING) { Route::Blocking } else { Route::Shared });
             let id = commands.len() as u16;
-            commands.push(Command { id, def, route });
+            commands.push(overlay::command(id, def));
             for sub in def.subcommands {
                 add(commands, sub);
             }
         }
         let mut commands = Vec::new();
-        for def in REDIS_COMMANDS {
+        for def in REDIS_COMMANDS.iter().chain(overlay::HOTCACHE_COMMANDS) {
             add(&mut commands, def);
         }
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());

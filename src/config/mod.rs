@@ -5,11 +5,9 @@
 //! win over the file), `--help`, and CONFIG GET/SET. Names and value syntax follow
 //! Redis (`maxclients`, `timeout`, memory sizes like `512mb`, `yes`/`no`).
 
-mod values;
-
 use std::fmt::Write as _;
 
-pub use values::{ByteSize, LogFormat, Upstream, Value};
+mod values;
 
 /// Declares the settings: the [`Config`] struct, its defaults and [`PARAMS`].
 macro_rules! settings {
@@ -39,43 +37,10 @@ macro_rules! settings {
     };
 }
 
-settings! {
-    /// Address to listen on.
-    bind: String = "127.0.0.1".to_string(), "bind", runtime: false;
-    /// Port to listen on.
-    port: u16 = 6380, "port", runtime: false;
-    /// The Redis to forward to, `redis://[user:pass@]host:port[/db]`. Empty: serve
-    /// from the embedded in-process origin.
-    upstream: Upstream = Upstream::Embedded, "upstream", runtime: false;
-    /// Shard threads; 0 means one per core.
-    threads: usize = 0, "threads", runtime: false;
-    /// Password clients must AUTH with; empty means none.
-    requirepass: String = String::new(), "requirepass", runtime: true;
-    /// Most clients connected at once; more get "ERR max number of clients reached".
-    maxclients: usize = 10000, "maxclients", runtime: true;
-    /// Close a client idle for this many seconds; 0 never does.
-    timeout: u64 = 0, "timeout", runtime: true;
-    /// TCP keepalive period for client connections, in seconds; 0 turns it off.
-    tcp_keepalive: u64 = 300, "tcp-keepalive", runtime: false;
-    /// Close a client whose unsent replies exceed this many bytes; 0 means no limit.
-    client_output_buffer_limit: ByteSize = ByteSize(256 << 20), "client-output-buffer-limit", runtime: true;
-    /// Close a client whose unparsed input exceeds this many bytes (Redis's limit).
-    client_query_buffer_limit: ByteSize = ByteSize(1 << 30), "client-query-buffer-limit", runtime: true;
-    /// Longest bulk argument a client may send (Redis's limit).
-    proto_max_bulk_len: ByteSize = ByteSize(512 << 20), "proto-max-bulk-len", runtime: true;
-    /// Shared pipelined upstream connections per thread and protocol version.
-    upstream_connections: usize = 1, "upstream-connections", runtime: false;
-    /// Idle dedicated upstream connections kept per thread for reuse.
-    upstream_pool_size: usize = 8, "upstream-pool-size", runtime: true;
-    /// Milliseconds to wait for an upstream connection to be made and ready.
-    upstream_connect_timeout: u64 = 2000, "upstream-connect-timeout", runtime: true;
-    /// Seconds to finish replies in flight after SIGINT/SIGTERM before closing.
-    shutdown_timeout: u64 = 10, "shutdown-timeout", runtime: false;
-    /// Log level: error, warn, info, debug or trace.
-    loglevel: String = "info".to_string(), "loglevel", runtime: false;
-    /// Log format: text or json.
-    log_format: LogFormat = LogFormat::Text, "log-format", runtime: false;
-}
+mod settings;
+
+pub use settings::{Config, PARAMS};
+pub use values::{ByteSize, CacheMode, LogFormat, Upstream, Value};
 
 /// One setting's name, doc, and how to read and write it.
 pub struct Param {
@@ -157,6 +122,19 @@ impl Config {
         }
         if self.proto_max_bulk_len.0 < 1024 * 1024 {
             return Err(ConfigError::Invalid("proto-max-bulk-len must be at least 1mb".into()));
+        }
+        if self.negative_ttl >= self.cache_ttl {
+            return Err(ConfigError::Invalid("negative-ttl must be below cache-ttl".into()));
+        }
+        if self.cache_ttl == 0 || self.cache_ttl_jitter > 50 {
+            return Err(ConfigError::Invalid(
+                "cache-ttl must be above 0 and cache-ttl-jitter at most 50 (percent)".into(),
+            ));
+        }
+        if self.hotkey_window < 100 || self.hotkey_topk == 0 || self.hotkey_topk > 100_000 {
+            return Err(ConfigError::Invalid(
+                "hotkey-window must be at least 100 ms and hotkey-topk 1..=100000".into(),
+            ));
         }
         if !matches!(self.loglevel.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
             return Err(ConfigError::Invalid(format!(

@@ -105,6 +105,36 @@ impl Value for LogFormat {
     }
 }
 
+/// What the local cache admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Only keys currently hot.
+    Hot,
+    /// Every cacheable reply; eviction decides what stays.
+    All,
+    /// Nothing: a pure proxy.
+    Off,
+}
+
+impl Value for CacheMode {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "hot" => Ok(CacheMode::Hot),
+            "all" => Ok(CacheMode::All),
+            "off" => Ok(CacheMode::Off),
+            _ => Err(format!("'{s}' is not hot, all or off")),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            CacheMode::Hot => "hot",
+            CacheMode::All => "all",
+            CacheMode::Off => "off",
+        }
+        .to_string()
+    }
+}
+
 /// Where commands go: the embedded origin or a standalone Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {

@@ -19,10 +19,11 @@ use tokio::sync::mpsc;
 
 use super::ThreadCtx;
 use super::clients::{ClientInfo, Registration};
+use crate::cache::FillResult;
 use crate::config::Config;
 use crate::protocol::{ParseOutcome, Proto, Request, RequestLimits, RequestParser};
 use crate::stats::{add, inc};
-use crate::upstream::{Link, PipeConn, ReplySlot};
+use crate::upstream::{After, Link, PipeConn, ReplySlot};
 
 /// Most commands a client may have waiting for replies before hotcache stops
 /// reading from it (its replies keep flowing, so it never deadlocks a client that
@@ -36,6 +37,9 @@ pub(super) enum Lane {
     Local,
     Shared,
     Dedicated,
+    /// A read another client sent (singleflight): Redis may run it before or
+    /// after this client's own commands, so a write waits for it first.
+    Foreign,
 }
 
 /// What to do with a reply when it reaches the head of the queue.
@@ -63,6 +67,15 @@ pub(super) struct Pending {
     pub effect: Effect,
     /// CLIENT REPLY OFF/SKIP: the reply is dropped, not written.
     pub silent: bool,
+    /// Where a cache fill's reply goes in this thread's cache.
+    pub fill: Option<Box<FillTarget>>,
+}
+
+/// The cache entry a fill may become.
+pub(super) struct FillTarget {
+    pub entry_key: Box<[u8]>,
+    /// The key was admissible when the read was sent.
+    pub admit: bool,
 }
 
 /// A dedicated upstream connection and the state the client keeps on it.
@@ -76,6 +89,8 @@ pub(super) struct Dedicated {
     /// The db selected on it; the client goes back to shared connections only on
     /// the upstream's own db.
     pub db: i64,
+    /// Keys written by commands queued in MULTI, invalidated again on EXEC's reply.
+    pub tx_after: After,
 }
 
 /// A client relayed to its own upstream connection (SUBSCRIBE, MONITOR): every
@@ -112,6 +127,8 @@ pub(super) struct Conn {
     pub sink: Option<mpsc::UnboundedReceiver<Bytes>>,
     /// Commands on the shared lane not yet answered.
     pub shared_inflight: usize,
+    /// Reads waiting on another client's singleflight read.
+    pub foreign_inflight: usize,
     /// A command that must wait until earlier replies are in (a lane change).
     pub stalled: Option<Request>,
     pub reply_mode: ReplyMode,
@@ -129,6 +146,11 @@ pub(super) struct Conn {
     /// Fired by CLIENT KILL and at shutdown.
     pub signal: Rc<super::signal::Signal>,
     _signal_registration: super::signal::Registered,
+}
+
+/// The reply when an upstream connection vanished with the request on it.
+fn lost() -> Bytes {
+    Bytes::from_static(b"-ERR upstream connection lost\r\n")
 }
 
 /// Answers a client that cannot be served (maxclients) and closes it.
@@ -160,6 +182,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         relay: None,
         sink: None,
         shared_inflight: 0,
+        foreign_inflight: 0,
         stalled: None,
         reply_mode: ReplyMode::On,
         closing: false,
@@ -179,7 +202,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
 enum Wake {
     /// Killed, or the server is stopping: the loop checks which.
     Signal,
-    Reply(Bytes),
+    Reply(ReplySlot),
     Readable,
     Writable,
     Relayed(Option<Bytes>),
@@ -222,9 +245,9 @@ impl Conn {
             match self.wait().await {
                 Wake::Idle => return,
                 Wake::Signal => {}
-                Wake::Reply(frame) => {
+                Wake::Reply(slot) => {
                     if let Some(head) = self.pending.front_mut() {
-                        head.slot = ReplySlot::Ready(frame);
+                        head.slot = slot;
                     }
                 }
                 Wake::Readable => {
@@ -272,8 +295,8 @@ impl Conn {
             None
         };
         let head = self.pending.front_mut().and_then(|p| match &mut p.slot {
-            ReplySlot::Wait(rx) => Some(rx),
-            ReplySlot::Ready(_) => None,
+            ReplySlot::Wait(_) | ReplySlot::Fill(_) => Some(&mut p.slot),
+            ReplySlot::Ready(_) | ReplySlot::Filled(_) => None,
         });
         let relay = self.sink.as_mut();
         let signal = &self.signal;
@@ -281,13 +304,17 @@ impl Conn {
         tokio::select! {
             biased;
             _ = signal.wait() => Wake::Signal,
-            frame = async {
+            slot = async {
                 match head {
                     // A dropped sender means the connection went away mid-reply.
-                    Some(rx) => rx.await.unwrap_or_else(|_| Bytes::from_static(b"-ERR upstream connection lost\r\n")),
-                    None => pending().await,
+                    Some(ReplySlot::Wait(rx)) => ReplySlot::Ready(rx.await.unwrap_or_else(|_| lost())),
+                    Some(ReplySlot::Fill(rx)) => match rx.await {
+                        Ok(r) => ReplySlot::Filled(r),
+                        Err(_) => ReplySlot::Ready(lost()),
+                    },
+                    _ => pending().await,
                 }
-            } => Wake::Reply(frame),
+            } => Wake::Reply(slot),
             frame = async {
                 match relay {
                     Some(rx) => rx.recv().await,
@@ -357,6 +384,8 @@ impl Conn {
         while !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING {
             match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
                 ParseOutcome::Command(req) => {
+                    self.info().touch();
+                    inc(&self.ctx.counters().total_commands_processed);
                     if !self.dispatch(req) {
                         break;
                     }
@@ -376,20 +405,26 @@ impl Conn {
 
     /// Queues a reply hotcache produced itself.
     pub fn push_local(&mut self, reply: Bytes, effect: Effect) {
-        let silent = self.take_silence();
-        self.pending.push_back(Pending {
-            slot: ReplySlot::Ready(reply),
-            lane: Lane::Local,
-            effect,
-            silent,
-        });
+        self.push_pending(ReplySlot::Ready(reply), Lane::Local, effect, None);
     }
 
     /// Queues a reply still to come from `lane`.
     pub fn push_forwarded(&mut self, slot: ReplySlot, lane: Lane, effect: Effect) {
+        self.push_pending(slot, lane, effect, None);
+    }
+
+    /// Queues a reply still to come, and what to do with it when it comes.
+    pub fn push_pending(
+        &mut self,
+        slot: ReplySlot,
+        lane: Lane,
+        effect: Effect,
+        fill: Option<Box<FillTarget>>,
+    ) {
         let silent = self.take_silence();
         match lane {
             Lane::Shared => self.shared_inflight += 1,
+            Lane::Foreign => self.foreign_inflight += 1,
             Lane::Dedicated => {
                 if let Some(d) = &mut self.dedicated {
                     d.inflight += 1;
@@ -397,7 +432,7 @@ impl Conn {
             }
             Lane::Local => {}
         }
-        self.pending.push_back(Pending { slot, lane, effect, silent });
+        self.pending.push_back(Pending { slot, lane, effect, silent, fill });
     }
 
     /// Whether the next reply is dropped (CLIENT REPLY OFF/SKIP).
@@ -415,26 +450,55 @@ impl Conn {
     /// Moves every reply at the head of the queue that has arrived into the
     /// output buffer, applying its effect.
     fn drain_ready(&mut self) {
+        use tokio::sync::oneshot::error::TryRecvError;
+        enum Arrived {
+            Frame(Bytes),
+            Fill(FillResult),
+        }
         while let Some(head) = self.pending.front_mut() {
-            let frame = match &mut head.slot {
-                ReplySlot::Ready(b) => std::mem::take(b),
+            let arrived = match &mut head.slot {
+                ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b)),
                 ReplySlot::Wait(rx) => match rx.try_recv() {
-                    Ok(b) => b,
-                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return,
-                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                        Bytes::from_static(b"-ERR upstream connection lost\r\n")
-                    }
+                    Ok(b) => Arrived::Frame(b),
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
                 },
+                ReplySlot::Fill(rx) => match rx.try_recv() {
+                    Ok(r) => Arrived::Fill(r),
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
+                },
+                ReplySlot::Filled(_) => {
+                    match std::mem::replace(&mut head.slot, ReplySlot::Ready(Bytes::new())) {
+                        ReplySlot::Filled(r) => Arrived::Fill(r),
+                        _ => return,
+                    }
+                }
             };
             let Some(p) = self.pending.pop_front() else { return };
+            let frame = match arrived {
+                Arrived::Frame(b) => b,
+                Arrived::Fill(r) => self.install_fill(&p, r),
+            };
             self.complete(p, frame);
         }
+    }
+
+    /// Puts a fill's reply in this thread's cache if it may be cached there.
+    fn install_fill(&self, p: &Pending, r: FillResult) -> Bytes {
+        if let Some(t) = &p.fill {
+            if t.admit {
+                self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
+            }
+        }
+        r.reply
     }
 
     /// Applies a reply's effect and writes it (unless the client silenced it).
     fn complete(&mut self, p: Pending, mut frame: Bytes) {
         match p.lane {
             Lane::Shared => self.shared_inflight -= 1,
+            Lane::Foreign => self.foreign_inflight -= 1,
             Lane::Dedicated => {
                 if let Some(d) = &mut self.dedicated {
                     d.inflight = d.inflight.saturating_sub(1);

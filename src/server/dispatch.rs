@@ -6,26 +6,23 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::cached::merge;
 use super::conn::{Conn, Dedicated, Effect, Lane, Relay};
-use crate::cmd::{self, Command, Lookup, Route, flags};
+use crate::cmd::{self, Cacheable, Command, Lookup, Route, State, flags};
 use crate::protocol::{ReplyBuf, Request, string2ll};
 use crate::stats::inc;
-use crate::upstream::Link;
+use crate::upstream::{After, Link};
 
 impl Conn {
     /// Runs one command. False when input processing must pause: the command
     /// waits for earlier replies (it is kept as `stalled`), or the client is closing.
     pub(super) fn dispatch(&mut self, req: Request) -> bool {
-        let info = self.info().clone();
-        info.touch();
-        inc(&self.ctx.counters().total_commands_processed);
-
         if self.relay.is_some() {
             return self.dispatch_relayed(req);
         }
         let lookup = cmd::lookup(&req.args);
         if let Lookup::Found(c) = &lookup {
-            info.last_cmd.store(c.id + 1, Relaxed);
+            self.info().last_cmd.store(c.id + 1, Relaxed);
         }
         // Inside MULTI everything but QUIT and RESET is queued by Redis itself,
         // errors included (they make EXEC fail), so it all goes there unchecked.
@@ -35,8 +32,7 @@ impl Conn {
                 Lookup::Found(c) if matches!(c.route, Route::Local(cmd::Local::Quit | cmd::Local::Reset))
             );
             if !local {
-                let effect = self.transaction_effect(&lookup);
-                return self.forward_dedicated(req, effect);
+                return self.queue_in_transaction(&lookup, req);
             }
         }
         let c = match lookup {
@@ -48,8 +44,9 @@ impl Conn {
                 return self.reply_error(&cmd::unknown_subcommand_error(&req.args));
             }
             // A command this table does not know (a module's, a newer Redis's):
-            // the upstream decides.
-            Lookup::Unknown | Lookup::UnknownSub(_) => return self.forward(req, Effect::None),
+            // the upstream decides, and it may have written anything.
+            Lookup::Unknown => return self.write_then(req, After::All),
+            Lookup::UnknownSub(_) => return self.forward(req, Effect::None, After::Nothing),
         };
         if !c.def.arity_ok(req.args.len()) {
             return self.reply_error(cmd::arity_error(c).as_bytes());
@@ -57,35 +54,77 @@ impl Conn {
         if !self.authed && !c.def.has(flags::NO_AUTH) {
             return self.reply_error(b"NOAUTH Authentication required.");
         }
+        let after = self.write_after(c, &req.args);
+        if after != After::Nothing {
+            // A write must not overtake reads this client is waiting for on
+            // another client's connection.
+            if self.foreign_inflight > 0 {
+                self.stalled = Some(req);
+                return false;
+            }
+            self.invalidate_now(&after);
+        }
+        if c.state == Some(State::Unwatch) {
+            if let Some(d) = &mut self.dedicated {
+                d.watching = false;
+            }
+        }
         match c.route {
             Route::Local(l) => self.local(l, c, req),
-            Route::Shared => self.forward(req, Effect::None),
+            Route::Shared => match c.cacheable {
+                Cacheable::Key if self.can_cache() => self.cached_read(c, req),
+                Cacheable::OneKey if req.args.len() == 2 && self.can_cache() => {
+                    self.cached_read(c, req)
+                }
+                Cacheable::PerKey if self.can_cache() => self.cached_mget(c, req),
+                _ => self.forward(req, Effect::None, after),
+            },
             Route::Stateful => self.stateful(c, req),
-            Route::Private => self.forward_dedicated(req, Effect::None),
-            Route::Blocking => self.forward_dedicated(req, Effect::None),
+            Route::Private | Route::Blocking => self.forward_dedicated(req, Effect::None, after),
             Route::BlockingWith(option) => {
                 if req.args[1..].iter().any(|a| a.eq_ignore_ascii_case(option.as_bytes())) {
-                    self.forward_dedicated(req, Effect::None)
+                    self.forward_dedicated(req, Effect::None, after)
                 } else {
-                    self.forward(req, Effect::None)
+                    self.forward(req, Effect::None, after)
                 }
             }
             Route::Relay => self.start_relay(req),
         }
     }
 
-    /// The state change a command makes inside MULTI.
-    fn transaction_effect(&mut self, lookup: &Lookup) -> Effect {
-        let Lookup::Found(c) = lookup else { return Effect::None };
-        // EXEC and DISCARD end the transaction and every WATCH.
-        if c.def.name == "exec" || c.def.name == "discard" {
-            if let Some(d) = &mut self.dedicated {
+    /// Forwards a command that may write anything, after invalidating.
+    fn write_then(&mut self, req: Request, after: After) -> bool {
+        if self.foreign_inflight > 0 {
+            self.stalled = Some(req);
+            return false;
+        }
+        self.invalidate_now(&after);
+        self.forward(req, Effect::None, after)
+    }
+
+    /// A command inside MULTI: queued by Redis. Writes invalidate now, and their
+    /// keys are collected to be invalidated again when EXEC's reply arrives.
+    fn queue_in_transaction(&mut self, lookup: &Lookup, req: Request) -> bool {
+        let (state, after) = match lookup {
+            Lookup::Found(c) => (c.state, self.write_after(c, &req.args)),
+            Lookup::Unknown => (None, After::All),
+            Lookup::UnknownSub(_) => (None, After::Nothing),
+        };
+        self.invalidate_now(&after);
+        let Some(d) = &mut self.dedicated else { return true };
+        d.tx_after = merge(std::mem::take(&mut d.tx_after), after);
+        let after = match state {
+            Some(State::Exec) | Some(State::Discard) => {
                 d.in_multi = false;
                 d.watching = false;
+                self.info().in_multi.store(false, Relaxed);
+                let Some(d) = &mut self.dedicated else { return true };
+                let collected = std::mem::take(&mut d.tx_after);
+                if state == Some(State::Exec) { collected } else { After::Nothing }
             }
-            self.info().in_multi.store(false, Relaxed);
-        }
-        Effect::None
+            _ => After::Nothing,
+        };
+        self.forward_dedicated(req, Effect::None, after)
     }
 
     /// Commands that start state on the upstream connection.
@@ -99,31 +138,31 @@ impl Conn {
             Err(Some(e)) => return self.reply_raw(e),
         }
         let Some(d) = &mut self.dedicated else { return true };
-        let effect = match c.def.name {
-            "multi" => {
+        let effect = match c.state {
+            Some(State::Multi) => {
                 let was = d.in_multi;
                 d.in_multi = true;
                 self.info().in_multi.store(true, Relaxed);
                 Effect::Multi { was }
             }
-            "watch" => {
+            Some(State::Watch) => {
                 d.watching = true;
                 Effect::None
             }
-            "select" => match string2ll(&req.args[1]) {
+            Some(State::Select) => match string2ll(&req.args[1]) {
                 Some(db) => Effect::Select(db),
                 None => Effect::None,
             },
-            "client|tracking" => Effect::Tracking(req.args[2].eq_ignore_ascii_case(b"on")),
+            Some(State::Tracking) => Effect::Tracking(req.args[2].eq_ignore_ascii_case(b"on")),
             _ => Effect::None,
         };
-        self.forward_dedicated(req, effect)
+        self.forward_dedicated(req, effect, After::Nothing)
     }
 
     /// Sends on the dedicated connection if the client holds one, else shared.
-    pub(super) fn forward(&mut self, req: Request, effect: Effect) -> bool {
+    pub(super) fn forward(&mut self, req: Request, effect: Effect, after: After) -> bool {
         if self.dedicated.is_some() {
-            return self.forward_dedicated(req, effect);
+            return self.forward_dedicated(req, effect, after);
         }
         // UNWATCH with nothing watched, EXEC without MULTI: the shared connection
         // gives Redis's own answer.
@@ -132,7 +171,7 @@ impl Conn {
             Err(e) => return self.reply_raw(e),
         };
         inc(&self.ctx.counters().forwarded_commands);
-        let slot = link.send(&req);
+        let slot = link.send_with(&req, after, &self.ctx.shared.cache.epochs);
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.push_forwarded(slot, lane, effect);
         true
@@ -145,7 +184,7 @@ impl Conn {
         if self.dedicated.is_some() {
             return Ok(());
         }
-        if self.shared_inflight > 0 {
+        if self.shared_inflight > 0 || self.foreign_inflight > 0 {
             return Err(None);
         }
         let link = self.ctx.upstream.dedicated(self.proto).map_err(Some)?;
@@ -162,12 +201,13 @@ impl Conn {
             watching: false,
             tracking: false,
             db: self.home_db,
+            tx_after: After::Nothing,
         });
         Ok(())
     }
 
     /// Sends on the client's own connection, taking one if needed.
-    pub(super) fn forward_dedicated(&mut self, req: Request, effect: Effect) -> bool {
+    pub(super) fn forward_dedicated(&mut self, req: Request, effect: Effect, after: After) -> bool {
         match self.take_dedicated() {
             Ok(()) => {}
             Err(None) => {
@@ -178,7 +218,7 @@ impl Conn {
         }
         let Some(d) = &self.dedicated else { return true };
         inc(&self.ctx.counters().forwarded_commands);
-        let slot = d.link.send(&req);
+        let slot = d.link.send_with(&req, after, &self.ctx.shared.cache.epochs);
         let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
         self.push_forwarded(slot, lane, effect);
         if lane == Lane::Local {
@@ -192,10 +232,11 @@ impl Conn {
     fn start_relay(&mut self, req: Request) -> bool {
         if self.ctx.upstream.is_embedded() {
             // The embedded origin has no pub/sub: it answers like any command.
-            return self.forward(req, Effect::None);
+            return self.forward(req, Effect::None, After::Nothing);
         }
-        let busy =
-            self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
+        let busy = self.shared_inflight > 0
+            || self.foreign_inflight > 0
+            || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
         if busy || !self.pending.is_empty() {
             self.stalled = Some(req);
             return false;
@@ -207,7 +248,9 @@ impl Conn {
                 Err(e) => return self.reply_raw(e),
             },
         };
-        let Link::Pipe(conn) = link else { return self.forward(req, Effect::None) };
+        let Link::Pipe(conn) = link else {
+            return self.forward(req, Effect::None, After::Nothing);
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         conn.set_sink(Some(tx), true);
         self.sink = Some(rx);
@@ -220,9 +263,20 @@ impl Conn {
 
     /// A command from a relayed client goes through as is; RESET ends the relay
     /// when its reply comes back.
+    ///
+    /// Writes invalidate their keys before they go; with no reply to match, the
+    /// second invalidation of rule 2 is left to the tracking stream (a relayed
+    /// client is a subscriber or monitor: writes from it are rare).
     fn dispatch_relayed(&mut self, req: Request) -> bool {
+        let lookup = cmd::lookup(&req.args);
+        let after = match &lookup {
+            Lookup::Found(c) => self.write_after(c, &req.args),
+            Lookup::Unknown => After::All,
+            Lookup::UnknownSub(_) => After::Nothing,
+        };
+        self.invalidate_now(&after);
         let Some(relay) = &mut self.relay else { return true };
-        if let Lookup::Found(c) = cmd::lookup(&req.args)
+        if let Lookup::Found(c) = lookup
             && c.route == Route::Local(cmd::Local::Reset)
         {
             relay.awaiting_reset = true;

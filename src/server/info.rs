@@ -34,7 +34,8 @@ impl Conn {
             args.extend(rest);
             Request::from_args(args)
         };
-        self.forward(forwarded, if include { Effect::AppendInfo } else { Effect::None })
+        let effect = if include { Effect::AppendInfo } else { Effect::None };
+        self.forward(forwarded, effect, crate::upstream::After::Nothing)
     }
 
     /// Adds hotcache's section to an INFO reply from the upstream (bulk in RESP2,

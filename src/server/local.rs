@@ -83,6 +83,8 @@ impl Conn {
                 })
             }
             Local::ClientList => self.client_list(&req),
+            Local::Hotkeys => self.hotkeys(&req),
+            Local::Debug => self.debug(&req),
             Local::ClientKill => self.client_kill(&req),
             Local::ClientReply => {
                 let mode = &args[2];

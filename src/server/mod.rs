@@ -6,6 +6,8 @@
 //! SIGTERM stops the listeners, lets every connection finish the replies it owes,
 //! and closes.
 
+mod admin;
+mod cached;
 mod clients;
 mod conn;
 mod dispatch;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
+use crate::cache::{CacheShared, ThreadCache, tracker};
 use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::origin::EmbeddedOrigin;
 use crate::shard::{self, ShardHandle};
@@ -79,8 +82,12 @@ pub struct Shared {
     /// The port actually listened on (useful when 0 was asked).
     pub port: u16,
     pub run_id: String,
+    /// What the threads' caches share (epochs, singleflight, tracking state).
+    pub cache: Arc<CacheShared>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
+    /// Tells the tracking thread to stop.
+    tracker_stop: Arc<AtomicBool>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -97,6 +104,7 @@ impl Shared {
     /// Starts a graceful shutdown.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.tracker_stop.store(true, Ordering::Release);
         let _ = self.shutdown_tx.send(true);
     }
 }
@@ -106,6 +114,7 @@ pub struct ThreadCtx {
     pub shared: Arc<Shared>,
     pub shard: usize,
     pub upstream: Upstream,
+    pub cache: ThreadCache,
     /// This thread's copy of the configuration and its generation: an `Rc`, so
     /// that taking it on the request path touches no shared cache line.
     config: RefCell<(u64, Rc<Config>)>,
@@ -125,6 +134,7 @@ impl ThreadCtx {
         if cached.0 != generation {
             *cached = (generation, Rc::new((*self.shared.config.load()).clone()));
             self.upstream.reconfigure(&cached.1);
+            self.cache.reconfigure(&cached.1);
         }
         cached.1.clone()
     }
@@ -139,6 +149,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    tracker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -151,6 +162,10 @@ impl Server {
     /// Waits until every thread has stopped (after a shutdown).
     pub fn wait(self) {
         for t in self.threads {
+            let _ = t.join();
+        }
+        self.shared.tracker_stop.store(true, Ordering::Release);
+        if let Some(t) = self.tracker {
             let _ = t.join();
         }
     }
@@ -197,8 +212,30 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         handles.push(h);
         inboxes.push(rx);
     }
-    let counters: Arc<[ShardCounters]> = (0..threads).map(|_| ShardCounters::default()).collect();
+    // One block per shard thread, and one for the tracking thread.
+    let counters: Arc<[ShardCounters]> =
+        (0..threads + 1).map(|_| ShardCounters::default()).collect();
     let (shutdown_tx, _) = watch::channel(false);
+    let tracking = match &config.upstream {
+        UpstreamConfig::Redis { user, password, .. } if config.cache_tracking => {
+            Some(tracker::TrackerConfig {
+                addr: config.upstream.addr().unwrap_or_default(),
+                user: user.clone(),
+                password: password.clone(),
+                prefixes: config
+                    .cache_tracking_prefixes
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect(),
+                timeout: Duration::from_millis(config.cache_tracking_timeout),
+            })
+        }
+        _ => None,
+    };
+    let needs_tracking =
+        matches!(config.upstream, UpstreamConfig::Redis { .. }) && config.cache_tracking;
+    let cache = CacheShared::new(&config, threads, needs_tracking);
+    let tracker_stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         config: SharedConfig::new(config),
         clients: Arc::new(Registry::default()),
@@ -207,9 +244,22 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         shards: handles,
         port: addr.port(),
         run_id: run_id(),
+        cache: cache.clone(),
         shutting_down: AtomicBool::new(false),
+        tracker_stop: tracker_stop.clone(),
         shutdown_tx,
     });
+    let tracker =
+        match tracking {
+            Some(tc) => {
+                let (state, epochs, counters) =
+                    (cache.tracking.clone(), cache.epochs.clone(), shared.counters.clone());
+                Some(std::thread::Builder::new().name("tracking".into()).spawn(move || {
+                    tracker::run(tc, state, epochs, counters, threads, tracker_stop)
+                })?)
+            }
+            None => None,
+        };
     let mut joins = Vec::new();
     for (i, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
         let shared = shared.clone();
@@ -219,7 +269,7 @@ pub fn start(config: Config) -> std::io::Result<Server> {
             .spawn(move || shard_thread(i, listener, inbox, shared, embedded))?;
         joins.push(join);
     }
-    Ok(Server { addr, shared, threads: joins })
+    Ok(Server { addr, shared, threads: joins, tracker })
 }
 
 /// A random 40-hex-digit id, as Redis's `run_id`.
@@ -255,7 +305,14 @@ fn shard_thread(
     local.block_on(&rt, async move {
         let config = shared.config.load();
         let ctx = Rc::new(ThreadCtx {
-            upstream: Upstream::new(&config, embedded, shared.counters.clone(), index),
+            upstream: Upstream::new(
+                &config,
+                embedded,
+                shared.counters.clone(),
+                index,
+                shared.cache.epochs.clone(),
+            ),
+            cache: ThreadCache::new(shared.cache.clone(), &config, index),
             config: RefCell::new((shared.config.generation(), Rc::new((*config).clone()))),
             shared: shared.clone(),
             shard: index,

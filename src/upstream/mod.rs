@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::cache::{Epochs, FillResult, Flight};
 use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::origin::EmbeddedOrigin;
 use crate::protocol::{Proto, ReplyBuf, Request};
 use crate::stats::{ShardCounters, inc};
 
-pub use pipe::{PipeConn, upstream_error};
+pub use pipe::{After, Parts, PipeConn, PipeCtx, Waiter, upstream_error};
 
 /// Address and credentials of a Redis upstream.
 #[derive(Debug)]
@@ -44,6 +45,10 @@ pub enum Origin {
 pub enum ReplySlot {
     Ready(Bytes),
     Wait(oneshot::Receiver<Bytes>),
+    /// A cache fill (singleflight read) on its way.
+    Fill(oneshot::Receiver<FillResult>),
+    /// A cache fill that arrived and is not yet installed.
+    Filled(FillResult),
 }
 
 /// Something a request can be sent on: an upstream connection or the embedded origin.
@@ -53,17 +58,68 @@ pub enum Link {
     Embedded(Arc<EmbeddedOrigin>, Proto),
 }
 
+/// `PTTL key`, sent after a fill's read to learn how long the key lives.
+fn pttl(key: &Bytes) -> Request {
+    Request::from_args(vec![Bytes::from_static(b"PTTL"), key.clone()])
+}
+
 impl Link {
     /// Sends a request; the reply comes back in the slot.
     pub fn send(&self, req: &Request) -> ReplySlot {
         match self {
             Link::Pipe(conn) => ReplySlot::Wait(conn.send(&req.frame)),
             Link::Embedded(origin, proto) => {
-                let mut out = ReplyBuf::new(*proto);
-                origin.execute(&req.args, &mut out);
-                ReplySlot::Ready(out.take())
+                ReplySlot::Ready(run_embedded(origin, *proto, &req.args))
             }
         }
+    }
+
+    /// Sends a write; `after` is invalidated once its reply is in.
+    pub fn send_with(&self, req: &Request, after: After, epochs: &Epochs) -> ReplySlot {
+        match self {
+            Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(&req.frame, after)),
+            Link::Embedded(origin, proto) => {
+                let reply = run_embedded(origin, *proto, &req.args);
+                after.apply(epochs);
+                ReplySlot::Ready(reply)
+            }
+        }
+    }
+
+    /// Sends a singleflight read (and the PTTL of `key` after it if the flight
+    /// wants it); the flight completes with the replies.
+    pub fn send_fill(&self, req: &Request, key: &Bytes, flight: &Arc<Flight>) {
+        match self {
+            Link::Pipe(conn) => {
+                conn.push(&req.frame, Waiter::Flight(flight.clone()), After::Nothing);
+                if flight.wants_ttl {
+                    conn.push(&pttl(key).frame, Waiter::FlightTtl(flight.clone()), After::Nothing);
+                }
+            }
+            Link::Embedded(origin, proto) => {
+                flight.reply(run_embedded(origin, *proto, &req.args));
+                if flight.wants_ttl {
+                    flight.ttl(&run_embedded(origin, *proto, &pttl(key).args));
+                }
+            }
+        }
+    }
+
+    /// Sends one part of a multi-command request.
+    pub fn send_part(&self, req: &Request, parts: &Rc<dyn Parts>, index: usize) {
+        match self {
+            Link::Pipe(conn) => {
+                conn.push(&req.frame, Waiter::Part(parts.clone(), index), After::Nothing)
+            }
+            Link::Embedded(origin, proto) => {
+                parts.part(index, run_embedded(origin, *proto, &req.args))
+            }
+        }
+    }
+
+    /// Sends `PTTL key` as a part of a multi-command request.
+    pub fn send_pttl_part(&self, key: &Bytes, parts: &Rc<dyn Parts>, index: usize) {
+        self.send_part(&pttl(key), parts, index);
     }
 
     /// True once this link can no longer carry requests.
@@ -86,6 +142,12 @@ impl Link {
     }
 }
 
+fn run_embedded(origin: &EmbeddedOrigin, proto: Proto, args: &[Bytes]) -> Bytes {
+    let mut out = ReplyBuf::new(proto);
+    origin.execute(args, &mut out);
+    out.take()
+}
+
 /// After a failed connect, new connections wait this long before trying again,
 /// so a dead upstream does not get a connect attempt per request.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
@@ -101,8 +163,7 @@ pub struct Upstream {
     pool_size: Cell<usize>,
     /// When the last connection attempt failed, for the reconnect backoff.
     last_failure: Cell<Option<Instant>>,
-    counters: Arc<[ShardCounters]>,
-    shard: usize,
+    ctx: Rc<PipeCtx>,
 }
 
 fn slot(proto: Proto) -> usize {
@@ -118,6 +179,7 @@ impl Upstream {
         embedded: Option<Arc<EmbeddedOrigin>>,
         counters: Arc<[ShardCounters]>,
         shard: usize,
+        epochs: Arc<Epochs>,
     ) -> Self {
         let origin = match (&config.upstream, embedded) {
             (UpstreamConfig::Redis { user, password, db, .. }, _) => {
@@ -139,8 +201,7 @@ impl Upstream {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
             pool_size: Cell::new(config.upstream_pool_size),
             last_failure: Cell::new(None),
-            counters,
-            shard,
+            ctx: Rc::new(PipeCtx { epochs, counters, shard }),
         }
     }
 
@@ -168,12 +229,13 @@ impl Upstream {
     }
 
     fn counters(&self) -> &ShardCounters {
-        &self.counters[self.shard]
+        &self.ctx.counters[self.ctx.shard]
     }
 
     /// Opens a new connection, unless the upstream failed a moment ago.
     fn open(&self, target: &Rc<Target>, proto: Proto) -> Rc<PipeConn> {
-        let conn = PipeConn::connect(target.clone(), proto, self.connect_timeout.get());
+        let conn =
+            PipeConn::connect(target.clone(), proto, self.connect_timeout.get(), self.ctx.clone());
         inc(&self.counters().upstream_connects);
         conn
     }

@@ -8,6 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -16,9 +17,69 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::cache::{Epochs, Flight};
 use crate::protocol::{FrameKind, Proto, ReplyFramer};
+use crate::stats::{ShardCounters, add};
 
 use super::Target;
+
+/// What a thread's upstream connections need from the rest of hotcache.
+pub struct PipeCtx {
+    /// Writes bump their keys' epochs again when their reply arrives.
+    pub epochs: Arc<Epochs>,
+    pub counters: Arc<[ShardCounters]>,
+    pub shard: usize,
+}
+
+/// Keys to invalidate when a write's reply arrives (rule 2: before forwarding
+/// and again on the reply, so a fill that read the old value is never served).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum After {
+    #[default]
+    Nothing,
+    Slots(Box<[u32]>),
+    All,
+}
+
+impl After {
+    /// Applies the invalidation.
+    pub fn apply(&self, epochs: &Epochs) {
+        match self {
+            After::Nothing => {}
+            After::Slots(slots) => {
+                for &s in slots.iter() {
+                    epochs.invalidate_slot(s);
+                }
+            }
+            After::All => epochs.invalidate_all(),
+        }
+    }
+}
+
+/// A part of a thread-local request made of several upstream commands (an MGET
+/// and the PTTLs that follow it).
+pub trait Parts {
+    /// Part `index` answered with `frame`.
+    fn part(&self, index: usize, frame: Bytes);
+    /// Part `index` will never be answered: the connection failed with `error`.
+    fn failed(&self, index: usize, error: Bytes);
+}
+
+/// Who waits for one reply.
+pub enum Waiter {
+    /// A client, through its reply queue.
+    Reply(oneshot::Sender<Bytes>),
+    /// A singleflight read, and the PTTL sent after it.
+    Flight(Arc<Flight>),
+    FlightTtl(Arc<Flight>),
+    /// One part of a multi-command request on this thread.
+    Part(Rc<dyn Parts>, usize),
+}
+
+struct Inflight {
+    waiter: Waiter,
+    after: After,
+}
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +96,9 @@ struct Inner {
     /// Encoded requests not yet written.
     wbuf: BytesMut,
     /// Whoever waits for each reply, in request order.
-    inflight: VecDeque<oneshot::Sender<Bytes>>,
+    inflight: VecDeque<Inflight>,
+    /// Requests appended to `wbuf` since it was last written.
+    queued: usize,
     /// Receives pushes, and in relay mode every frame.
     sink: Option<mpsc::UnboundedSender<Bytes>>,
     /// Every frame goes to the sink, none is matched to a request.
@@ -57,6 +120,7 @@ pub struct PipeConn {
     /// means the upstream cannot be reached (and reconnects back off).
     was_ready: Cell<bool>,
     pub proto: Proto,
+    ctx: Rc<PipeCtx>,
 }
 
 /// An error reply for a failed upstream, in Redis's style, naming the node.
@@ -70,12 +134,18 @@ pub fn upstream_error(addr: &str, reason: &str) -> Bytes {
 impl PipeConn {
     /// Starts connecting to `target`; requests may be sent at once and go out after
     /// the handshake.
-    pub fn connect(target: Rc<Target>, proto: Proto, connect_timeout: Duration) -> Rc<Self> {
+    pub fn connect(
+        target: Rc<Target>,
+        proto: Proto,
+        connect_timeout: Duration,
+        ctx: Rc<PipeCtx>,
+    ) -> Rc<Self> {
         let conn = Rc::new(Self {
             inner: RefCell::new(Inner {
                 state: State::Connecting,
                 wbuf: BytesMut::new(),
                 inflight: VecDeque::new(),
+                queued: 0,
                 sink: None,
                 relay: false,
                 error: Bytes::new(),
@@ -85,6 +155,7 @@ impl PipeConn {
             outstanding: Cell::new(0),
             was_ready: Cell::new(false),
             proto,
+            ctx,
         });
         tokio::task::spawn_local(conn.clone().run(target, connect_timeout));
         conn
@@ -107,21 +178,35 @@ impl PipeConn {
 
     /// Queues a request; the receiver gets its reply frame (or an error reply).
     pub fn send(&self, frame: &[u8]) -> oneshot::Receiver<Bytes> {
+        self.send_with(frame, After::Nothing)
+    }
+
+    /// Queues a write; `after` is invalidated when its reply arrives.
+    pub fn send_with(&self, frame: &[u8], after: After) -> oneshot::Receiver<Bytes> {
         let (tx, rx) = oneshot::channel();
+        self.push(frame, Waiter::Reply(tx), after);
+        rx
+    }
+
+    /// Queues a request for any kind of waiter.
+    pub fn push(&self, frame: &[u8], waiter: Waiter, after: After) {
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Dead {
-            let _ = tx.send(inner.error.clone());
-            return rx;
+            let error = inner.error.clone();
+            drop(inner);
+            after.apply(&self.ctx.epochs);
+            fail_waiter(waiter, error);
+            return;
         }
         let was_empty = inner.wbuf.is_empty();
         inner.wbuf.extend_from_slice(frame);
-        inner.inflight.push_back(tx);
+        inner.queued += 1;
+        inner.inflight.push_back(Inflight { waiter, after });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
         if was_empty {
             self.wake_writer.notify_one();
         }
-        rx
     }
 
     /// Queues a request whose replies go to the sink (relay mode).
@@ -161,13 +246,16 @@ impl PipeConn {
             inner.error = upstream_error("", reason);
         }
         let error = inner.error.clone();
-        for tx in inner.inflight.drain(..) {
-            let _ = tx.send(error.clone());
-        }
+        let failed: Vec<Inflight> = inner.inflight.drain(..).collect();
         inner.wbuf.clear();
         inner.sink = None;
         self.outstanding.set(0);
         drop(inner);
+        for f in failed {
+            // The write may or may not have run: invalidate as if it had.
+            f.after.apply(&self.ctx.epochs);
+            fail_waiter(f.waiter, error.clone());
+        }
         self.closed.notify_waiters();
         // The writer may be parked on its own notify; wake it to see the state.
         self.wake_writer.notify_one();
@@ -209,6 +297,10 @@ impl PipeConn {
                     return;
                 }
                 std::mem::swap(&mut inner.wbuf, &mut spare);
+                let n = std::mem::take(&mut inner.queued);
+                if n > 1 {
+                    add(&self.ctx.counters[self.ctx.shard].upstream_batched_requests, n as u64);
+                }
             }
             if spare.is_empty() {
                 self.wake_writer.notified().await;
@@ -270,15 +362,36 @@ impl PipeConn {
             return true;
         }
         match inner.inflight.pop_front() {
-            Some(tx) => {
+            Some(Inflight { waiter, after }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 drop(inner);
-                // The client may have gone; its reply is then dropped.
-                let _ = tx.send(frame);
+                // Invalidate before anyone can see the reply.
+                after.apply(&self.ctx.epochs);
+                match waiter {
+                    // The client may have gone; its reply is then dropped.
+                    Waiter::Reply(tx) => {
+                        let _ = tx.send(frame);
+                    }
+                    Waiter::Flight(f) => f.reply(frame),
+                    Waiter::FlightTtl(f) => f.ttl(&frame),
+                    Waiter::Part(p, i) => p.part(i, frame),
+                }
                 true
             }
             None => false,
         }
+    }
+}
+
+/// Tells a waiter its request failed.
+pub fn fail_waiter(waiter: Waiter, error: Bytes) {
+    match waiter {
+        Waiter::Reply(tx) => {
+            let _ = tx.send(error);
+        }
+        Waiter::Flight(f) => f.fail(error),
+        Waiter::FlightTtl(f) => f.ttl_failed(),
+        Waiter::Part(p, i) => p.failed(i, error),
     }
 }
 

@@ -1,0 +1,262 @@
+//! Singleflight: concurrent misses of one cached entry, from any thread, share one
+//! upstream read.
+//!
+//! The registry is striped by key hash, each stripe a small mutex-guarded map:
+//! only misses touch it (hits never do), and different keys rarely share a stripe.
+//! A read is joined only if nothing invalidated its key since it started (its
+//! stamp is still current), it is young enough, and it has room for one more
+//! waiter; otherwise the caller starts its own. The upstream connection completes
+//! the flight when the reply arrives, so it completes even if the client that
+//! started it has gone.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::epoch::{Epochs, Stamp};
+use super::hooks::Hooks;
+
+/// What every waiter of a flight receives.
+#[derive(Clone, Debug)]
+pub struct FillResult {
+    /// The upstream's reply, or an error reply if the read failed.
+    pub reply: Bytes,
+    /// The key's PTTL in milliseconds (-2: no such key, -1: no expiry), if asked
+    /// for and received; without it the reply is not cached.
+    pub ttl_ms: Option<i64>,
+    /// Epochs when the read started.
+    pub stamp: Stamp,
+    /// The tracking connection's incarnation when the read started, if tracking
+    /// was ready (or not needed); `None` means the reply must not be cached.
+    pub tracking: Option<u64>,
+    /// When the read was sent: a TTL counts from here, so it never runs long.
+    pub sent: Instant,
+}
+
+struct State {
+    reply: Option<Bytes>,
+    waiters: Vec<oneshot::Sender<FillResult>>,
+}
+
+/// One upstream read that several clients wait for.
+pub struct Flight {
+    /// The cache entry key it fills.
+    entry_key: Box<[u8]>,
+    /// The Redis key it reads (for test hooks).
+    pub key: Bytes,
+    pub stamp: Stamp,
+    pub tracking: Option<u64>,
+    pub started: Instant,
+    /// A PTTL follows the read on the same connection.
+    pub wants_ttl: bool,
+    state: Mutex<State>,
+    registry: Arc<Flights>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these maps inconsistent: each change is one
+    // insert or remove. Carry on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Flight {
+    /// Records the read's reply; completes now unless a PTTL is still to come.
+    pub fn reply(self: &Arc<Self>, reply: Bytes) {
+        if self.wants_ttl && !reply.starts_with(b"-") {
+            lock(&self.state).reply = Some(reply);
+        } else {
+            self.complete(reply, None);
+        }
+    }
+
+    /// Records the PTTL reply and completes.
+    pub fn ttl(self: &Arc<Self>, frame: &[u8]) {
+        let reply = lock(&self.state).reply.take();
+        let Some(reply) = reply else { return };
+        let ttl = frame
+            .strip_prefix(b":")
+            .and_then(|r| r.strip_suffix(b"\r\n"))
+            .and_then(crate::protocol::string2ll);
+        self.complete(reply, ttl);
+    }
+
+    /// The read failed (the connection broke): every waiter gets the error.
+    pub fn fail(self: &Arc<Self>, error: Bytes) {
+        lock(&self.state).reply = None;
+        self.complete(error, None);
+    }
+
+    /// The PTTL after a good read failed: the reply still goes to every waiter,
+    /// it is just not cached.
+    pub fn ttl_failed(self: &Arc<Self>) {
+        let reply = lock(&self.state).reply.take();
+        if let Some(reply) = reply {
+            self.complete(reply, None);
+        }
+    }
+
+    fn complete(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>) {
+        let me = self.clone();
+        let finish = move || me.finish(reply, ttl_ms);
+        if let Some(finish) = self.registry.hooks.hold(&self.key, Box::new(finish)) {
+            finish();
+        }
+    }
+
+    fn finish(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>) {
+        self.registry.remove(self);
+        let waiters = std::mem::take(&mut lock(&self.state).waiters);
+        let result = FillResult {
+            reply,
+            ttl_ms,
+            stamp: self.stamp,
+            tracking: self.tracking,
+            sent: self.started,
+        };
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+/// How a miss joins the registry.
+pub enum Join {
+    /// Another read is on its way: wait for it.
+    Follow(oneshot::Receiver<FillResult>),
+    /// Start the read (send it with the flight) and wait like everyone else.
+    Lead(Arc<Flight>, oneshot::Receiver<FillResult>),
+}
+
+/// Limits on joining.
+#[derive(Clone, Copy, Debug)]
+pub struct JoinLimits {
+    pub max_waiters: usize,
+    pub max_age: Duration,
+}
+
+/// The registry of reads in flight.
+pub struct Flights {
+    stripes: Box<[Mutex<HashMap<Box<[u8]>, Arc<Flight>>>]>,
+    hasher: ahash::RandomState,
+    pub hooks: Hooks,
+}
+
+impl Flights {
+    pub fn new(stripes: usize, hooks: Hooks) -> Arc<Self> {
+        Arc::new(Self {
+            stripes: (0..stripes.next_power_of_two()).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+            hooks,
+        })
+    }
+
+    fn stripe(&self, entry_key: &[u8]) -> &Mutex<HashMap<Box<[u8]>, Arc<Flight>>> {
+        let mut h = self.hasher.build_hasher();
+        h.write(entry_key);
+        &self.stripes[h.finish() as usize & (self.stripes.len() - 1)]
+    }
+
+    /// Joins the read in flight for `entry_key`, or starts one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn join(
+        self: &Arc<Self>,
+        entry_key: &[u8],
+        key: &Bytes,
+        stamp: Stamp,
+        tracking: Option<u64>,
+        wants_ttl: bool,
+        limits: JoinLimits,
+        epochs: &Epochs,
+    ) -> Join {
+        let (tx, rx) = oneshot::channel();
+        let mut map = lock(self.stripe(entry_key));
+        if let Some(f) = map.get(entry_key) {
+            let mut state = lock(&f.state);
+            let joinable = epochs.is_current(&f.stamp)
+                && f.started.elapsed() < limits.max_age
+                && state.waiters.len() < limits.max_waiters;
+            if joinable {
+                state.waiters.push(tx);
+                return Join::Follow(rx);
+            }
+        }
+        let flight = Arc::new(Flight {
+            entry_key: Box::from(entry_key),
+            key: key.clone(),
+            stamp,
+            tracking,
+            started: Instant::now(),
+            wants_ttl,
+            state: Mutex::new(State { reply: None, waiters: vec![tx] }),
+            registry: self.clone(),
+        });
+        // A flight it replaces still completes its own waiters.
+        map.insert(Box::from(entry_key), flight.clone());
+        Join::Lead(flight, rx)
+    }
+
+    fn remove(&self, flight: &Arc<Flight>) {
+        let mut map = lock(self.stripe(&flight.entry_key));
+        if map.get(&flight.entry_key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            map.remove(&flight.entry_key);
+        }
+    }
+
+    /// Reads in flight now (for INFO).
+    pub fn in_flight(&self) -> usize {
+        self.stripes.iter().map(|s| lock(s).len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn followers_share_the_leaders_reply() {
+        let epochs = Epochs::new(8);
+        let flights = Flights::new(4, Hooks::new(false));
+        let limits = JoinLimits { max_waiters: 10, max_age: Duration::from_secs(5) };
+        let key = Bytes::from_static(b"k");
+        let stamp = epochs.stamp(b"k");
+        let Join::Lead(flight, rx1) =
+            flights.join(b"e", &key, stamp, Some(0), true, limits, &epochs)
+        else {
+            panic!("first must lead")
+        };
+        let Join::Follow(rx2) = flights.join(b"e", &key, stamp, Some(0), true, limits, &epochs)
+        else {
+            panic!("second must follow")
+        };
+        flight.reply(Bytes::from_static(b"$1\r\nv\r\n"));
+        flight.ttl(b":-1\r\n");
+        for mut rx in [rx1, rx2] {
+            let r = rx.try_recv().expect("completed");
+            assert_eq!(&r.reply[..], b"$1\r\nv\r\n");
+            assert_eq!(r.ttl_ms, Some(-1));
+        }
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn an_invalidated_flight_takes_no_new_waiters() {
+        let epochs = Epochs::new(8);
+        let flights = Flights::new(4, Hooks::new(false));
+        let limits = JoinLimits { max_waiters: 10, max_age: Duration::from_secs(5) };
+        let key = Bytes::from_static(b"k");
+        let Join::Lead(_f, _rx) =
+            flights.join(b"e", &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs)
+        else {
+            panic!()
+        };
+        epochs.invalidate(b"k");
+        assert!(matches!(
+            flights.join(b"e", &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs),
+            Join::Lead(..)
+        ));
+    }
+}

@@ -1,0 +1,147 @@
+//! Hot-key detection: reads per key per second, per thread, with HeavyKeeper.
+//!
+//! Each thread counts the reads its own clients make (hits included) in a
+//! HeavyKeeper top-K for the current window and keeps the previous window's; the
+//! rate of a key is the sliding-window estimate `(prev * (1 - f) + cur) / window`
+//! where `f` is how much of the current window has passed. HOTKEYS sums the
+//! threads' rates; admission scales a thread's rate by the thread count, which
+//! assumes clients are spread evenly over threads (SO_REUSEPORT spreads them).
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use heavykeeper::TopK;
+
+/// Width per row of the sketch relative to the top-K size: wide enough that hot
+/// keys rarely collide with each other.
+const WIDTH_PER_K: usize = 16;
+const DEPTH: usize = 4;
+const DECAY: f64 = 0.9;
+
+/// One thread's detector.
+pub struct HotKeys {
+    k: usize,
+    window: Duration,
+    cur: TopK<Vec<u8>>,
+    prev: TopK<Vec<u8>>,
+    cur_start: Instant,
+}
+
+fn sketch(k: usize) -> TopK<Vec<u8>> {
+    TopK::new(k, (k * WIDTH_PER_K).max(1024), DEPTH, DECAY)
+}
+
+impl HotKeys {
+    pub fn new(k: usize, window: Duration) -> Self {
+        Self { k, window, cur: sketch(k), prev: sketch(k), cur_start: Instant::now() }
+    }
+
+    fn rotate(&mut self, now: Instant) {
+        let age = now.saturating_duration_since(self.cur_start);
+        if age < self.window {
+            return;
+        }
+        // After two windows of silence the previous window is empty too.
+        self.prev = if age < 2 * self.window {
+            std::mem::replace(&mut self.cur, sketch(self.k))
+        } else {
+            self.cur = sketch(self.k);
+            sketch(self.k)
+        };
+        self.cur_start = now;
+    }
+
+    /// Counts one read of `key`.
+    pub fn record(&mut self, key: &[u8], now: Instant) {
+        self.rotate(now);
+        self.cur.add(key, 1);
+    }
+
+    /// Reads per second of `key` on this thread.
+    pub fn rate(&self, key: &[u8], now: Instant) -> f64 {
+        let w = self.window.as_secs_f64();
+        let f = (now.saturating_duration_since(self.cur_start).as_secs_f64() / w).min(1.0);
+        (self.prev.count(key) as f64 * (1.0 - f) + self.cur.count(key) as f64) / w
+    }
+
+    /// The thread's top keys with their rates, highest first.
+    pub fn top(&self, now: Instant) -> Vec<(Vec<u8>, f64)> {
+        let mut keys: Vec<Vec<u8>> = self.cur.list().into_iter().map(|n| n.item).collect();
+        for n in self.prev.list() {
+            if !keys.contains(&n.item) {
+                keys.push(n.item);
+            }
+        }
+        let mut out: Vec<(Vec<u8>, f64)> = keys
+            .into_iter()
+            .map(|k| (k.clone(), self.rate(&k, now)))
+            .filter(|(_, r)| *r > 0.0)
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+}
+
+thread_local! {
+    /// This thread's detector (a thread-local so HOTKEYS can read every thread's
+    /// by running a job on it).
+    static HOT: RefCell<Option<HotKeys>> = const { RefCell::new(None) };
+}
+
+/// Sets up this thread's detector.
+pub fn init(k: usize, window: Duration) {
+    HOT.with(|h| *h.borrow_mut() = Some(HotKeys::new(k, window)));
+}
+
+/// Runs `f` on this thread's detector, if it has one.
+pub fn with<R>(f: impl FnOnce(&mut HotKeys) -> R) -> Option<R> {
+    HOT.with(|h| h.borrow_mut().as_mut().map(f))
+}
+
+/// Merges per-thread top lists: rates of the same key add up.
+pub fn merge(lists: Vec<Vec<(Vec<u8>, f64)>>, count: usize) -> Vec<(Vec<u8>, f64)> {
+    let mut sum: std::collections::HashMap<Vec<u8>, f64> = std::collections::HashMap::new();
+    for list in lists {
+        for (k, r) in list {
+            *sum.entry(k).or_default() += r;
+        }
+    }
+    let mut out: Vec<(Vec<u8>, f64)> = sum.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.truncate(count);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_key_rates() {
+        let t0 = Instant::now();
+        let mut h = HotKeys::new(16, Duration::from_secs(1));
+        for i in 0..10_000u32 {
+            h.record(b"hot", t0);
+            h.record(format!("cold{}", i % 5000).as_bytes(), t0);
+        }
+        assert!(h.rate(b"hot", t0) >= 9000.0, "{}", h.rate(b"hot", t0));
+        assert!(h.rate(b"cold1", t0) < 100.0);
+        assert_eq!(h.top(t0)[0].0, b"hot".to_vec());
+        // Half a window later the old counts still weigh in; two windows later not.
+        let t1 = t0 + Duration::from_millis(1500);
+        h.record(b"x", t1);
+        assert!(h.rate(b"hot", t1) > 1000.0);
+        let t2 = t0 + Duration::from_secs(5);
+        h.record(b"x", t2);
+        assert_eq!(h.rate(b"hot", t2), 0.0);
+    }
+
+    #[test]
+    fn merge_sums_threads() {
+        let m = merge(
+            vec![vec![(b"a".to_vec(), 10.0)], vec![(b"a".to_vec(), 5.0), (b"b".to_vec(), 7.0)]],
+            10,
+        );
+        assert_eq!(m, vec![(b"a".to_vec(), 15.0), (b"b".to_vec(), 7.0)]);
+    }
+}

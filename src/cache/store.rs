@@ -1,0 +1,156 @@
+//! One thread's store of cached replies: a byte-bounded S3-FIFO cache
+//! (quick_cache's unsync variant: no locks, it lives on one thread) with a
+//! deadline and an epoch stamp per entry.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter, unsync};
+
+use super::epoch::{Epochs, Stamp};
+
+/// Bookkeeping bytes counted per entry on top of its key and reply.
+const ENTRY_OVERHEAD: u64 = 96;
+
+/// One cached reply.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The exact reply bytes for the protocol version in the entry's key.
+    pub reply: Bytes,
+    /// Epochs when the fetch started; served only while still current.
+    pub stamp: Stamp,
+    /// Never served after this (cache-ttl with jitter, capped by the key's TTL).
+    pub expires: Instant,
+    /// The key did not exist (a negative entry, with `negative-ttl`).
+    pub negative: bool,
+}
+
+/// Weighs an entry by the memory it holds.
+#[derive(Clone, Copy, Debug, Default)]
+struct ByBytes;
+
+impl Weighter<Box<[u8]>, Entry> for ByBytes {
+    fn weight(&self, key: &Box<[u8]>, val: &Entry) -> u64 {
+        key.len() as u64 + val.reply.len() as u64 + ENTRY_OVERHEAD
+    }
+}
+
+/// Counts evictions (for INFO).
+#[derive(Clone, Debug, Default)]
+struct CountEvictions(Rc<Cell<u64>>);
+
+impl Lifecycle<Box<[u8]>, Entry> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), _key: Box<[u8]>, _val: Entry) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    Hit { reply: Bytes, negative: bool },
+    Miss,
+}
+
+/// A thread's cache.
+pub struct Store {
+    cache: unsync::Cache<Box<[u8]>, Entry, ByBytes, DefaultHashBuilder, CountEvictions>,
+    evictions: Rc<Cell<u64>>,
+    capacity: u64,
+}
+
+impl Store {
+    /// A store holding at most `capacity` bytes.
+    pub fn new(capacity: u64) -> Self {
+        let evictions = Rc::new(Cell::new(0));
+        // A guess of the entry count only sizes the first allocation.
+        let estimated = (capacity / 256).clamp(16, 1 << 20) as usize;
+        let cache = unsync::Cache::with(
+            estimated,
+            capacity.max(1),
+            ByBytes,
+            DefaultHashBuilder::default(),
+            CountEvictions(evictions.clone()),
+        );
+        Self { cache, evictions, capacity }
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Finds a servable entry; drops it if it expired or was invalidated.
+    pub fn get(&mut self, key: &[u8], epochs: &Epochs, now: Instant) -> Lookup {
+        let stale = match self.cache.get(key) {
+            None => return Lookup::Miss,
+            Some(e) if now < e.expires && epochs.is_current(&e.stamp) => {
+                return Lookup::Hit { reply: e.reply.clone(), negative: e.negative };
+            }
+            Some(_) => true,
+        };
+        if stale {
+            self.cache.remove(key);
+        }
+        Lookup::Miss
+    }
+
+    pub fn insert(&mut self, key: Box<[u8]>, entry: Entry) {
+        self.cache.insert(key, entry);
+    }
+
+    /// Drops every entry (CONFIG SET of the size, or a test).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Bytes held, as weighed.
+    pub fn weight(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.evictions.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn expiry_invalidation_and_memory_bound() {
+        let epochs = Epochs::new(8);
+        let mut s = Store::new(10_000);
+        let now = Instant::now();
+        let entry = |key: &[u8], ttl: u64| Entry {
+            reply: Bytes::from(vec![b'x'; 100]),
+            stamp: epochs.stamp(key),
+            expires: now + Duration::from_millis(ttl),
+            negative: false,
+        };
+        s.insert(Box::from(&b"a"[..]), entry(b"a", 1000));
+        assert!(matches!(s.get(b"a", &epochs, now), Lookup::Hit { .. }));
+        assert!(matches!(s.get(b"a", &epochs, now + Duration::from_secs(2)), Lookup::Miss));
+        s.insert(Box::from(&b"b"[..]), entry(b"b", 1000));
+        epochs.invalidate(b"b");
+        assert!(matches!(s.get(b"b", &epochs, now), Lookup::Miss));
+        for i in 0..1000u32 {
+            let k = i.to_be_bytes();
+            s.insert(Box::from(&k[..]), entry(&k, 1000));
+        }
+        assert!(s.weight() <= 10_000, "{}", s.weight());
+        assert!(s.evictions() > 0);
+    }
+}

@@ -1,0 +1,226 @@
+//! hotcache's part of the command table: how each command is routed, which
+//! replies may be cached, what a write invalidates, which commands change the
+//! state of the connection they run on, and hotcache's own commands.
+
+use super::{CommandDef, F, flags};
+
+/// Commands hotcache answers itself, with Redis's semantics for its own clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Local {
+    Ping,
+    Echo,
+    Hello,
+    Auth,
+    Quit,
+    Reset,
+    Info,
+    ClientSetName,
+    ClientGetName,
+    ClientId,
+    ClientInfo,
+    ClientList,
+    ClientKill,
+    ClientReply,
+    Hotkeys,
+    Debug,
+}
+
+/// How hotcache runs a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Sent on the thread's shared, pipelined upstream connection.
+    Shared,
+    /// Answered by hotcache.
+    Local(Local),
+    /// Starts state that lives on the upstream connection (MULTI, WATCH, SELECT,
+    /// CLIENT TRACKING): the client takes a dedicated connection until it ends.
+    Stateful,
+    /// Blocks the connection it runs on: run on a dedicated connection.
+    Blocking,
+    /// Blocks only when this option is given (XREAD ... BLOCK ms); else [`Route::Shared`].
+    BlockingWith(&'static str),
+    /// Turns the connection into a stream of pushes (SUBSCRIBE family, MONITOR,
+    /// SYNC): the client is relayed to a dedicated connection from then on.
+    Relay,
+    /// Reads or sets per-connection state that a shared connection must not
+    /// carry, without starting any: run on a clean dedicated connection.
+    Private,
+}
+
+/// Connection state a command starts, ends or reads (tracked per client so it
+/// knows when its dedicated connection is clean again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+    Select,
+    Tracking,
+}
+
+/// What a command may change in the data, for invalidation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    No,
+    /// The keys its key specs name (all keys, if they cannot all be known).
+    Keys,
+    /// Anything (scripts may touch undeclared keys).
+    All,
+}
+
+/// Whether a command's reply may be cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cacheable {
+    No,
+    /// A read of the key at argument 1; the reply depends only on it and the
+    /// arguments.
+    Key,
+    /// Only with exactly one key (EXISTS k).
+    OneKey,
+    /// MGET: cached per key.
+    PerKey,
+}
+
+/// A command as hotcache sees it: Redis's definition plus hotcache's overlay.
+#[derive(Debug)]
+pub struct Command {
+    /// Position in the table, stable for the life of the process (for stats and
+    /// CLIENT LIST's `cmd=` without storing references across threads).
+    pub id: u16,
+    pub def: &'static CommandDef,
+    pub route: Route,
+    pub state: Option<State>,
+    pub writes: Writes,
+    pub cacheable: Cacheable,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        self.def.name
+    }
+}
+
+/// hotcache's routing: every command not listed here is [`Route::Shared`].
+///
+/// Why each is here: anything that changes the upstream connection's state, blocks
+/// it, or makes it send other than exactly one reply per request cannot share a
+/// connection with other clients.
+pub static ROUTES: &[(&str, Route)] = &[
+    ("ping", Route::Local(Local::Ping)),
+    ("echo", Route::Local(Local::Echo)),
+    ("hello", Route::Local(Local::Hello)),
+    ("auth", Route::Local(Local::Auth)),
+    ("quit", Route::Local(Local::Quit)),
+    ("reset", Route::Local(Local::Reset)),
+    ("info", Route::Local(Local::Info)),
+    ("client|setname", Route::Local(Local::ClientSetName)),
+    ("client|getname", Route::Local(Local::ClientGetName)),
+    ("client|id", Route::Local(Local::ClientId)),
+    ("client|info", Route::Local(Local::ClientInfo)),
+    ("client|list", Route::Local(Local::ClientList)),
+    ("client|kill", Route::Local(Local::ClientKill)),
+    ("client|reply", Route::Local(Local::ClientReply)),
+    ("multi", Route::Stateful),
+    ("watch", Route::Stateful),
+    ("select", Route::Stateful),
+    ("client|tracking", Route::Stateful),
+    ("client|caching", Route::Private),
+    ("client|getredir", Route::Private),
+    ("client|trackinginfo", Route::Private),
+    ("client|no-evict", Route::Private),
+    ("client|unblock", Route::Private),
+    ("readonly", Route::Private),
+    ("readwrite", Route::Private),
+    ("asking", Route::Private),
+    ("wait", Route::Blocking),
+    ("xread", Route::BlockingWith("block")),
+    ("xreadgroup", Route::BlockingWith("block")),
+    ("subscribe", Route::Relay),
+    ("psubscribe", Route::Relay),
+    ("ssubscribe", Route::Relay),
+    ("unsubscribe", Route::Relay),
+    ("punsubscribe", Route::Relay),
+    ("sunsubscribe", Route::Relay),
+    ("monitor", Route::Relay),
+    ("sync", Route::Relay),
+    ("psync", Route::Relay),
+];
+
+/// Connection state each command touches.
+static STATES: &[(&str, State)] = &[
+    ("multi", State::Multi),
+    ("exec", State::Exec),
+    ("discard", State::Discard),
+    ("watch", State::Watch),
+    ("unwatch", State::Unwatch),
+    ("select", State::Select),
+    ("client|tracking", State::Tracking),
+];
+
+/// Read-only commands whose replies may be cached (keyed by command and
+/// arguments, per protocol version).
+static CACHEABLE: &[(&str, Cacheable)] = &[
+    ("get", Cacheable::Key),
+    ("mget", Cacheable::PerKey),
+    ("strlen", Cacheable::Key),
+    ("getrange", Cacheable::Key),
+    ("exists", Cacheable::OneKey),
+    ("type", Cacheable::Key),
+    ("hget", Cacheable::Key),
+    ("hmget", Cacheable::Key),
+    ("hgetall", Cacheable::Key),
+    ("hlen", Cacheable::Key),
+    ("hexists", Cacheable::Key),
+    ("hstrlen", Cacheable::Key),
+    ("lrange", Cacheable::Key),
+    ("llen", Cacheable::Key),
+    ("lindex", Cacheable::Key),
+    ("smembers", Cacheable::Key),
+    ("sismember", Cacheable::Key),
+    ("scard", Cacheable::Key),
+    ("zrange", Cacheable::Key),
+    ("zscore", Cacheable::Key),
+    ("zcard", Cacheable::Key),
+];
+
+/// Commands that may change any key: they are not flagged `write` (scripts) or
+/// cannot say which keys they touch.
+static WRITES_ALL: &[&str] = &["eval", "evalsha", "fcall", "debug"];
+
+/// hotcache's own commands.
+pub static HOTCACHE_COMMANDS: &[CommandDef] = &[
+    CommandDef::new("hotkeys", -1, F::READONLY | F::LOADING | F::STALE, [0, 0, 0], &[], &[]),
+    CommandDef::new("hotcache.debug", -2, F::ADMIN | F::LOADING | F::STALE, [0, 0, 0], &[], &[]),
+];
+
+/// hotcache's routes for its own commands.
+static OWN_ROUTES: &[(&str, Route)] =
+    &[("hotkeys", Route::Local(Local::Hotkeys)), ("hotcache.debug", Route::Local(Local::Debug))];
+
+fn find<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
+    list.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// Builds a table entry: Redis's definition with hotcache's overlay.
+pub(super) fn command(id: u16, def: &'static CommandDef) -> Command {
+    let route = find(ROUTES, def.name)
+        .or_else(|| find(OWN_ROUTES, def.name))
+        .unwrap_or(if def.has(flags::BLOCKING) { Route::Blocking } else { Route::Shared });
+    let writes = if WRITES_ALL.contains(&def.name) {
+        Writes::All
+    } else if def.has(flags::WRITE) {
+        Writes::Keys
+    } else {
+        Writes::No
+    };
+    Command {
+        id,
+        def,
+        route,
+        state: find(STATES, def.name),
+        writes,
+        cacheable: find(CACHEABLE, def.name).unwrap_or(Cacheable::No),
+    }
+}

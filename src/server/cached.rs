@@ -1,0 +1,299 @@
+//! The cache on the request path: hits, misses through singleflight, MGET per
+//! key, and the invalidations writes make.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use super::ThreadCtx;
+use super::conn::{Conn, Effect, FillTarget, Lane};
+use crate::cache::{FillResult, Join, Lookup, Stamp};
+use crate::cmd::{Command, KeyRef, Writes, command_keys, key_flags};
+use crate::protocol::{ReplyFramer, Request};
+use crate::stats::{add, inc};
+use crate::upstream::{After, Parts, ReplySlot};
+
+/// Combines two pending invalidations.
+pub fn merge(a: After, b: After) -> After {
+    match (a, b) {
+        (After::All, _) | (_, After::All) => After::All,
+        (After::Nothing, x) | (x, After::Nothing) => x,
+        (After::Slots(x), After::Slots(y)) => {
+            After::Slots(x.iter().chain(y.iter()).copied().collect())
+        }
+    }
+}
+
+/// Keys whose value a write may change (key specs flagged RW, OW or RM).
+fn written(k: &KeyRef) -> bool {
+    k.flags & (key_flags::RW | key_flags::OW | key_flags::RM) != 0
+}
+
+impl Conn {
+    /// True when this client's reads may use the cache: caching is on and the
+    /// client is on the shared connections (home db, no transaction or SELECT).
+    pub(super) fn can_cache(&self) -> bool {
+        self.dedicated.is_none() && self.ctx.cache.enabled()
+    }
+
+    /// What a command invalidates, from the command table's key specs.
+    pub(super) fn write_after(&self, c: &Command, args: &[Bytes]) -> After {
+        match c.writes {
+            Writes::No => After::Nothing,
+            Writes::All => After::All,
+            Writes::Keys => {
+                let keys = command_keys(c.def, args);
+                let epochs = &self.ctx.shared.cache.epochs;
+                let slots: Box<[u32]> = keys
+                    .keys
+                    .iter()
+                    .filter(|k| written(k))
+                    .map(|k| epochs.slot(&args[k.index]))
+                    .collect();
+                // Keys it cannot name (SORT ... STORE), or none at all (FLUSHALL,
+                // SWAPDB): assume everything.
+                if !keys.complete || slots.is_empty() { After::All } else { After::Slots(slots) }
+            }
+        }
+    }
+
+    /// Applies an invalidation now (the one before forwarding) and counts it.
+    pub(super) fn invalidate_now(&self, after: &After) {
+        let c = self.ctx.counters();
+        match after {
+            After::Nothing => return,
+            After::Slots(s) => add(&c.invalidations_own_write, s.len() as u64),
+            After::All => inc(&c.invalidations_flush),
+        }
+        after.apply(&self.ctx.shared.cache.epochs);
+    }
+
+    /// A cacheable read of one key: a hit answers at once; a miss joins or starts
+    /// the singleflight read of its entry.
+    pub(super) fn cached_read(&mut self, c: &'static Command, req: Request) -> bool {
+        let now = Instant::now();
+        let ctx = self.ctx.clone();
+        let cache = &ctx.cache;
+        let counters = ctx.counters();
+        let key = req.args[1].clone();
+        cache.record_read(&key, now);
+        let entry_key: Box<[u8]> = {
+            let ek = cache.entry_key(self.proto, c.id, &req.args[1..]);
+            if let Lookup::Hit { reply, negative } = cache.lookup(&ek, now) {
+                drop(ek);
+                inc(&counters.cache_hits);
+                if negative {
+                    inc(&counters.cache_negative_hits);
+                }
+                return self.reply_raw(reply);
+            }
+            Box::from(&ek[..])
+        };
+        inc(&counters.cache_misses);
+        let shared = &ctx.shared.cache;
+        let admit = cache.admissible(&key, now);
+        let stamp = shared.epochs.stamp(&key);
+        let tracking = shared.tracking_now();
+        let join = shared.flights.join(
+            &entry_key,
+            &key,
+            stamp,
+            tracking,
+            admit,
+            cache.limits(),
+            &shared.epochs,
+        );
+        let fill = Some(Box::new(FillTarget { entry_key, admit }));
+        match join {
+            Join::Follow(rx) => {
+                inc(&counters.singleflight_joins);
+                self.push_pending(ReplySlot::Fill(rx), Lane::Foreign, Effect::None, fill);
+            }
+            Join::Lead(flight, rx) => {
+                let link = match ctx.upstream.shared(self.proto, self.affinity) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        flight.fail(e.clone());
+                        return self.reply_raw(e);
+                    }
+                };
+                inc(&counters.singleflight_leads);
+                inc(&counters.forwarded_commands);
+                link.send_fill(&req, &key, &flight);
+                let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
+                self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);
+            }
+        }
+        true
+    }
+
+    /// MGET, cached per key. All hits: the reply is assembled here (every entry is
+    /// current at this moment, so the result is a snapshot as Redis's is). Any
+    /// miss: the whole MGET goes to Redis (keeping its atomicity), followed by the
+    /// PTTL of each missing admissible key, and the elements are cached.
+    pub(super) fn cached_mget(&mut self, c: &'static Command, req: Request) -> bool {
+        let now = Instant::now();
+        let ctx = self.ctx.clone();
+        let cache = &ctx.cache;
+        let counters = ctx.counters();
+        let keys = &req.args[1..];
+        let mut hits: Vec<Option<Bytes>> = Vec::with_capacity(keys.len());
+        for key in keys {
+            cache.record_read(key, now);
+            let ek = cache.entry_key(self.proto, c.id, std::slice::from_ref(key));
+            hits.push(match cache.lookup(&ek, now) {
+                Lookup::Hit { reply, .. } => Some(reply),
+                Lookup::Miss => None,
+            });
+        }
+        if hits.iter().all(Option::is_some) {
+            add(&counters.cache_hits, hits.len() as u64);
+            let mut out = BytesMut::new();
+            out.extend_from_slice(format!("*{}\r\n", hits.len()).as_bytes());
+            for h in hits.into_iter().flatten() {
+                out.extend_from_slice(&h);
+            }
+            return self.reply_raw(out.freeze());
+        }
+        let link = match ctx.upstream.shared(self.proto, self.affinity) {
+            Ok(l) => l,
+            Err(e) => return self.reply_raw(e),
+        };
+        let shared = &ctx.shared.cache;
+        let tracking = shared.tracking_now();
+        let mut fills = Vec::new();
+        for (index, (key, hit)) in keys.iter().zip(&hits).enumerate() {
+            if hit.is_none() && cache.admissible(key, now) {
+                let ek = cache.entry_key(self.proto, c.id, std::slice::from_ref(key));
+                fills.push(ElementFill {
+                    index,
+                    entry_key: Box::from(&ek[..]),
+                    key: key.clone(),
+                    stamp: shared.epochs.stamp(key),
+                });
+            }
+        }
+        add(&counters.cache_hits, hits.iter().filter(|h| h.is_some()).count() as u64);
+        add(&counters.cache_misses, hits.iter().filter(|h| h.is_none()).count() as u64);
+        inc(&counters.forwarded_commands);
+        let (tx, rx) = oneshot::channel();
+        let keys_to_fill: Vec<Bytes> = fills.iter().map(|f| f.key.clone()).collect();
+        let parts: Rc<dyn Parts> = Rc::new(MgetFill {
+            ctx: ctx.clone(),
+            state: RefCell::new(MgetState {
+                reply: None,
+                ttls: vec![None; fills.len()],
+                left: 1 + fills.len(),
+                tx: Some(tx),
+            }),
+            fills,
+            tracking,
+            sent: now,
+        });
+        link.send_part(&req, &parts, 0);
+        for (i, key) in keys_to_fill.iter().enumerate() {
+            link.send_pttl_part(key, &parts, i + 1);
+        }
+        let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
+        self.push_forwarded(ReplySlot::Wait(rx), lane, Effect::None);
+        true
+    }
+}
+
+struct MgetState {
+    reply: Option<Bytes>,
+    ttls: Vec<Option<i64>>,
+    left: usize,
+    tx: Option<oneshot::Sender<Bytes>>,
+}
+
+/// One MGET element to cache.
+struct ElementFill {
+    /// Its position in the MGET.
+    index: usize,
+    entry_key: Box<[u8]>,
+    key: Bytes,
+    stamp: Stamp,
+}
+
+/// An MGET sent to fill the cache: the MGET, then one PTTL per key to cache.
+struct MgetFill {
+    ctx: Rc<ThreadCtx>,
+    state: RefCell<MgetState>,
+    fills: Vec<ElementFill>,
+    tracking: Option<u64>,
+    sent: Instant,
+}
+
+impl MgetFill {
+    /// One part is in; when all are, answer the client and cache what may be.
+    fn done(&self) {
+        let mut st = self.state.borrow_mut();
+        st.left -= 1;
+        if st.left > 0 {
+            return;
+        }
+        let Some(reply) = st.reply.take() else { return };
+        if let Some(tx) = st.tx.take() {
+            let _ = tx.send(reply.clone());
+        }
+        let ttls = std::mem::take(&mut st.ttls);
+        drop(st);
+        if !reply.starts_with(b"*") {
+            return;
+        }
+        let elements = split_array(&reply);
+        let counters = self.ctx.counters();
+        for (f, ttl) in self.fills.iter().zip(ttls) {
+            let Some(element) = elements.get(f.index) else { continue };
+            let r = FillResult {
+                reply: element.clone(),
+                ttl_ms: ttl,
+                stamp: f.stamp,
+                tracking: self.tracking,
+                sent: self.sent,
+            };
+            self.ctx.cache.install(&f.entry_key, &r, true, counters);
+        }
+    }
+}
+
+impl Parts for MgetFill {
+    fn part(&self, index: usize, frame: Bytes) {
+        {
+            let mut st = self.state.borrow_mut();
+            if index == 0 {
+                st.reply = Some(frame);
+            } else if let Some(t) = st.ttls.get_mut(index - 1) {
+                *t = frame
+                    .strip_prefix(b":")
+                    .and_then(|r| r.strip_suffix(b"\r\n"))
+                    .and_then(crate::protocol::string2ll);
+            }
+        }
+        self.done();
+    }
+
+    fn failed(&self, index: usize, error: Bytes) {
+        if index == 0 {
+            self.state.borrow_mut().reply = Some(error);
+        }
+        self.done();
+    }
+}
+
+/// The elements of an array reply, as frames.
+fn split_array(reply: &Bytes) -> Vec<Bytes> {
+    let Some(nl) = memchr::memchr(b'\n', reply) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut rest = reply.slice(nl + 1..);
+    let mut framer = ReplyFramer::new();
+    while let Ok(Some((len, _))) = framer.next_frame(&rest) {
+        out.push(rest.slice(..len));
+        rest = rest.slice(len..);
+    }
+    out
+}
