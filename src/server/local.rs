@@ -29,15 +29,18 @@ const BAD_NAME: &[u8] = b"ERR Client names cannot contain spaces, newlines or sp
 
 impl Conn {
     /// Runs a command hotcache answers itself.
-    pub(super) fn local(&mut self, l: Local, _c: &'static Command, req: Request) -> bool {
+    pub(super) fn local(&mut self, l: Local, c: &'static Command, req: Request) -> bool {
         inc_local(self);
         let args = &req.args;
         match l {
             Local::Ping => match args.len() {
                 1 => self.reply_raw(Bytes::from_static(b"+PONG\r\n")),
-                _ => self.reply_with(|o| {
+                2 => self.reply_with(|o| {
                     o.bulk(&args[1]);
                 }),
+                // The table's arity (-1) lets any count through; PING itself
+                // refuses more than one argument.
+                _ => self.reply_error(crate::cmd::arity_error(c).as_bytes()),
             },
             Local::Echo => self.reply_with(|o| {
                 o.bulk(&args[1]);
