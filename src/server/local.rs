@@ -30,6 +30,12 @@ const BAD_NAME: &[u8] = b"ERR Client names cannot contain spaces, newlines or sp
 impl Conn {
     /// Runs a command hotcache answers itself.
     pub(super) fn local(&mut self, l: Local, c: &'static Command, req: Request) -> bool {
+        if matches!(l, Local::ClientInfo | Local::ClientList) && self.busy() {
+            // They show state (db, multi) that replies still in flight change:
+            // answer once those are in, as Redis would after running them.
+            self.stalled = Some(req);
+            return false;
+        }
         inc_local(self);
         let args = &req.args;
         match l {
@@ -212,10 +218,14 @@ impl Conn {
         })
     }
 
+    /// True while forwarded commands of this client await their replies.
+    fn busy(&self) -> bool {
+        self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0)
+    }
+
     /// RESET: waits for replies owed, then drops every piece of connection state.
     fn reset(&mut self, req: Request) -> bool {
-        let busy = self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
-        if busy {
+        if self.busy() {
             self.stalled = Some(req);
             return false;
         }
