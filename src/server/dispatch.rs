@@ -52,10 +52,10 @@ impl Conn {
             Lookup::Unknown | Lookup::UnknownSub(_) => return self.forward(req, Effect::None),
         };
         if !c.def.arity_ok(req.args.len()) {
-            return self.reply_error(cmd::arity_error(c).as_bytes());
+            return self.reject(c, cmd::arity_error(c).as_bytes());
         }
         if !self.authed && !c.def.has(flags::NO_AUTH) {
-            return self.reply_error(b"NOAUTH Authentication required.");
+            return self.reject(c, b"NOAUTH Authentication required.");
         }
         match c.route {
             Route::Local(l) => self.local(l, c, req),
@@ -72,6 +72,19 @@ impl Conn {
             }
             Route::Relay => self.start_relay(req),
         }
+    }
+
+    /// Refuses a command before running it, as Redis's `rejectCommand`: `msg`
+    /// is the error (`ERR ...`, `NOAUTH ...`), except that a refused EXEC answers
+    /// `EXECABORT` with the reason (without a generic `ERR `), in or out of MULTI.
+    /// (In MULTI, EXEC is forwarded and Redis itself refuses it.)
+    fn reject(&mut self, c: &Command, msg: &[u8]) -> bool {
+        if c.def.name == "exec" {
+            let mut full = b"EXECABORT Transaction discarded because of: ".to_vec();
+            full.extend_from_slice(msg.strip_prefix(b"ERR ").unwrap_or(msg));
+            return self.reply_error(&full);
+        }
+        self.reply_error(msg)
     }
 
     /// The state change a command makes inside MULTI.
