@@ -90,6 +90,17 @@ impl Conn {
     /// The state change a command makes inside MULTI.
     fn transaction_effect(&mut self, lookup: &Lookup) -> Effect {
         let Lookup::Found(c) = lookup else { return Effect::None };
+        // A queued SELECT or CLIENT TRACKING takes effect at EXEC, if EXEC runs
+        // and the command succeeds there: the connection's state is no longer
+        // known, so the client keeps its connection (no db is -1; tracking may
+        // be on) until it sets that state again outside MULTI.
+        if let Some(d) = &mut self.dedicated {
+            match c.def.name {
+                "select" => d.db = -1,
+                "client|tracking" => d.tracking = true,
+                _ => {}
+            }
+        }
         // EXEC and DISCARD end the transaction and every WATCH.
         if c.def.name == "exec" || c.def.name == "discard" {
             if let Some(d) = &mut self.dedicated {
