@@ -4,3 +4,4 @@
 //! ports and waits for them to answer, never for a fixed time.
 
 mod common;
+mod differential;
