@@ -13,7 +13,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use corpus::{Check, Dumps, Step};
-use resp::{Value, show};
+use resp::Value;
+pub(crate) use resp::show;
 
 use crate::common::{Hotcache, RawClient, RedisServer};
 
@@ -254,6 +255,11 @@ fn compare(check: Check, a: &[u8], h: &[u8]) -> Result<(), String> {
             show(&nh)
         ))
     }
+}
+
+/// Compares two HELLO replies under the HELLO check (for other test files).
+pub(crate) fn compare_hello(redis: &[u8], hotcache: &[u8]) -> Result<(), String> {
+    compare(Check::Hello, redis, hotcache)
 }
 
 /// Takes the DUMP payloads the corpus restores, from the reference Redis.
