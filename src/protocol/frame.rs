@@ -73,6 +73,8 @@ impl ReplyFramer {
                     self.stack.push(n);
                     continue;
                 }
+                // An empty attribute annotates nothing extra: read on.
+                Element::Attribute(0) => continue,
                 Element::Attribute(n) => {
                     // The attribute is extra: the value it annotates still follows.
                     match self.stack.last_mut() {
@@ -126,7 +128,8 @@ impl ReplyFramer {
             return Ok(None);
         };
         let line_end = start + nl + 1;
-        if nl < 1 || buf[start + nl - 1] != b'\r' {
+        // A line is at least its type byte and `\r\n`.
+        if nl < 2 || buf[start + nl - 1] != b'\r' {
             return Err(FrameError::BadLength);
         }
         let header = &buf[start + 1..start + nl - 1];
@@ -144,6 +147,10 @@ impl ReplyFramer {
                 let end = line_end + n as usize + 2;
                 if buf.len() < end {
                     return Ok(None);
+                }
+                // A body not followed by CRLF means the stream is out of step.
+                if &buf[end - 2..end] != b"\r\n" {
+                    return Err(FrameError::BadLength);
                 }
                 Some((end, Element::Scalar))
             }
@@ -214,6 +221,17 @@ mod tests {
             assert_eq!(f.next_frame(&input[..i]).expect("valid"), None, "at {i}");
         }
         assert_eq!(f.next_frame(input).expect("valid"), Some((input.len(), FrameKind::Reply)));
+    }
+
+    /// Inputs the fuzzer found: a line starting with CR, and an empty attribute.
+    #[test]
+    fn fuzz_regressions() {
+        let mut f = ReplyFramer::new();
+        assert_eq!(f.next_frame(b"\r\n"), Err(FrameError::BadLength));
+        let mut f = ReplyFramer::new();
+        assert_eq!(f.next_frame(b"|0\r\n+x\r\n"), Ok(Some((8, FrameKind::Reply))));
+        let mut f = ReplyFramer::new();
+        assert_eq!(f.next_frame(b"$1\r\nabc\r\n"), Err(FrameError::BadLength));
     }
 
     #[test]

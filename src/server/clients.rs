@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -66,7 +68,8 @@ impl ClientInfo {
         let age = self.created.elapsed().as_secs();
         let idle_ms = (self.created.elapsed().as_millis() as u64)
             .saturating_sub(self.last_active_ms.load(Relaxed));
-        let name = self.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+        let name =
+            self.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         let cmd = match self.last_cmd.load(Relaxed) {
             0 => "NULL",
             id => crate::cmd::by_id(id - 1).map(|c| c.name()).unwrap_or("NULL"),

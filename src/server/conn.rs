@@ -47,7 +47,9 @@ pub(super) enum Effect {
     /// CLIENT TRACKING on/off: in effect once this succeeds.
     Tracking(bool),
     /// MULTI: if it fails, the client was in a transaction only if it was before.
-    Multi { was: bool },
+    Multi {
+        was: bool,
+    },
     /// INFO: add hotcache's section to the upstream's text.
     AppendInfo,
     /// The reply ends the connection (QUIT, protocol error).
@@ -113,8 +115,12 @@ pub(super) struct Conn {
     /// A command that must wait until earlier replies are in (a lane change).
     pub stalled: Option<Request>,
     pub reply_mode: ReplyMode,
-    /// No more input is read; the connection closes once its replies are out.
+    /// No more input is read or parsed (QUIT, protocol error, CLIENT KILL of
+    /// itself); the connection closes once its replies are out.
     pub closing: bool,
+    /// Shutdown: nothing more is read from the socket, but what was read is
+    /// still answered before the connection closes.
+    pub draining: bool,
     /// Picks this client's shared connection among `upstream-connections`.
     pub affinity: usize,
     pub config: Arc<Config>,
@@ -153,6 +159,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         stalled: None,
         reply_mode: ReplyMode::On,
         closing: false,
+        draining: false,
         affinity,
         config,
         home_db,
@@ -180,8 +187,8 @@ impl Conn {
 
     async fn run(&mut self) {
         loop {
-            if self.ctx.stopping.get() {
-                self.closing = true;
+            if self.ctx.stopping.get() && !self.draining {
+                self.finish_for_shutdown();
             }
             self.drain_ready();
             if !self.closing {
@@ -193,15 +200,19 @@ impl Conn {
             }
             if self.over_output_limit() {
                 inc(&self.ctx.counters().client_output_limit_disconnections);
-                tracing::warn!(client = self.info().id, "closing client over the output buffer limit");
+                tracing::warn!(
+                    client = self.info().id,
+                    "closing client over the output buffer limit"
+                );
                 return;
             }
-            if self.closing && self.pending.is_empty() && self.out.is_empty() {
+            let done = self.pending.is_empty() && self.out.is_empty() && self.stalled.is_none();
+            if (self.closing || self.draining) && done {
                 return;
             }
             match self.wait().await {
                 Wake::Kill | Wake::Idle => return,
-                Wake::Stop => self.closing = true,
+                Wake::Stop => self.finish_for_shutdown(),
                 Wake::Reply(frame) => {
                     if let Some(head) = self.pending.front_mut() {
                         head.slot = ReplySlot::Ready(frame);
@@ -227,7 +238,20 @@ impl Conn {
 
     /// Waits for the next thing to do.
     async fn wait(&mut self) -> Wake {
-        let want_read = !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING;
+        if self.pending.is_empty() && self.rbuf.is_empty() && self.out.is_empty() {
+            // Nothing in flight: hold no buffers while idle (10,000 idle clients
+            // should cost little); the allocator hands the same blocks back quickly.
+            if self.rbuf.capacity() > 0 {
+                self.rbuf = BytesMut::new();
+            }
+            if self.out.capacity() > 0 {
+                self.out = BytesMut::new();
+            }
+        }
+        let want_read = !self.closing
+            && !self.draining
+            && self.stalled.is_none()
+            && self.pending.len() < MAX_PENDING;
         let want_write = !self.out.is_empty();
         let idle = if self.config.timeout > 0
             && self.pending.is_empty()
@@ -249,7 +273,7 @@ impl Conn {
         tokio::select! {
             biased;
             _ = info.kill.notified() => Wake::Kill,
-            _ = ctx.stop.notified(), if !self.closing => Wake::Stop,
+            _ = ctx.stop.notified(), if !self.draining => Wake::Stop,
             frame = async {
                 match head {
                     // A dropped sender means the connection went away mid-reply.
@@ -274,6 +298,18 @@ impl Conn {
         }
     }
 
+    /// At shutdown: takes in what the client already sent, answers it, and closes.
+    fn finish_for_shutdown(&mut self) {
+        self.draining = true;
+        // Bounded by the query buffer limit, which `read` enforces.
+        loop {
+            let before = self.rbuf.len();
+            if !self.read() || self.rbuf.len() == before {
+                break;
+            }
+        }
+    }
+
     /// Reads what the socket has. False when the client is gone or over a limit.
     fn read(&mut self) -> bool {
         if self.rbuf.capacity() - self.rbuf.len() < 1024 {
@@ -288,7 +324,10 @@ impl Conn {
                 self.info().qbuf.store(self.rbuf.len(), Relaxed);
                 if self.rbuf.len() as u64 > self.config.client_query_buffer_limit.0 {
                     inc(&self.ctx.counters().client_query_limit_disconnections);
-                    tracing::warn!(client = self.info().id, "closing client over the query buffer limit");
+                    tracing::warn!(
+                        client = self.info().id,
+                        "closing client over the query buffer limit"
+                    );
                     return false;
                 }
                 true
@@ -303,9 +342,10 @@ impl Conn {
     fn process_input(&mut self) {
         self.config = self.ctx.config();
         if let Some(req) = self.stalled.take()
-            && !self.dispatch(req) {
-                return;
-            }
+            && !self.dispatch(req)
+        {
+            return;
+        }
         let limits = RequestLimits { max_bulk_len: self.config.proto_max_bulk_len.0 as i64 };
         while !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING {
             match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
@@ -330,7 +370,12 @@ impl Conn {
     /// Queues a reply hotcache produced itself.
     pub fn push_local(&mut self, reply: Bytes, effect: Effect) {
         let silent = self.take_silence();
-        self.pending.push_back(Pending { slot: ReplySlot::Ready(reply), lane: Lane::Local, effect, silent });
+        self.pending.push_back(Pending {
+            slot: ReplySlot::Ready(reply),
+            lane: Lane::Local,
+            effect,
+            silent,
+        });
     }
 
     /// Queues a reply still to come from `lane`.
@@ -461,7 +506,8 @@ impl Conn {
     /// straight to the client, after the replies that arrived before it.
     fn relayed(&mut self, frame: Bytes) {
         self.drain_ready();
-        let reset = self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
+        let reset =
+            self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
         self.out.extend_from_slice(&frame);
         if reset {
             if let Some(r) = self.relay.take() {
@@ -477,7 +523,11 @@ impl Conn {
     fn teardown(&mut self) {
         if let Some(d) = self.dedicated.take() {
             // A client gone mid-transaction or mid-block leaves state: close it.
-            let clean = d.inflight == 0 && !d.in_multi && !d.watching && !d.tracking && d.db == self.home_db;
+            let clean = d.inflight == 0
+                && !d.in_multi
+                && !d.watching
+                && !d.tracking
+                && d.db == self.home_db;
             self.ctx.upstream.release(d.link, clean);
         }
         if let Some(r) = self.relay.take() {

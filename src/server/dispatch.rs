@@ -218,7 +218,8 @@ impl Conn {
             // The embedded origin has no pub/sub: it answers like any command.
             return self.forward(req, Effect::None);
         }
-        let busy = self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
+        let busy =
+            self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
         if busy || !self.pending.is_empty() {
             self.stalled = Some(req);
             return false;
@@ -246,9 +247,10 @@ impl Conn {
     fn dispatch_relayed(&mut self, req: Request) -> bool {
         let Some(relay) = &mut self.relay else { return true };
         if let Lookup::Found(c) = cmd::lookup(&req.args)
-            && c.route == Route::Local(cmd::Local::Reset) {
-                relay.awaiting_reset = true;
-            }
+            && c.route == Route::Local(cmd::Local::Reset)
+        {
+            relay.awaiting_reset = true;
+        }
         if !relay.conn.send_relayed(&req.frame) {
             self.closing = true;
             return false;

@@ -10,7 +10,9 @@ use crate::protocol::{Request, string2ll};
 
 /// Section names that include hotcache's section (Redis's `INFO` keywords).
 fn wants_hotcache(section: &[u8]) -> bool {
-    [&b"hotcache"[..], b"default", b"all", b"everything"].iter().any(|s| section.eq_ignore_ascii_case(s))
+    [&b"hotcache"[..], b"default", b"all", b"everything"]
+        .iter()
+        .any(|s| section.eq_ignore_ascii_case(s))
 }
 
 impl Conn {

@@ -156,7 +156,8 @@ impl Conn {
                 Some(v) if v == 2 || v == 3 => version = Some(v),
                 Some(_) => return self.reply_error(b"NOPROTO unsupported protocol version"),
                 None => {
-                    return self.reply_error(b"ERR Protocol version is not an integer or out of range");
+                    return self
+                        .reply_error(b"ERR Protocol version is not an integer or out of range");
                 }
             }
             next = 2;
@@ -319,7 +320,8 @@ impl Conn {
         let clients = self.ctx.shared.clients.list();
         if args.len() == 3 {
             let addr = &args[2][..];
-            let Some(target) = clients.iter().find(|c| c.addr.to_string().as_bytes() == addr) else {
+            let Some(target) = clients.iter().find(|c| c.addr.to_string().as_bytes() == addr)
+            else {
                 return self.reply_error(b"ERR No such client");
             };
             if target.id == me {

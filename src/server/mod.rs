@@ -51,10 +51,7 @@ impl SharedConfig {
 
     /// Applies a change: `f` edits a copy, which replaces the current one if `f`
     /// returns Ok and the result validates.
-    pub fn update(
-        &self,
-        f: impl FnOnce(&mut Config) -> Result<(), String>,
-    ) -> Result<(), String> {
+    pub fn update(&self, f: impl FnOnce(&mut Config) -> Result<(), String>) -> Result<(), String> {
         let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = (**guard).clone();
         f(&mut next)?;

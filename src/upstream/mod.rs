@@ -120,12 +120,14 @@ impl Upstream {
         shard: usize,
     ) -> Self {
         let origin = match (&config.upstream, embedded) {
-            (UpstreamConfig::Redis { user, password, db, .. }, _) => Origin::Redis(Rc::new(Target {
-                addr: config.upstream.addr().unwrap_or_default(),
-                user: user.clone(),
-                password: password.clone(),
-                db: *db,
-            })),
+            (UpstreamConfig::Redis { user, password, db, .. }, _) => {
+                Origin::Redis(Rc::new(Target {
+                    addr: config.upstream.addr().unwrap_or_default(),
+                    user: user.clone(),
+                    password: password.clone(),
+                    db: *db,
+                }))
+            }
             (UpstreamConfig::Embedded, Some(e)) => Origin::Embedded(e),
             (UpstreamConfig::Embedded, None) => Origin::Embedded(Arc::new(EmbeddedOrigin::new())),
         };
@@ -205,9 +207,10 @@ impl Upstream {
     /// Refuses to connect while the last failure is recent.
     fn backoff(&self, target: &Target) -> Result<(), Bytes> {
         if let Some(t) = self.last_failure.get()
-            && t.elapsed() < RECONNECT_BACKOFF {
-                return Err(upstream_error(&target.addr, "reconnecting"));
-            }
+            && t.elapsed() < RECONNECT_BACKOFF
+        {
+            return Err(upstream_error(&target.addr, "reconnecting"));
+        }
         Ok(())
     }
 

@@ -184,16 +184,12 @@ impl PipeConn {
     }
 
     async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
-        let stream = match tokio::time::timeout(
-            connect_timeout,
-            handshake(&target, self.proto),
-        )
-        .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(reason)) => return self.fail_with(&target, &reason),
-            Err(_) => return self.fail_with(&target, "connect timeout"),
-        };
+        let stream =
+            match tokio::time::timeout(connect_timeout, handshake(&target, self.proto)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(reason)) => return self.fail_with(&target, &reason),
+                Err(_) => return self.fail_with(&target, "connect timeout"),
+            };
         if self.is_dead() {
             return;
         }

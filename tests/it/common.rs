@@ -31,9 +31,10 @@ fn wait_ready(port: u16, child: &mut Child, what: &str) {
         }
         if let Ok(mut c) = RawClient::try_connect(port)
             && let Ok(reply) = c.try_cmd(&["PING"])
-                && (reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH")) {
-                    return;
-                }
+            && (reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH"))
+        {
+            return;
+        }
         assert!(Instant::now() < deadline, "{what} on port {port} not ready in time");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -74,9 +75,10 @@ impl RedisServer {
                     break;
                 }
                 if let Ok(mut c) = RawClient::try_connect(port)
-                    && c.try_cmd(&["PING"]).is_ok() {
-                        return Self { port, child, dir };
-                    }
+                    && c.try_cmd(&["PING"]).is_ok()
+                {
+                    return Self { port, child, dir };
+                }
                 if Instant::now() > deadline {
                     let _ = child.kill();
                     panic!("redis-server on {port} not ready in time");

@@ -3,6 +3,12 @@
 //! Every test starts its own real processes (redis-server, hotcache) on free
 //! ports and waits for them to answer, never for a fixed time.
 
+mod access;
 mod common;
+mod config;
 mod differential;
+mod lifecycle;
 mod malformed;
+mod pipeline;
+mod state;
+mod tools;

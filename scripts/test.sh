@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need
+# (redis-server and redis-tools from the distribution, redis-py from PyPI),
+# checks formatting and lints, then runs every unit and integration test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
+    || ! command -v redis-benchmark >/dev/null; then
+    echo "== installing redis-server and redis-tools"
+    as_root apt-get install -y -q redis-server redis-tools >/dev/null 2>&1 || {
+        as_root apt-get update -q >/dev/null
+        as_root apt-get install -y -q redis-server redis-tools >/dev/null
+    }
+fi
+if ! python3 -c 'import redis' 2>/dev/null; then
+    echo "== installing redis-py"
+    python3 -m pip install -q redis
+fi
+echo "== $(redis-server --version | cut -d' ' -f1-3), $(python3 -c 'import redis; print("redis-py", redis.__version__)')"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+# Integration tests mostly wait on sockets and child processes: run more of them
+# at once than there are cores. Each one uses its own free ports.
+cargo test --all-targets -- --test-threads "${TEST_THREADS:-6}"
+echo "== all tests passed"

@@ -1,0 +1,93 @@
+//! Start, stop, and what it costs to hold connections.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::common::{Hotcache, RedisServer, encode};
+
+/// SIGTERM with requests in flight: every request sent before the signal gets its
+/// reply, then the connection closes and the process exits 0.
+#[test]
+fn graceful_shutdown_finishes_replies_in_flight() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut hc = Hotcache::in_front_of(&redis, 2, &[]);
+    let mut clients: Vec<_> = (0..8).map(|_| hc.client()).collect();
+    // Slow the upstream a little so replies are really in flight at the signal.
+    let mut direct = redis.client();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let mut batch = Vec::new();
+        for j in 0..2000 {
+            batch.extend(encode(&["SET", &format!("g{i}:{j}"), "v"]));
+        }
+        batch.extend(encode(&["DEBUG", "SLEEP", "0.2"]));
+        c.stream.write_all(&batch).expect("write");
+    }
+    hc.signal("TERM");
+    for c in clients.iter_mut() {
+        for _ in 0..2000 {
+            assert_eq!(c.read_reply(), b"+OK\r\n");
+        }
+        assert_eq!(c.read_reply(), b"+OK\r\n");
+        assert!(c.is_closed(Duration::from_secs(10)));
+    }
+    let status = hc.wait_exit(Duration::from_secs(15)).expect("hotcache did not exit");
+    assert!(status.success(), "{status}");
+    assert_eq!(direct.cmd(&["DBSIZE"]), b":16000\r\n");
+    // No new connections after shutdown.
+    assert!(TcpStream::connect(("127.0.0.1", hc.port)).is_err());
+}
+
+/// Resident memory of a process in bytes, from /proc.
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// 10,000 idle clients (each has sent one PING) cost well under 100 MB.
+#[test]
+fn ten_thousand_idle_connections_under_100mb() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 2, &["--maxclients", "20000"]);
+    // The test process itself needs descriptors for its side of the connections.
+    raise_nofile();
+    let mut conns = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let mut s = TcpStream::connect(("127.0.0.1", hc.port)).expect("connect");
+        s.write_all(b"PING\r\n").expect("ping");
+        conns.push(s);
+    }
+    let mut check = hc.client();
+    // Every PING was read and answered once INFO counts them all as connected.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = check.cmd_str(&["INFO", "hotcache"]);
+        if info.contains("connected_clients:10001\r\n") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rss = rss_of(hc.child.id());
+    eprintln!("RSS with 10,000 idle connections: {:.1} MB", rss as f64 / 1e6);
+    assert!(rss < 100_000_000, "RSS {rss} bytes");
+    assert_eq!(check.cmd(&["SET", "still", "ok"]), b"+OK\r\n");
+}
+
+fn raise_nofile() {
+    let _ = std::process::Command::new("true").status();
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
