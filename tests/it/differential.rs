@@ -8,6 +8,7 @@
 
 mod corpus;
 mod resp;
+mod sessions;
 
 use std::io::Write;
 use std::time::Duration;

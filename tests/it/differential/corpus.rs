@@ -140,6 +140,7 @@ pub fn build(proto: u8, dumps: &Dumps) -> Vec<Step> {
     connection(&mut b, proto);
     strings(&mut b);
     values(&mut b);
+    many(&mut b);
     keyspace(&mut b, dumps);
     hashes(&mut b);
     lists(&mut b);
@@ -481,6 +482,50 @@ fn values(b: &mut Builder) {
     b.args(&[b"SET".to_vec(), b"v:1m".to_vec(), m1.clone(), b"GET".to_vec()]);
     b.args(&[b"MGET".to_vec(), b"v:1m".to_vec(), b"v:bin".to_vec(), b"v:none".to_vec()]);
     b.args(&[b"ECHO".to_vec(), m1]);
+}
+
+/// Many keys in one command, and string encodings at their boundaries.
+fn many(b: &mut Builder) {
+    let mut mset = vec![b"MSET".to_vec()];
+    let mut mget = vec![b"MGET".to_vec()];
+    for i in 0..10_000 {
+        mset.push(format!("many:{i}").into_bytes());
+        mset.push(format!("{}", i * 3).into_bytes());
+        mget.push(format!("many:{}", i * 2).into_bytes());
+    }
+    b.args(&mset);
+    b.args(&mget);
+    let mut del = vec![b"DEL".to_vec()];
+    del.extend((0..10_000).step_by(2).map(|i| format!("many:{i}").into_bytes()));
+    b.args(&del);
+    b.c("EXISTS many:0 many:1 many:9999");
+    let mut exists = vec![b"EXISTS".to_vec()];
+    exists.extend((0..10_000).map(|i| format!("many:{i}").into_bytes()));
+    b.args(&exists);
+    b.args(&[b"SET".to_vec(), b"enc:44".to_vec(), vec![b'e'; 44]]);
+    b.args(&[b"SET".to_vec(), b"enc:45".to_vec(), vec![b'e'; 45]]);
+    b.lines(
+        r#"
+        OBJECT ENCODING enc:44
+        OBJECT ENCODING enc:45
+        SET enc:int 9999
+        OBJECT ENCODING enc:int
+        APPEND enc:int 9
+        OBJECT ENCODING enc:int
+        GET enc:int
+        SETRANGE enc:int 0 x
+        GET enc:int
+        GETBIT enc:int 1
+        SET enc:neg -0
+        OBJECT ENCODING enc:neg
+        SET enc:big 99999999999999999999
+        OBJECT ENCODING enc:big
+        INCR enc:big
+        SET enc:float 1.0
+        INCRBYFLOAT enc:float 0
+        GET enc:float
+        "#,
+    );
 }
 
 /// Bytes that are not all alike, so an offset error shows.
@@ -1510,6 +1555,38 @@ fn server(b: &mut Builder) {
     b.ck("COMMAND LIST FILTERBY ACLCAT hyperloglog", Check::Unordered);
     b.ck("COMMAND INFO", Check::CommandTable);
     b.ck("COMMAND", Check::CommandTable);
+    b.lines(
+        r#"
+        ACL WHOAMI
+        ACL USERS
+        ACL LIST
+        ACL CAT
+        ACL GETUSER default
+        ACL GETUSER nosuchuser
+        ACL DRYRUN default GET k
+        ACL DRYRUN default NOSUCH k
+        ACL NOSUCH
+        ACL LOG nosuch
+        SLOWLOG HELP
+        SLOWLOG NOSUCH
+        LATENCY HELP
+        LATENCY NOSUCH
+        MEMORY HELP
+        MEMORY DOCTOR extra
+        PUBSUB NUMSUB nosuchchannel
+        PUBSUB NUMPAT
+        PUBSUB CHANNELS nosuch*
+        PUBSUB SHARDCHANNELS
+        PUBSUB NOSUCH
+        PUBLISH nosuchchannel message
+        SPUBLISH nosuchchannel message
+        CLIENT NO-TOUCH on
+        WAITAOF 0 0 0
+        OBJECT ENCODING wt:stream
+        "#,
+    );
+    // Categories list commands from the command table (a hash table).
+    b.ck("ACL CAT hash", Check::Unordered);
     b.ck("MEMORY USAGE s:1", Check::Near(64));
     // CONFIG GET with a pattern walks the config table, a hash table too.
     b.ck("CONFIG GET hash-max-listpack-*", Check::UnorderedPairs);
