@@ -395,6 +395,7 @@ fn unauthenticated_inputs() -> Vec<Input> {
         one("AUTH default pw then GET", b"AUTH default pw\r\nGET k\r\n"),
         one("AUTH, then the limits are lifted", &authed_then_big),
         one("AUTH, RESET, GET", b"AUTH pw\r\nRESET\r\nGET k\r\n"),
+        one("failed AUTH, then *11", &[&b"AUTH wrong\r\n"[..], &eleven].concat()),
         one("AUTH, RESET, *11", &[&b"AUTH pw\r\nRESET\r\n"[..], &eleven].concat()),
         one("HELLO 3 before AUTH", b"HELLO 3\r\n"),
         one("HELLO before AUTH", b"HELLO\r\n"),
@@ -429,13 +430,17 @@ fn unauthenticated_limits() {
                 show(&rh)
             ));
         }
-        let (ga, gh) = (ca.cmd(&["GET", "k"]), ch.cmd(&["GET", "k"]));
-        if ga != gh {
-            report.push(format!(
-                "GET after HELLO AUTH: redis {} hotcache {}",
-                show(&ga),
-                show(&gh)
-            ));
+        // Authenticated now: GET runs, and 11 arguments are no protocol error.
+        for args in [vec!["GET", "k"], vec!["a"; 11]] {
+            let (ga, gh) = (ca.cmd(&args), ch.cmd(&args));
+            if ga != gh {
+                report.push(format!(
+                    "{} after HELLO AUTH: redis {} hotcache {}",
+                    args[0],
+                    show(&ga),
+                    show(&gh)
+                ));
+            }
         }
     }
     assert!(

@@ -256,6 +256,26 @@ fn tracking_resp2_acts() -> Vec<Act> {
     ]
 }
 
+/// CLIENT KILL by type and name-independent filters, then by SKIPME no: the
+/// killed connections close, the killer goes on (or closes after its reply).
+fn kill_acts() -> Vec<Act> {
+    vec![
+        line(1, "CLIENT SETNAME victim", 1),
+        line(2, "SUBSCRIBE news", 1),
+        line(0, "CLIENT KILL TYPE pubsub", 1),
+        line(0, "CLIENT KILL TYPE normal SKIPME yes", 1),
+        line(0, "PING", 1),
+        line(0, "CLIENT KILL TYPE normal SKIPME yes", 1),
+        line(0, "CLIENT KILL TYPE normal SKIPME no", 1),
+    ]
+}
+
+#[test]
+fn client_kill_session() {
+    let pair = Pair::start(2);
+    report(&run(&pair, "client kill", 3, &kill_acts()));
+}
+
 #[test]
 fn pubsub_sessions() {
     let pair = Pair::start(2);
