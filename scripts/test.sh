@@ -28,5 +28,7 @@ cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 # Integration tests mostly wait on sockets and child processes: run more of them
 # at once than there are cores. Each one uses its own free ports.
-cargo test --all-targets -- --test-threads "${TEST_THREADS:-6}"
+cargo test --lib --bins --tests -- --test-threads "${TEST_THREADS:-6}"
+echo "== benches (each run once, as a test)"
+cargo test --benches
 echo "== all tests passed"

@@ -304,6 +304,11 @@ fn find(name: &[u8]) -> Option<&'static Command> {
 /// command with at least one more argument is resolved to its subcommand.
 pub fn lookup(args: &[Bytes]) -> Lookup {
     let Some(name) = args.first() else { return Lookup::Unknown };
+    // `client|list` is the table's name for a subcommand, not a command a client
+    // can send: Redis answers it as unknown.
+    if name.contains(&b'|') {
+        return Lookup::Unknown;
+    }
     let Some(base) = find(name) else { return Lookup::Unknown };
     if args.len() == 1 || base.def.subcommands.is_empty() {
         return Lookup::Found(base);

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
 /// What CLIENT LIST shows of one client, shared between its connection task (which
 /// writes) and whoever lists or kills it.
@@ -39,7 +38,8 @@ pub struct ClientInfo {
     name: Mutex<Option<Bytes>>,
     /// Set by CLIENT KILL; the connection task closes when it sees it.
     pub killed: AtomicBool,
-    pub kill: Notify,
+    /// The shard thread serving this client (where its signal lives).
+    pub shard: usize,
 }
 
 impl ClientInfo {
@@ -49,12 +49,6 @@ impl ClientInfo {
 
     pub fn set_name(&self, name: Option<Bytes>) {
         *lock(&self.name) = name;
-    }
-
-    /// Asks the connection to close.
-    pub fn kill(&self) {
-        self.killed.store(true, Relaxed);
-        self.kill.notify_one();
     }
 
     /// Marks activity now.
@@ -148,6 +142,7 @@ impl Registry {
         addr: SocketAddr,
         laddr: SocketAddr,
         maxclients: usize,
+        shard: usize,
     ) -> Option<Registration> {
         // Count first so that two threads cannot both take the last place.
         if self.count.fetch_add(1, Relaxed) >= maxclients {
@@ -171,7 +166,7 @@ impl Registry {
             omem: AtomicUsize::new(0),
             name: Mutex::new(None),
             killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            shard,
         });
         lock(&self.clients).insert(id, info.clone());
         Some(Registration { registry: self.clone(), info })

@@ -123,9 +123,12 @@ pub(super) struct Conn {
     pub draining: bool,
     /// Picks this client's shared connection among `upstream-connections`.
     pub affinity: usize,
-    pub config: Arc<Config>,
+    pub config: Rc<Config>,
     /// The db of the upstream URL: SELECT of it needs no dedicated connection.
     pub home_db: i64,
+    /// Fired by CLIENT KILL and at shutdown.
+    pub signal: Rc<super::signal::Signal>,
+    _signal_registration: super::signal::Registered,
 }
 
 /// Answers a client that cannot be served (maxclients) and closes it.
@@ -141,6 +144,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         crate::config::Upstream::Embedded => 0,
     };
     let affinity = reg.info.id as usize;
+    let (signal, signal_registration) = super::signal::register(reg.info.id);
     let authed = config.requirepass.is_empty();
     let mut conn = Conn {
         ctx: ctx.clone(),
@@ -163,6 +167,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         affinity,
         config,
         home_db,
+        signal,
+        _signal_registration: signal_registration,
     };
     conn.info().db.store(home_db, Relaxed);
     conn.run().await;
@@ -171,8 +177,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
 
 /// What woke the connection up.
 enum Wake {
-    Kill,
-    Stop,
+    /// Killed, or the server is stopping: the loop checks which.
+    Signal,
     Reply(Bytes),
     Readable,
     Writable,
@@ -187,6 +193,9 @@ impl Conn {
 
     async fn run(&mut self) {
         loop {
+            if self.info().killed.load(Relaxed) {
+                return;
+            }
             if self.ctx.stopping.get() && !self.draining {
                 self.finish_for_shutdown();
             }
@@ -211,8 +220,8 @@ impl Conn {
                 return;
             }
             match self.wait().await {
-                Wake::Kill | Wake::Idle => return,
-                Wake::Stop => self.finish_for_shutdown(),
+                Wake::Idle => return,
+                Wake::Signal => {}
                 Wake::Reply(frame) => {
                     if let Some(head) = self.pending.front_mut() {
                         head.slot = ReplySlot::Ready(frame);
@@ -267,13 +276,11 @@ impl Conn {
             ReplySlot::Ready(_) => None,
         });
         let relay = self.sink.as_mut();
-        let info = &self.reg.info;
-        let ctx = &self.ctx;
+        let signal = &self.signal;
         let stream = &self.stream;
         tokio::select! {
             biased;
-            _ = info.kill.notified() => Wake::Kill,
-            _ = ctx.stop.notified(), if !self.draining => Wake::Stop,
+            _ = signal.wait() => Wake::Signal,
             frame = async {
                 match head {
                     // A dropped sender means the connection went away mid-reply.

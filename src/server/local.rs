@@ -327,7 +327,7 @@ impl Conn {
             if target.id == me {
                 self.closing = true;
             } else {
-                target.kill();
+                self.ctx.shared.kill_client(target);
             }
             return self.reply_raw(Bytes::from_static(b"+OK\r\n"));
         }
@@ -393,7 +393,7 @@ impl Conn {
             if c.id == me {
                 self.closing = true;
             } else {
-                c.kill();
+                self.ctx.shared.kill_client(c);
             }
         }
         self.reply_with(|o| {

@@ -11,6 +11,7 @@ mod conn;
 mod dispatch;
 mod info;
 mod local;
+mod signal;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -84,6 +85,15 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Closes a client (CLIENT KILL): marks it, then wakes it on its own thread.
+    pub fn kill_client(&self, info: &ClientInfo) {
+        info.killed.store(true, Ordering::Relaxed);
+        let id = info.id;
+        if let Some(shard) = self.shards.get(info.shard) {
+            shard.run(move || signal::fire(id));
+        }
+    }
+
     /// Starts a graceful shutdown.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
@@ -96,24 +106,24 @@ pub struct ThreadCtx {
     pub shared: Arc<Shared>,
     pub shard: usize,
     pub upstream: Upstream,
-    config: RefCell<(u64, Arc<Config>)>,
+    /// This thread's copy of the configuration and its generation: an `Rc`, so
+    /// that taking it on the request path touches no shared cache line.
+    config: RefCell<(u64, Rc<Config>)>,
     /// Connections open on this thread.
     pub open_conns: Cell<usize>,
     /// Set when this thread starts shutting down; connections check it.
     pub stopping: Cell<bool>,
-    /// Wakes connections when shutdown starts.
-    pub stop: Notify,
     /// Wakes the shutdown sequence when the last connection closes.
     pub drained: Notify,
 }
 
 impl ThreadCtx {
     /// The current configuration (re-read only when CONFIG SET changed it).
-    pub fn config(&self) -> Arc<Config> {
+    pub fn config(&self) -> Rc<Config> {
         let generation = self.shared.config.generation();
         let mut cached = self.config.borrow_mut();
         if cached.0 != generation {
-            *cached = (generation, self.shared.config.load());
+            *cached = (generation, Rc::new((*self.shared.config.load()).clone()));
             self.upstream.reconfigure(&cached.1);
         }
         cached.1.clone()
@@ -246,12 +256,11 @@ fn shard_thread(
         let config = shared.config.load();
         let ctx = Rc::new(ThreadCtx {
             upstream: Upstream::new(&config, embedded, shared.counters.clone(), index),
-            config: RefCell::new((shared.config.generation(), config)),
+            config: RefCell::new((shared.config.generation(), Rc::new((*config).clone()))),
             shared: shared.clone(),
             shard: index,
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
-            stop: Notify::new(),
             drained: Notify::new(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
@@ -285,7 +294,7 @@ fn shard_thread(
 /// Stops this thread's connections: each finishes the replies it owes, then closes.
 async fn graceful_stop(ctx: &Rc<ThreadCtx>) {
     ctx.stopping.set(true);
-    ctx.stop.notify_waiters();
+    signal::fire_all();
     let grace = Duration::from_secs(ctx.config().shutdown_timeout);
     let _ = tokio::time::timeout(grace, async {
         while ctx.open_conns.get() > 0 {
@@ -306,7 +315,7 @@ fn accept(ctx: &Rc<ThreadCtx>, stream: TcpStream, peer: SocketAddr) {
         let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(config.tcp_keepalive));
         let _ = sock.set_tcp_keepalive(&ka);
     }
-    let registration = ctx.shared.clients.register(peer, laddr, config.maxclients);
+    let registration = ctx.shared.clients.register(peer, laddr, config.maxclients, ctx.shard);
     let ctx = ctx.clone();
     ctx.open_conns.set(ctx.open_conns.get() + 1);
     tokio::task::spawn_local(async move {

@@ -92,10 +92,10 @@ fn maxclients_refuses_with_redis_error() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut c = hc.client();
-        if let Ok(r) = c.try_cmd(&["PING"]) {
-            if r == b"+PONG\r\n" {
-                break;
-            }
+        if let Ok(r) = c.try_cmd(&["PING"])
+            && r == b"+PONG\r\n"
+        {
+            break;
         }
         assert!(std::time::Instant::now() < deadline, "slot never freed");
         std::thread::sleep(Duration::from_millis(10));

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One benchmark run: hotcache forwarding to redis-server vs twemproxy (nutcracker)
+# forwarding to the same redis-server, and redis-server direct, with the project's
+# load tool. Rounds are interleaved so that a noisy neighbour hurts all equally;
+# the table shows the median round.
+#
+# Usage: scripts/bench-compare.sh [seconds per run] [rounds] [extra hotcache flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+ROUNDS=${2:-3}
+shift $(( $# > 2 ? 2 : $# )) || true
+HC_FLAGS=("$@")
+
+command -v nutcracker >/dev/null || { echo "needs nutcracker (apt-get install nutcracker)"; exit 1; }
+cargo build --release -q --bins
+BENCH=target/release/hotcache-bench
+WORK=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RPORT=$(free_port); NPORT=$(free_port); NSTATS=$(free_port); HPORT=$(free_port)
+cleanup() { kill "$RPID" "$NPID" "$HPID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+redis-server --port "$RPORT" --save '' --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
+RPID=$!
+cat >"$WORK/nutcracker.yml" <<YML
+bench:
+  listen: 127.0.0.1:$NPORT
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  auto_eject_hosts: false
+  servers:
+   - 127.0.0.1:$RPORT:1
+YML
+nutcracker -c "$WORK/nutcracker.yml" -s "$NSTATS" -o "$WORK/nutcracker.log" -p "$WORK/nut.pid" &
+NPID=$!
+target/release/hotcache --port "$HPORT" --upstream "redis://127.0.0.1:$RPORT" "${HC_FLAGS[@]}" 2>"$WORK/hotcache.log" &
+HPID=$!
+for p in "$RPORT" "$NPORT" "$HPORT"; do
+  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+done
+"$BENCH" -p "$RPORT" --preload --requests 1 --ratio 1:0 >/dev/null
+
+run() { # name port ratio pipeline -> json line
+  "$BENCH" -p "$2" -c 50 -P "$4" --ratio "$3" --duration "$SECS" --json \
+    | python3 -c "import json,sys; d=json.load(sys.stdin)['results']; print('$1 $3 $4', d['ops_per_sec'], d['latency_us']['p50'], d['latency_us']['p99'], d['errors'])"
+}
+for round in $(seq "$ROUNDS"); do
+  for ratio in 1:0 0:1; do
+    for pipe in 1 16; do
+      for target in "twemproxy $NPORT" "hotcache $HPORT" "redis $RPORT"; do
+        set -- $target
+        run "$1" "$2" "$ratio" "$pipe"
+      done
+    done
+  done
+done >"$WORK/results.txt"
+python3 - "$WORK/results.txt" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, ratio, pipe, ops, p50, p99, errs = line.split()
+    rows[(ratio, pipe, name)].append((float(ops), float(p50), float(p99), int(errs)))
+def med(xs, i): return statistics.median(x[i] for x in xs)
+print("| op | pipeline | twemproxy ops/s | hotcache ops/s | ratio | twemproxy p99 ms | hotcache p99 ms | redis direct ops/s | errors |")
+print("|---|---|---|---|---|---|---|---|---|")
+for ratio, op in (("1:0", "GET"), ("0:1", "SET")):
+    for pipe in ("1", "16"):
+        t, h, r = rows[(ratio, pipe, "twemproxy")], rows[(ratio, pipe, "hotcache")], rows[(ratio, pipe, "redis")]
+        errs = sum(x[3] for x in t + h + r)
+        print(f"| {op} | {pipe} | {med(t,0):,.0f} | {med(h,0):,.0f} | {med(h,0)/med(t,0):.2f}x | {med(t,2)/1000:.2f} | {med(h,2)/1000:.2f} | {med(r,0):,.0f} | {errs} |")
+PY
