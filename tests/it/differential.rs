@@ -104,12 +104,29 @@ fn compare_all(
     failures
 }
 
+/// Checks that nothing beyond the expected replies arrives.
+fn no_more_replies(c: &mut RawClient) -> Result<(), String> {
+    c.set_timeout(Duration::from_millis(300));
+    let extra = c.try_read_reply();
+    c.set_timeout(Duration::from_secs(10));
+    match extra {
+        Ok(frame) => Err(format!("a reply after the last expected one: {}", show(&frame))),
+        Err(_) if c.leftover().is_empty() => Ok(()),
+        Err(_) => Err(format!("bytes after the last reply: {}", show(c.leftover()))),
+    }
+}
+
 /// Sends the steps one at a time to both and compares the replies.
 fn run_sequential(pair: &Pair, proto: u8) -> Vec<String> {
     let steps = pair.steps(proto);
     let mut a = pair.a.client();
     let mut h = pair.h.client();
     let mut failures = sequential_steps(&mut a, &mut h, proto, &steps);
+    for (who, c) in [("redis", &mut a), ("hotcache", &mut h)] {
+        if let Err(e) = no_more_replies(c) {
+            failures.push(format!("[RESP{proto} sequential] {who}: {e}"));
+        }
+    }
     // QUIT: +OK, then both close.
     let qa = a.cmd(&["QUIT"]);
     let qh = h.cmd(&["QUIT"]);
@@ -179,6 +196,7 @@ fn run_pipelined(pair: &Pair, proto: u8) -> Vec<String> {
             );
         }
         w.join().map_err(|_| "writer panicked".to_string())?.map_err(|e| e.to_string())?;
+        no_more_replies(&mut c)?;
         Ok(out)
     };
     let (ra, rh) = std::thread::scope(|s| {
