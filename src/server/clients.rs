@@ -177,9 +177,12 @@ impl Registry {
         self.count.load(Relaxed)
     }
 
-    /// A snapshot of every client, in id order.
+    /// A snapshot of every client, in id order. Killed clients are left out:
+    /// Redis frees a client at CLIENT KILL, while here its task (perhaps on
+    /// another thread) ends a moment later, and CLIENT LIST / KILL must not see
+    /// it in between.
     pub fn list(&self) -> Vec<Arc<ClientInfo>> {
-        lock(&self.clients).values().cloned().collect()
+        lock(&self.clients).values().filter(|c| !c.killed.load(Relaxed)).cloned().collect()
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {

@@ -49,10 +49,10 @@ impl Conn {
             Lookup::UnknownSub(_) => return self.forward(req, Effect::None, After::Nothing),
         };
         if !c.def.arity_ok(req.args.len()) {
-            return self.reply_error(cmd::arity_error(c).as_bytes());
+            return self.reject(c, cmd::arity_error(c).as_bytes());
         }
         if !self.authed && !c.def.has(flags::NO_AUTH) {
-            return self.reply_error(b"NOAUTH Authentication required.");
+            return self.reject(c, b"NOAUTH Authentication required.");
         }
         let after = self.write_after(c, &req.args);
         if after != After::Nothing {
@@ -92,6 +92,19 @@ impl Conn {
         }
     }
 
+    /// Refuses a command before running it, as Redis's `rejectCommand`: `msg`
+    /// is the error (`ERR ...`, `NOAUTH ...`), except that a refused EXEC answers
+    /// `EXECABORT` with the reason (without a generic `ERR `), in or out of MULTI.
+    /// (In MULTI, EXEC is forwarded and Redis itself refuses it.)
+    fn reject(&mut self, c: &Command, msg: &[u8]) -> bool {
+        if c.state == Some(State::Exec) {
+            let mut full = b"EXECABORT Transaction discarded because of: ".to_vec();
+            full.extend_from_slice(msg.strip_prefix(b"ERR ").unwrap_or(msg));
+            return self.reply_error(&full);
+        }
+        self.reply_error(msg)
+    }
+
     /// Forwards a command that may write anything, after invalidating.
     fn write_then(&mut self, req: Request, after: After) -> bool {
         if self.foreign_inflight > 0 {
@@ -113,6 +126,15 @@ impl Conn {
         self.invalidate_now(&after);
         let Some(d) = &mut self.dedicated else { return true };
         d.tx_after = merge(std::mem::take(&mut d.tx_after), after);
+        // A queued SELECT or CLIENT TRACKING takes effect at EXEC, if EXEC runs
+        // and the command succeeds there: the connection's state is no longer
+        // known, so the client keeps its connection (db -1 matches no db;
+        // tracking may be on) until it sets that state again outside MULTI.
+        match state {
+            Some(State::Select) => d.db = -1,
+            Some(State::Tracking) => d.tracking = true,
+            _ => {}
+        }
         let after = match state {
             Some(State::Exec) | Some(State::Discard) => {
                 d.in_multi = false;

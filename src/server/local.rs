@@ -29,15 +29,24 @@ const BAD_NAME: &[u8] = b"ERR Client names cannot contain spaces, newlines or sp
 
 impl Conn {
     /// Runs a command hotcache answers itself.
-    pub(super) fn local(&mut self, l: Local, _c: &'static Command, req: Request) -> bool {
+    pub(super) fn local(&mut self, l: Local, c: &'static Command, req: Request) -> bool {
+        if matches!(l, Local::ClientInfo | Local::ClientList) && self.busy() {
+            // They show state (db, multi) that replies still in flight change:
+            // answer once those are in, as Redis would after running them.
+            self.stalled = Some(req);
+            return false;
+        }
         inc_local(self);
         let args = &req.args;
         match l {
             Local::Ping => match args.len() {
                 1 => self.reply_raw(Bytes::from_static(b"+PONG\r\n")),
-                _ => self.reply_with(|o| {
+                2 => self.reply_with(|o| {
                     o.bulk(&args[1]);
                 }),
+                // The table's arity (-1) lets any count through; PING itself
+                // refuses more than one argument.
+                _ => self.reply_error(crate::cmd::arity_error(c).as_bytes()),
             },
             Local::Echo => self.reply_with(|o| {
                 o.bulk(&args[1]);
@@ -187,7 +196,7 @@ impl Conn {
         }
         if !self.authed {
             return self.reply_error(
-                b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+                b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
             );
         }
         if let Some(n) = name {
@@ -212,11 +221,16 @@ impl Conn {
         })
     }
 
+    /// True while forwarded commands of this client await their replies.
+    fn busy(&self) -> bool {
+        self.shared_inflight > 0
+            || self.foreign_inflight > 0
+            || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0)
+    }
+
     /// RESET: waits for replies owed, then drops every piece of connection state.
     fn reset(&mut self, req: Request) -> bool {
-        let busy =
-            self.shared_inflight > 0 || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
-        if busy {
+        if self.busy() {
             self.stalled = Some(req);
             return false;
         }
@@ -242,42 +256,28 @@ impl Conn {
         info.relayed.store(false, Relaxed);
     }
 
-    /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
+    /// CLIENT LIST [TYPE normal|master|replica|pubsub] | [ID id ...], parsed as
+    /// Redis 7.0 does: TYPE and ID do not combine, any integer is an ID (unknown
+    /// ones list nothing), and each ID lists its client once per mention.
     fn client_list(&mut self, req: &Request) -> bool {
         let args = &req.args;
-        let mut ids: Option<Vec<u64>> = None;
         let mut kind: Option<Vec<u8>> = None;
-        let mut j = 2;
-        while j < args.len() {
-            if args[j].eq_ignore_ascii_case(b"type") && j + 1 < args.len() {
-                let t = args[j + 1].to_ascii_lowercase();
-                if !matches!(&t[..], b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
-                    let mut msg = b"ERR Unknown client type '".to_vec();
-                    msg.extend_from_slice(&args[j + 1]);
-                    msg.push(b'\'');
-                    return self.reply_error(&msg);
-                }
-                kind = Some(t);
-                j += 2;
-            } else if args[j].eq_ignore_ascii_case(b"id") && j + 1 < args.len() {
-                let mut list = Vec::new();
-                for a in &args[j + 1..] {
-                    match string2ll(a) {
-                        Some(id) if id > 0 => list.push(id as u64),
-                        _ => return self.reply_error(b"ERR Invalid client ID"),
-                    }
-                }
-                ids = Some(list);
-                j = args.len();
-            } else {
-                return self.reply_error(b"ERR syntax error");
+        if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
+            let t = args[3].to_ascii_lowercase();
+            if !matches!(&t[..], b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+                let mut msg = b"ERR Unknown client type '".to_vec();
+                msg.extend_from_slice(&args[3]);
+                msg.push(b'\'');
+                return self.reply_error(&msg);
             }
+            kind = Some(t);
+        } else if args.len() > 3 && args[2].eq_ignore_ascii_case(b"id") {
+            return self.client_list_ids(&args[3..]);
+        } else if args.len() != 2 {
+            return self.reply_error(b"ERR syntax error");
         }
         let mut text = String::new();
         for c in self.ctx.shared.clients.list() {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
-                continue;
-            }
             let pubsub = c.relayed.load(Relaxed);
             let keep = match kind.as_deref() {
                 None => true,
@@ -286,6 +286,28 @@ impl Conn {
                 Some(_) => false,
             };
             if keep {
+                text.push_str(&c.line());
+                text.push('\n');
+            }
+        }
+        self.reply_with(|o| {
+            o.verbatim("txt", text.as_bytes());
+        })
+    }
+
+    /// CLIENT LIST ID id ...: the clients in the order asked.
+    fn client_list_ids(&mut self, ids: &[Bytes]) -> bool {
+        let mut wanted = Vec::with_capacity(ids.len());
+        for a in ids {
+            match string2ll(a) {
+                Some(id) => wanted.push(id),
+                None => return self.reply_error(b"ERR Invalid client ID"),
+            }
+        }
+        let clients = self.ctx.shared.clients.list();
+        let mut text = String::new();
+        for id in wanted {
+            if let Some(c) = clients.iter().find(|c| i64::try_from(c.id) == Ok(id)) {
                 text.push_str(&c.line());
                 text.push('\n');
             }

@@ -6,8 +6,10 @@
 mod access;
 mod common;
 mod config;
+mod differential;
 mod embedded;
 mod lifecycle;
+mod malformed;
 mod origin;
 mod pipeline;
 mod state;
