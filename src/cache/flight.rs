@@ -138,9 +138,12 @@ pub struct JoinLimits {
     pub max_age: Duration,
 }
 
+/// One stripe of the registry: reads in flight by entry key.
+type Stripe = Mutex<HashMap<Box<[u8]>, Arc<Flight>>>;
+
 /// The registry of reads in flight.
 pub struct Flights {
-    stripes: Box<[Mutex<HashMap<Box<[u8]>, Arc<Flight>>>]>,
+    stripes: Box<[Stripe]>,
     hasher: ahash::RandomState,
     pub hooks: Hooks,
 }
@@ -154,7 +157,7 @@ impl Flights {
         })
     }
 
-    fn stripe(&self, entry_key: &[u8]) -> &Mutex<HashMap<Box<[u8]>, Arc<Flight>>> {
+    fn stripe(&self, entry_key: &[u8]) -> &Stripe {
         let mut h = self.hasher.build_hasher();
         h.write(entry_key);
         &self.stripes[h.finish() as usize & (self.stripes.len() - 1)]

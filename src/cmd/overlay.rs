@@ -58,6 +58,8 @@ pub enum State {
     Unwatch,
     Select,
     Tracking,
+    /// CLIENT GETREDIR: the id it answers is Redis's, translated back.
+    GetRedir,
 }
 
 /// What a command may change in the data, for invalidation.
@@ -157,6 +159,7 @@ static STATES: &[(&str, State)] = &[
     ("unwatch", State::Unwatch),
     ("select", State::Select),
     ("client|tracking", State::Tracking),
+    ("client|getredir", State::GetRedir),
 ];
 
 /// Read-only commands whose replies may be cached (keyed by command and

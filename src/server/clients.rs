@@ -36,6 +36,9 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
     name: Mutex<Option<Bytes>>,
+    /// The Redis client id of the connection this client holds alone, if any
+    /// (to translate ids in CLIENT TRACKING ... REDIRECT).
+    upstream_id: Mutex<Option<Arc<AtomicI64>>>,
     /// Set by CLIENT KILL; the connection task closes when it sees it.
     pub killed: AtomicBool,
     /// The shard thread serving this client (where its signal lives).
@@ -49,6 +52,16 @@ impl ClientInfo {
 
     pub fn set_name(&self, name: Option<Bytes>) {
         *lock(&self.name) = name;
+    }
+
+    /// Records (or clears) the connection this client holds alone.
+    pub fn set_upstream(&self, id: Option<Arc<AtomicI64>>) {
+        *lock(&self.upstream_id) = id;
+    }
+
+    /// The Redis client id of the connection this client holds alone.
+    pub fn upstream_id(&self) -> Option<i64> {
+        lock(&self.upstream_id).as_ref().map(|i| i.load(Relaxed)).filter(|&i| i > 0)
     }
 
     /// Marks activity now.
@@ -165,6 +178,7 @@ impl Registry {
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             name: Mutex::new(None),
+            upstream_id: Mutex::new(None),
             killed: AtomicBool::new(false),
             shard,
         });
@@ -187,5 +201,10 @@ impl Registry {
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
         lock(&self.clients).get(&id).cloned()
+    }
+
+    /// The client holding the upstream connection with Redis client id `upstream`.
+    pub fn by_upstream_id(&self, upstream: i64) -> Option<Arc<ClientInfo>> {
+        lock(&self.clients).values().find(|c| c.upstream_id() == Some(upstream)).cloned()
     }
 }

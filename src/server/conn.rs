@@ -58,6 +58,12 @@ pub(super) enum Effect {
     AppendInfo,
     /// The reply ends the connection (QUIT, protocol error).
     Close,
+    /// EXEC: hotcache's own commands queued in the transaction run now, their
+    /// replies spliced into EXEC's array (the first of `Conn::exec_splices`).
+    Splice,
+    /// CLIENT GETREDIR: Redis's client id becomes the hotcache id of the client
+    /// holding that connection.
+    MapRedir,
 }
 
 /// One command's place in the reply queue.
@@ -91,6 +97,18 @@ pub(super) struct Dedicated {
     pub db: i64,
     /// Keys written by commands queued in MULTI, invalidated again on EXEC's reply.
     pub tx_after: After,
+    /// Commands queued in MULTI so far.
+    pub tx_count: usize,
+    /// hotcache's own commands queued in MULTI, with their place in it.
+    pub tx_locals: Vec<QueuedLocal>,
+}
+
+/// A command of hotcache's own queued in a transaction: it runs when EXEC does.
+pub(super) struct QueuedLocal {
+    pub position: usize,
+    pub local: crate::cmd::Local,
+    pub command: &'static crate::cmd::Command,
+    pub req: Request,
 }
 
 /// A client relayed to its own upstream connection (SUBSCRIBE, MONITOR): every
@@ -143,6 +161,11 @@ pub(super) struct Conn {
     pub config: Rc<Config>,
     /// The db of the upstream URL: SELECT of it needs no dedicated connection.
     pub home_db: i64,
+    /// Queued own commands of each EXEC in flight, in order.
+    pub exec_splices: VecDeque<Vec<QueuedLocal>>,
+    /// Set while queued own commands run at EXEC: they run now, whatever is in
+    /// flight.
+    pub splicing: bool,
     /// Fired by CLIENT KILL and at shutdown.
     pub signal: Rc<super::signal::Signal>,
     _signal_registration: super::signal::Registered,
@@ -190,6 +213,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         affinity,
         config,
         home_db,
+        exec_splices: VecDeque::new(),
+        splicing: false,
         signal,
         _signal_registration: signal_registration,
     };
@@ -260,6 +285,7 @@ impl Conn {
                 Wake::Relayed(None) => {
                     self.sink = None;
                     if self.relay.take().is_some() {
+                        self.info().set_upstream(None);
                         // The relayed upstream connection ended (QUIT, or it failed).
                         self.closing = true;
                     }
@@ -486,10 +512,10 @@ impl Conn {
 
     /// Puts a fill's reply in this thread's cache if it may be cached there.
     fn install_fill(&self, p: &Pending, r: FillResult) -> Bytes {
-        if let Some(t) = &p.fill {
-            if t.admit {
-                self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
-            }
+        if let Some(t) = &p.fill
+            && t.admit
+        {
+            self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
         }
         r.reply
     }
@@ -527,6 +553,8 @@ impl Conn {
                 self.info().in_multi.store(was, Relaxed);
             }
             Effect::AppendInfo => frame = self.append_info(frame),
+            Effect::Splice => frame = self.splice_exec(frame),
+            Effect::MapRedir => frame = self.map_redir(frame),
             Effect::Close => self.closing = true,
             _ => {}
         }
@@ -534,6 +562,18 @@ impl Conn {
             self.out.extend_from_slice(&frame);
         }
         self.maybe_release();
+    }
+
+    /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.
+    fn map_redir(&self, frame: Bytes) -> Bytes {
+        let id = frame
+            .strip_prefix(b":")
+            .and_then(|f| f.strip_suffix(b"\r\n"))
+            .and_then(crate::protocol::string2ll);
+        match id.filter(|&i| i > 0).and_then(|i| self.ctx.shared.clients.by_upstream_id(i)) {
+            Some(c) => Bytes::from(format!(":{}\r\n", c.id)),
+            None => frame,
+        }
     }
 
     /// Gives the dedicated connection back once nothing is in flight on it and
@@ -545,6 +585,7 @@ impl Conn {
         }
         if let Some(d) = self.dedicated.take() {
             self.sink = None;
+            self.info().set_upstream(None);
             self.ctx.upstream.release(d.link, true);
         }
     }

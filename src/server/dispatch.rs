@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::cached::merge;
-use super::conn::{Conn, Dedicated, Effect, Lane, Relay};
+use super::conn::{Conn, Dedicated, Effect, Lane, QueuedLocal, Relay};
 use crate::cmd::{self, Cacheable, Command, Lookup, Route, State, flags};
 use crate::protocol::{ReplyBuf, Request, string2ll};
 use crate::stats::inc;
@@ -64,10 +64,10 @@ impl Conn {
             }
             self.invalidate_now(&after);
         }
-        if c.state == Some(State::Unwatch) {
-            if let Some(d) = &mut self.dedicated {
-                d.watching = false;
-            }
+        if c.state == Some(State::Unwatch)
+            && let Some(d) = &mut self.dedicated
+        {
+            d.watching = false;
         }
         match c.route {
             Route::Local(l) => self.local(l, c, req),
@@ -80,7 +80,11 @@ impl Conn {
                 _ => self.forward(req, Effect::None, after),
             },
             Route::Stateful => self.stateful(c, req),
-            Route::Private | Route::Blocking => self.forward_dedicated(req, Effect::None, after),
+            Route::Private | Route::Blocking => {
+                let effect =
+                    if c.state == Some(State::GetRedir) { Effect::MapRedir } else { Effect::None };
+                self.forward_dedicated(req, effect, after)
+            }
             Route::BlockingWith(option) => {
                 if req.args[1..].iter().any(|a| a.eq_ignore_ascii_case(option.as_bytes())) {
                     self.forward_dedicated(req, Effect::None, after)
@@ -117,7 +121,19 @@ impl Conn {
 
     /// A command inside MULTI: queued by Redis. Writes invalidate now, and their
     /// keys are collected to be invalidated again when EXEC's reply arrives.
+    /// hotcache's own commands that concern this client (CLIENT SETNAME, ...)
+    /// are queued here and run when EXEC does.
     fn queue_in_transaction(&mut self, lookup: &Lookup, req: Request) -> bool {
+        if let Lookup::Found(c) = lookup
+            && let Route::Local(l) = c.route
+            && super::multi::runs_at_exec(l)
+            && c.def.arity_ok(req.args.len())
+            && let Some(d) = &mut self.dedicated
+        {
+            d.tx_locals.push(QueuedLocal { position: d.tx_count, local: l, command: c, req });
+            d.tx_count += 1;
+            return self.reply_raw(Bytes::from_static(b"+QUEUED\r\n"));
+        }
         let (state, after) = match lookup {
             Lookup::Found(c) => (c.state, self.write_after(c, &req.args)),
             Lookup::Unknown => (None, After::All),
@@ -135,18 +151,27 @@ impl Conn {
             Some(State::Tracking) => d.tracking = true,
             _ => {}
         }
-        let after = match state {
+        let (after, effect) = match state {
             Some(State::Exec) | Some(State::Discard) => {
                 d.in_multi = false;
                 d.watching = false;
-                self.info().in_multi.store(false, Relaxed);
-                let Some(d) = &mut self.dedicated else { return true };
+                d.tx_count = 0;
+                let locals = std::mem::take(&mut d.tx_locals);
                 let collected = std::mem::take(&mut d.tx_after);
-                if state == Some(State::Exec) { collected } else { After::Nothing }
+                self.info().in_multi.store(false, Relaxed);
+                if state == Some(State::Exec) {
+                    self.exec_splices.push_back(locals);
+                    (collected, Effect::Splice)
+                } else {
+                    (After::Nothing, Effect::None)
+                }
             }
-            _ => After::Nothing,
+            _ => {
+                d.tx_count += 1;
+                (After::Nothing, Effect::None)
+            }
         };
-        self.forward_dedicated(req, Effect::None, after)
+        self.forward_dedicated(req, effect, after)
     }
 
     /// Commands that start state on the upstream connection.
@@ -175,10 +200,33 @@ impl Conn {
                 Some(db) => Effect::Select(db),
                 None => Effect::None,
             },
-            Some(State::Tracking) => Effect::Tracking(req.args[2].eq_ignore_ascii_case(b"on")),
+            Some(State::Tracking) => {
+                let on = req.args[2].eq_ignore_ascii_case(b"on");
+                let req = self.translate_redirect(req);
+                return self.forward_dedicated(req, Effect::Tracking(on), After::Nothing);
+            }
             _ => Effect::None,
         };
         self.forward_dedicated(req, effect, After::Nothing)
+    }
+
+    /// CLIENT TRACKING ... REDIRECT id names a hotcache client; Redis knows the
+    /// connection that client holds alone (its subscription to
+    /// `__redis__:invalidate`). An id that names none becomes 0, which Redis
+    /// refuses with its own error, rather than some unrelated connection's id.
+    fn translate_redirect(&self, req: Request) -> Request {
+        let Some(at) = req.args.iter().position(|a| a.eq_ignore_ascii_case(b"redirect")) else {
+            return req;
+        };
+        let Some(id) = req.args.get(at + 1).and_then(|a| string2ll(a)) else { return req };
+        let upstream = u64::try_from(id)
+            .ok()
+            .and_then(|id| self.ctx.shared.clients.get(id))
+            .and_then(|c| c.upstream_id())
+            .unwrap_or(0);
+        let mut args = req.args;
+        args[at + 1] = Bytes::from(upstream.to_string());
+        Request::from_args(args)
     }
 
     /// Sends on the dedicated connection if the client holds one, else shared.
@@ -215,6 +263,7 @@ impl Conn {
             let (tx, rx) = mpsc::unbounded_channel();
             conn.set_sink(Some(tx), false);
             self.sink = Some(rx);
+            self.info().set_upstream(Some(conn.upstream_id.clone()));
         }
         self.dedicated = Some(Dedicated {
             link,
@@ -224,6 +273,8 @@ impl Conn {
             tracking: false,
             db: self.home_db,
             tx_after: After::Nothing,
+            tx_count: 0,
+            tx_locals: Vec::new(),
         });
         Ok(())
     }
@@ -276,6 +327,7 @@ impl Conn {
         let (tx, rx) = mpsc::unbounded_channel();
         conn.set_sink(Some(tx), true);
         self.sink = Some(rx);
+        self.info().set_upstream(Some(conn.upstream_id.clone()));
         conn.send_relayed(&req.frame);
         inc(&self.ctx.counters().forwarded_commands);
         self.info().relayed.store(true, Relaxed);

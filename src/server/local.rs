@@ -223,9 +223,10 @@ impl Conn {
 
     /// True while forwarded commands of this client await their replies.
     fn busy(&self) -> bool {
-        self.shared_inflight > 0
-            || self.foreign_inflight > 0
-            || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0)
+        !self.splicing
+            && (self.shared_inflight > 0
+                || self.foreign_inflight > 0
+                || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0))
     }
 
     /// RESET: waits for replies owed, then drops every piece of connection state.
@@ -254,6 +255,7 @@ impl Conn {
         info.db.store(self.home_db, Relaxed);
         info.in_multi.store(false, Relaxed);
         info.relayed.store(false, Relaxed);
+        info.set_upstream(None);
     }
 
     /// CLIENT LIST [TYPE normal|master|replica|pubsub] | [ID id ...], parsed as

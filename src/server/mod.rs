@@ -13,6 +13,7 @@ mod conn;
 mod dispatch;
 mod info;
 mod local;
+mod multi;
 mod signal;
 
 use std::cell::{Cell, RefCell};

@@ -116,6 +116,9 @@ pub struct PipeConn {
     closed: Notify,
     /// Requests written and not yet answered, for the pool's "is it idle" check.
     outstanding: Cell<usize>,
+    /// This connection's client id at Redis (-1 until known), shared with the
+    /// registry entry of a client that holds the connection.
+    pub upstream_id: Arc<std::sync::atomic::AtomicI64>,
     /// Set once the handshake succeeded: a connection that dies before that
     /// means the upstream cannot be reached (and reconnects back off).
     was_ready: Cell<bool>,
@@ -154,6 +157,7 @@ impl PipeConn {
             closed: Notify::new(),
             outstanding: Cell::new(0),
             was_ready: Cell::new(false),
+            upstream_id: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             proto,
             ctx,
         });
@@ -274,7 +278,10 @@ impl PipeConn {
     async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
         let stream =
             match tokio::time::timeout(connect_timeout, handshake(&target, self.proto)).await {
-                Ok(Ok(s)) => s,
+                Ok(Ok((s, id))) => {
+                    self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
+                    s
+                }
                 Ok(Err(reason)) => return self.fail_with(&target, &reason),
                 Err(_) => return self.fail_with(&target, "connect timeout"),
             };
@@ -396,7 +403,7 @@ pub fn fail_waiter(waiter: Waiter, error: Bytes) {
 }
 
 /// Connects and prepares a connection: AUTH, HELLO 3 for RESP3, SELECT, a name.
-async fn handshake(target: &Target, proto: Proto) -> Result<TcpStream, String> {
+async fn handshake(target: &Target, proto: Proto) -> Result<(TcpStream, i64), String> {
     let mut stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let mut frames: Vec<Vec<&[u8]>> = Vec::new();
@@ -413,6 +420,9 @@ async fn handshake(target: &Target, proto: Proto) -> Result<TcpStream, String> {
         frames.push(vec![b"SELECT", db.as_bytes()]);
     }
     frames.push(vec![b"CLIENT", b"SETNAME", b"hotcache"]);
+    // Last, so its reply is the last one read: the connection's id at Redis, to
+    // translate client ids in CLIENT TRACKING ... REDIRECT.
+    frames.push(vec![b"CLIENT", b"ID"]);
     let mut out = Vec::new();
     for f in &frames {
         let args: Vec<Bytes> = f.iter().map(|a| Bytes::copy_from_slice(a)).collect();
@@ -422,6 +432,7 @@ async fn handshake(target: &Target, proto: Proto) -> Result<TcpStream, String> {
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut framer = ReplyFramer::new();
     let mut answered = 0;
+    let mut id = -1;
     while answered < frames.len() {
         match framer.next_frame(&rbuf) {
             Ok(Some((len, kind))) => {
@@ -432,6 +443,13 @@ async fn handshake(target: &Target, proto: Proto) -> Result<TcpStream, String> {
                     return Err(format!("handshake failed: {text}"));
                 }
                 answered += 1;
+                if answered == frames.len() {
+                    id = frame
+                        .strip_prefix(b":")
+                        .and_then(|f| f.strip_suffix(b"\r\n"))
+                        .and_then(crate::protocol::string2ll)
+                        .unwrap_or(-1);
+                }
             }
             Ok(None) => {
                 let n = stream.read_buf(&mut rbuf).await.map_err(|e| e.to_string())?;
@@ -445,5 +463,5 @@ async fn handshake(target: &Target, proto: Proto) -> Result<TcpStream, String> {
     if !rbuf.is_empty() {
         return Err("unexpected data after handshake".into());
     }
-    Ok(stream)
+    Ok((stream, id))
 }
