@@ -23,6 +23,8 @@ pub enum Local {
     ClientReply,
     Hotkeys,
     Debug,
+    ConfigGet,
+    ConfigSet,
 }
 
 /// How hotcache runs a command.
@@ -124,6 +126,8 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("client|list", Route::Local(Local::ClientList)),
     ("client|kill", Route::Local(Local::ClientKill)),
     ("client|reply", Route::Local(Local::ClientReply)),
+    ("config|get", Route::Local(Local::ConfigGet)),
+    ("config|set", Route::Local(Local::ConfigSet)),
     ("multi", Route::Stateful),
     ("watch", Route::Stateful),
     ("select", Route::Stateful),

@@ -53,6 +53,33 @@ pub struct Param {
     pub set: fn(&mut Config, &str) -> Result<(), String>,
 }
 
+/// Settings whose names Redis has too: through CONFIG they mean Redis's own, and
+/// hotcache's are reached as `hotcache.<name>`.
+pub const SHARED_WITH_REDIS: &[&str] = &[
+    "bind",
+    "port",
+    "requirepass",
+    "maxclients",
+    "timeout",
+    "tcp-keepalive",
+    "client-output-buffer-limit",
+    "client-query-buffer-limit",
+    "proto-max-bulk-len",
+    "shutdown-timeout",
+    "loglevel",
+];
+
+/// True if CONFIG GET/SET `name` means a hotcache setting: one Redis has no
+/// setting of that name for, or any setting named `hotcache.<name>`.
+pub fn is_hotcache_name(name: &str) -> Option<&'static Param> {
+    let lower = name.to_ascii_lowercase();
+    match lower.strip_prefix("hotcache.") {
+        Some(rest) => param(rest),
+        None if SHARED_WITH_REDIS.contains(&lower.as_str()) => None,
+        None => param(&lower),
+    }
+}
+
 /// Finds a setting by name (case-insensitive, as Redis's CONFIG).
 pub fn param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))

@@ -20,7 +20,7 @@
 //! | `number.rs`   | `long double` parsing and printing for INCRBYFLOAT, SCAN cursors |
 
 mod commands;
-mod glob;
+pub(crate) mod glob;
 mod hashes;
 mod keyspace;
 mod number;

@@ -64,6 +64,9 @@ pub(super) enum Effect {
     /// CLIENT GETREDIR: Redis's client id becomes the hotcache id of the client
     /// holding that connection.
     MapRedir,
+    /// CONFIG GET: hotcache's matching settings join Redis's (the first of
+    /// `Conn::config_appends`).
+    AppendConfig,
 }
 
 /// One command's place in the reply queue.
@@ -161,6 +164,8 @@ pub(super) struct Conn {
     pub config: Rc<Config>,
     /// The db of the upstream URL: SELECT of it needs no dedicated connection.
     pub home_db: i64,
+    /// hotcache's settings to add to each CONFIG GET reply in flight, in order.
+    pub config_appends: VecDeque<Vec<(String, String)>>,
     /// Queued own commands of each EXEC in flight, in order.
     pub exec_splices: VecDeque<Vec<QueuedLocal>>,
     /// Set while queued own commands run at EXEC: they run now, whatever is in
@@ -214,6 +219,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         config,
         home_db,
         exec_splices: VecDeque::new(),
+        config_appends: VecDeque::new(),
         splicing: false,
         signal,
         _signal_registration: signal_registration,
@@ -555,6 +561,7 @@ impl Conn {
             Effect::AppendInfo => frame = self.append_info(frame),
             Effect::Splice => frame = self.splice_exec(frame),
             Effect::MapRedir => frame = self.map_redir(frame),
+            Effect::AppendConfig => frame = self.append_config(frame),
             Effect::Close => self.closing = true,
             _ => {}
         }

@@ -93,6 +93,8 @@ impl Conn {
             }
             Local::ClientList => self.client_list(&req),
             Local::Hotkeys => self.hotkeys(&req),
+            Local::ConfigGet => self.config_get(req),
+            Local::ConfigSet => self.config_set(req),
             Local::Debug => self.debug(&req),
             Local::ClientKill => self.client_kill(&req),
             Local::ClientReply => {

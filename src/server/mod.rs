@@ -9,6 +9,7 @@
 mod admin;
 mod cached;
 mod clients;
+mod config_cmd;
 mod conn;
 mod dispatch;
 mod info;

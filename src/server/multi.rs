@@ -23,6 +23,8 @@ pub fn runs_at_exec(l: Local) -> bool {
             | Local::Reset
             | Local::Hotkeys
             | Local::Debug
+            | Local::ConfigGet
+            | Local::ConfigSet
     )
 }
 

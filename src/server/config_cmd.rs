@@ -1,0 +1,125 @@
+//! CONFIG GET and CONFIG SET: Redis's settings stay Redis's; hotcache's run-time
+//! settings (the cache's, the limits) are read and changed here.
+//!
+//! A name Redis does not have (`cache-ttl`, `hotkey-threshold`) is hotcache's;
+//! a name both have (`maxclients`, `timeout`) is Redis's, and hotcache's is
+//! `hotcache.<name>`. CONFIG GET with a pattern returns Redis's matches followed
+//! by hotcache's.
+
+use bytes::{Bytes, BytesMut};
+
+use super::conn::{Conn, Effect};
+use crate::config::{PARAMS, SHARED_WITH_REDIS, is_hotcache_name};
+use crate::origin::glob;
+use crate::protocol::{ReplyBuf, Request};
+use crate::upstream::After;
+
+/// Whether a CONFIG GET pattern can only name hotcache settings.
+fn only_ours(pattern: &[u8]) -> bool {
+    let p = String::from_utf8_lossy(pattern);
+    p.to_ascii_lowercase().starts_with("hotcache.")
+        || (!p.contains(['*', '?', '[', '\\']) && is_hotcache_name(&p).is_some())
+}
+
+/// hotcache's settings matching any of the patterns, as (name, value).
+fn matching(patterns: &[Bytes], config: &crate::config::Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in PARAMS {
+        let plain = p.name;
+        let prefixed = format!("hotcache.{plain}");
+        let shared = SHARED_WITH_REDIS.contains(&plain);
+        let hit = |name: &str| {
+            patterns.iter().any(|pat| glob::matches(&pat.to_ascii_lowercase(), name.as_bytes()))
+        };
+        let name = if !shared && hit(plain) {
+            plain.to_string()
+        } else if hit(&prefixed) {
+            prefixed
+        } else {
+            continue;
+        };
+        out.push((name, (p.get)(config)));
+    }
+    out
+}
+
+impl Conn {
+    pub(super) fn config_get(&mut self, req: Request) -> bool {
+        let patterns = &req.args[2..];
+        let ours = matching(patterns, &self.config);
+        let local_only = self.ctx.upstream.is_embedded() || patterns.iter().all(|p| only_ours(p));
+        if local_only {
+            return self.reply_with(|o| {
+                o.map(ours.len());
+                for (k, v) in &ours {
+                    o.bulk(k.as_bytes()).bulk(v.as_bytes());
+                }
+            });
+        }
+        self.config_appends.push_back(ours);
+        self.forward(req, Effect::AppendConfig, After::Nothing)
+    }
+
+    /// Adds hotcache's settings to Redis's CONFIG GET map.
+    pub(super) fn append_config(&mut self, frame: Bytes) -> Bytes {
+        let ours = self.config_appends.pop_front().unwrap_or_default();
+        let Some(&kind) = frame.first() else { return frame };
+        if ours.is_empty() || !(kind == b'*' || kind == b'%') {
+            return frame;
+        }
+        let Some(nl) = memchr::memchr(b'\n', &frame) else { return frame };
+        let Some(n) = crate::protocol::string2ll(&frame[1..nl - 1]) else { return frame };
+        let added = if kind == b'%' { ours.len() as i64 } else { 2 * ours.len() as i64 };
+        let mut tail = ReplyBuf::new(self.proto);
+        for (k, v) in &ours {
+            tail.bulk(k.as_bytes()).bulk(v.as_bytes());
+        }
+        let mut out = BytesMut::with_capacity(frame.len() + tail.buf.len() + 8);
+        out.extend_from_slice(&[kind]);
+        out.extend_from_slice((n + added).to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&frame[nl + 1..]);
+        out.extend_from_slice(&tail.buf);
+        out.freeze()
+    }
+
+    pub(super) fn config_set(&mut self, req: Request) -> bool {
+        let pairs = &req.args[2..];
+        if pairs.len() % 2 != 0 {
+            return self.reply_error(b"ERR wrong number of arguments for 'config|set' command");
+        }
+        let names: Vec<String> =
+            pairs.chunks(2).map(|p| String::from_utf8_lossy(&p[0]).into_owned()).collect();
+        let ours = names.iter().filter(|n| is_hotcache_name(n).is_some()).count();
+        if ours == 0 {
+            return self.forward(req, Effect::None, After::Nothing);
+        }
+        if ours != names.len() {
+            return self.reply_error(
+                b"ERR CONFIG SET of hotcache and Redis settings in one command is not supported",
+            );
+        }
+        let result = self.ctx.shared.config.update(|config| {
+            let mut seen = Vec::new();
+            for (pair, name) in pairs.chunks(2).zip(&names) {
+                let Some(p) = is_hotcache_name(name) else { continue };
+                let fail = |why: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {why}");
+                if seen.contains(&p.name) {
+                    return Err(fail("duplicate parameter"));
+                }
+                seen.push(p.name);
+                if !p.runtime {
+                    return Err(fail("can't set immutable config"));
+                }
+                let value = String::from_utf8_lossy(&pair[1]);
+                (p.set)(config, &value).map_err(|e| fail(&e))?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => self.reply_raw(Bytes::from_static(b"+OK\r\n")),
+            Err(e) if e.starts_with("CONFIG SET failed") => self.reply_error(format!("ERR {e}").as_bytes()),
+            Err(e) => self.reply_error(format!("ERR CONFIG SET failed - {e}").as_bytes()),
+        }
+    }
+}
