@@ -22,8 +22,9 @@
 //! - An entry carries the epochs from *before* its read was sent and is served
 //!   only while they are unchanged, so a fill that raced an invalidation is never
 //!   served (rule 3).
-//! - Writes made straight to Redis arrive through the tracking connection
-//!   ([`tracker`]); a broken or lagging stream drops everything (rule 4).
+//! - Writes made straight to Redis arrive through each thread's tracking
+//!   connection ([`tracker`]), read before any hit is served; a broken or lagging
+//!   stream drops everything (rule 4).
 //! - Every entry expires after `cache-ttl` (jittered) and never after the key's own
 //!   TTL, read with PTTL in the same pipeline as the fill (rule 5).
 
@@ -72,7 +73,7 @@ impl CacheShared {
                 64 * threads,
                 hooks::Hooks::new(config.enable_test_hooks),
             ),
-            tracking: Arc::new(TrackingState::default()),
+            tracking: Arc::new(TrackingState::new(threads)),
             needs_tracking,
             threads,
         })

@@ -1,64 +1,77 @@
 //! Seeing writes made straight to Redis: a CLIENT TRACKING connection in BCAST
-//! mode on its own thread.
+//! mode on every shard thread.
 //!
-//! Why BCAST on one connection, rather than default-mode tracking on every reading
-//! connection (with pushes, or REDIRECT): the reading connections stay plain and
-//! shared, nothing has to be re-enabled on each of them after a reconnect, and
-//! Redis keeps no per-key tracking table for hotcache. The price: Redis sends one
-//! message per written key (matching `cache-tracking-prefixes`) whether hotcache
-//! cached it or not, which costs bandwidth on write-heavy workloads; use prefixes
-//! to limit it to the key spaces worth caching.
+//! # Why BCAST, one connection per thread
 //!
-//! Rule 4: the thread has nothing else to do, so it reads a broken or lagging
-//! connection at once. Before anything cached under it can be served again, the
-//! global epoch is bumped (everything cached is dropped) and the incarnation
-//! changes, so fills started under the old connection are never installed. A PING
-//! every quarter of `cache-tracking-timeout` proves the stream is current: Redis
-//! answers it after every invalidation queued before it.
+//! The reading connections stay plain and shared: nothing has to be enabled on
+//! each of them, or re-enabled after a reconnect, and Redis keeps no per-key
+//! tracking table for hotcache. The price: Redis sends a message per written key
+//! (matching `cache-tracking-prefixes`) whether hotcache cached it or not, once per
+//! thread; on write-heavy workloads, use prefixes to limit it to the key spaces
+//! worth caching.
+//!
+//! # Why it is never late (rules 4 and 2 for writes made by others)
+//!
+//! Redis writes BCAST invalidations to the tracking connections before it replies
+//! to the write. So when a client has its write acknowledged and then reads
+//! through hotcache, the invalidation is already in the thread's tracking socket.
+//! Before serving a hit from a batch of client input, the thread reads its
+//! tracking socket without waiting ([`Tracker::sync`], one non-blocking read), so
+//! it always applies the invalidation, or sees the connection closed, before it
+//! answers. A lost connection drops everything (the global epoch) and makes every
+//! fill in flight uncacheable (the incarnation); a PING every quarter of
+//! `cache-tracking-timeout` proves the stream is current, and no answer in time
+//! counts as lost.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::epoch::Epochs;
 use crate::protocol::{FrameKind, ReplyFramer, Request, string2ll};
-use crate::stats::{ShardCounters, add, inc};
+use crate::stats::{ShardCounters, inc};
 
-/// Whether the tracking stream can currently vouch for cached replies.
-#[derive(Debug, Default)]
+/// Whether the tracking streams can vouch for cached replies, over all threads.
+#[derive(Debug)]
 pub struct TrackingState {
-    ready: AtomicBool,
+    /// Threads whose tracking connection is up.
+    up: AtomicUsize,
+    threads: usize,
+    /// Changes whenever any tracking connection goes down.
     incarnation: AtomicU64,
 }
 
 impl TrackingState {
-    /// The current incarnation, if tracking is ready.
-    pub fn current(&self) -> Option<u64> {
-        // The incarnation is written before `ready` is set (Release), so a reader
-        // that sees ready sees the right incarnation.
-        if self.ready.load(Ordering::Acquire) {
-            Some(self.incarnation.load(Ordering::Acquire))
-        } else {
-            None
-        }
+    pub fn new(threads: usize) -> Self {
+        Self { up: AtomicUsize::new(0), threads, incarnation: AtomicU64::new(0) }
     }
 
-    /// True while tracking is ready and still the incarnation `i`.
+    /// The current incarnation, if every thread's stream is up.
+    pub fn current(&self) -> Option<u64> {
+        // Read the incarnation first: a stream that goes down after this bumps it,
+        // and `still` then refuses.
+        let i = self.incarnation.load(Ordering::Acquire);
+        (self.up.load(Ordering::Acquire) == self.threads).then_some(i)
+    }
+
+    /// True while every stream is up and none went down since `i`.
     pub fn still(&self, i: u64) -> bool {
         self.current() == Some(i)
     }
 
     fn up(&self) {
-        self.incarnation.fetch_add(1, Ordering::AcqRel);
-        self.ready.store(true, Ordering::Release);
+        self.up.fetch_add(1, Ordering::AcqRel);
     }
 
     fn down(&self) {
-        self.ready.store(false, Ordering::Release);
+        self.incarnation.fetch_add(1, Ordering::AcqRel);
+        self.up.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -72,144 +85,220 @@ pub struct TrackerConfig {
     pub timeout: Duration,
 }
 
-/// Runs the tracker until `stop` is set. Call on its own thread.
-pub fn run(
+/// One thread's tracking connection.
+pub struct Tracker {
     config: TrackerConfig,
     state: Arc<TrackingState>,
     epochs: Arc<Epochs>,
     counters: Arc<[ShardCounters]>,
-    slot: usize,
-    stop: Arc<AtomicBool>,
-) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        tracing::error!(
-            "cannot start the tracking thread's runtime; cached replies are never served"
-        );
-        return;
-    };
-    rt.block_on(async {
-        let c = &counters[slot];
-        let mut backoff = Duration::from_millis(50);
-        while !stop.load(Ordering::Acquire) {
-            let result = session(&config, &state, &epochs, c, &stop).await;
-            // Whatever happened, nothing the old stream vouched for may be served.
-            let was_ready = state.current().is_some();
-            state.down();
-            epochs.invalidate_all();
-            if was_ready {
-                inc(&c.invalidations_reconnect);
-                backoff = Duration::from_millis(50);
-            }
-            if let Err(e) = result {
-                tracing::warn!(upstream = %config.addr, error = %e, "tracking connection lost; cache dropped");
-            }
-            if stop.load(Ordering::Acquire) {
-                break;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
-        }
-    });
+    shard: usize,
+    /// The live connection, once its handshake succeeded.
+    conn: RefCell<Option<Rc<Live>>>,
+}
+
+/// A connected, handshaken tracking stream.
+struct Live {
+    stream: TcpStream,
+    rbuf: RefCell<BytesMut>,
+    framer: RefCell<ReplyFramer>,
+    /// When the outstanding PING was sent.
+    ping_sent: Cell<Option<Instant>>,
 }
 
 fn frame(args: &[&[u8]]) -> Bytes {
     Request::from_args(args.iter().map(|a| Bytes::copy_from_slice(a)).collect()).frame
 }
 
-async fn session(
-    config: &TrackerConfig,
-    state: &TrackingState,
-    epochs: &Epochs,
-    c: &ShardCounters,
-    stop: &AtomicBool,
-) -> Result<(), String> {
-    let mut stream = tokio::time::timeout(
-        config.timeout.max(Duration::from_secs(1)),
-        TcpStream::connect(&config.addr),
-    )
-    .await
-    .map_err(|_| "connect timeout".to_string())?
-    .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let mut hello: Vec<&[u8]> = vec![b"HELLO", b"3"];
-    if let Some(p) = &config.password {
-        hello.extend_from_slice(&[
-            b"AUTH",
-            config.user.as_deref().unwrap_or("default").as_bytes(),
-            p.as_bytes(),
-        ]);
+impl Tracker {
+    pub fn new(
+        config: TrackerConfig,
+        state: Arc<TrackingState>,
+        epochs: Arc<Epochs>,
+        counters: Arc<[ShardCounters]>,
+        shard: usize,
+    ) -> Rc<Self> {
+        Rc::new(Self { config, state, epochs, counters, shard, conn: RefCell::new(None) })
     }
-    let mut tracking: Vec<&[u8]> = vec![b"CLIENT", b"TRACKING", b"on", b"BCAST"];
-    for p in &config.prefixes {
-        tracking.extend_from_slice(&[b"PREFIX", p.as_bytes()]);
-    }
-    let mut out = BytesMut::new();
-    out.extend_from_slice(&frame(&hello));
-    out.extend_from_slice(&frame(&[b"CLIENT", b"SETNAME", b"hotcache-tracking"]));
-    out.extend_from_slice(&frame(&tracking));
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
 
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
-    let mut framer = ReplyFramer::new();
-    let mut handshake_left = 3;
-    let tick = config.timeout / 4;
-    let mut ping_sent: Option<Instant> = None;
-    let mut next_ping = Instant::now() + tick;
-    let ping = frame(&[b"PING"]);
-    let wake = tokio::time::sleep_until(next_ping.into());
-    tokio::pin!(wake);
-    loop {
-        if stop.load(Ordering::Acquire) {
-            return Ok(());
+    fn counters(&self) -> &ShardCounters {
+        &self.counters[self.shard]
+    }
+
+    /// Applies whatever the tracking socket holds now, without waiting. Call
+    /// before serving a hit from newly read client input.
+    pub fn sync(&self) {
+        let live = self.conn.borrow().clone();
+        if let Some(live) = live
+            && let Err(e) = self.drain(&live)
+        {
+            self.lost(&e);
         }
-        tokio::select! {
-            r = stream.read_buf(&mut rbuf) => {
-                match r {
-                    Ok(0) => return Err("closed by the server".into()),
-                    Ok(_) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            _ = &mut wake => {
-                if let Some(sent) = ping_sent {
-                    if sent.elapsed() > config.timeout {
-                        return Err(format!("no answer for {:?}", sent.elapsed()));
-                    }
-                } else if handshake_left == 0 {
-                    stream.write_all(&ping).await.map_err(|e| e.to_string())?;
-                    ping_sent = Some(Instant::now());
-                } else {
-                    return Err("handshake timeout".into());
-                }
-                next_ping = Instant::now() + tick;
-                wake.as_mut().reset(next_ping.into());
-                continue;
-            }
-        }
+    }
+
+    /// Reads and applies everything available. Err when the stream is gone.
+    fn drain(&self, live: &Live) -> Result<(), String> {
+        let mut rbuf = live.rbuf.borrow_mut();
         loop {
-            match framer.next_frame(&rbuf).map_err(|e| e.to_string())? {
-                None => break,
-                Some((len, kind)) => {
-                    let f = rbuf.split_to(len).freeze();
-                    match kind {
-                        FrameKind::Push => invalidate(&f, epochs, c),
-                        FrameKind::Error if handshake_left > 0 => {
-                            return Err(format!(
-                                "handshake failed: {}",
-                                String::from_utf8_lossy(&f[1..f.len().saturating_sub(2)])
-                            ));
+            if rbuf.capacity() - rbuf.len() < 4096 {
+                rbuf.reserve(16 * 1024);
+            }
+            match live.stream.try_read_buf(&mut *rbuf) {
+                Ok(0) => return Err("closed by the server".into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let mut framer = live.framer.borrow_mut();
+        while let Some((len, kind)) = framer.next_frame(&rbuf).map_err(|e| e.to_string())? {
+            let f = rbuf.split_to(len);
+            match kind {
+                FrameKind::Push => invalidate(&f, &self.epochs, self.counters()),
+                FrameKind::Reply => live.ping_sent.set(None),
+                FrameKind::Error => return Err("error reply on the tracking connection".into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream is gone: nothing it vouched for may be served again.
+    fn lost(&self, why: &str) {
+        if self.conn.borrow_mut().take().is_some() {
+            self.state.down();
+            self.epochs.invalidate_all();
+            inc(&self.counters().invalidations_reconnect);
+            tracing::warn!(upstream = %self.config.addr, shard = self.shard, error = %why,
+                "tracking connection lost; cache dropped");
+        }
+    }
+
+    /// Keeps this thread's tracking connection up until `stop` says otherwise.
+    pub async fn run(self: Rc<Self>, stop: Rc<Cell<bool>>) {
+        let mut backoff = Duration::from_millis(50);
+        while !stop.get() {
+            match self.connect().await {
+                Ok(live) => {
+                    backoff = Duration::from_millis(50);
+                    *self.conn.borrow_mut() = Some(live.clone());
+                    self.state.up();
+                    tracing::debug!(shard = self.shard, "tracking ready (BCAST)");
+                    let why = self.watch(&live, &stop).await;
+                    self.lost(&why);
+                }
+                Err(e) => {
+                    tracing::warn!(upstream = %self.config.addr, error = %e, "tracking connection failed");
+                }
+            }
+            if stop.get() {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Connects and turns BCAST tracking on.
+    async fn connect(&self) -> Result<Rc<Live>, String> {
+        let c = &self.config;
+        let deadline = c.timeout.max(Duration::from_secs(1));
+        let mut stream = tokio::time::timeout(deadline, TcpStream::connect(&c.addr))
+            .await
+            .map_err(|_| "connect timeout".to_string())?
+            .map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let mut hello: Vec<&[u8]> = vec![b"HELLO", b"3"];
+        if let Some(p) = &c.password {
+            hello.extend_from_slice(&[
+                b"AUTH",
+                c.user.as_deref().unwrap_or("default").as_bytes(),
+                p.as_bytes(),
+            ]);
+        }
+        let mut tracking: Vec<&[u8]> = vec![b"CLIENT", b"TRACKING", b"on", b"BCAST"];
+        for p in &c.prefixes {
+            tracking.extend_from_slice(&[b"PREFIX", p.as_bytes()]);
+        }
+        let mut out = BytesMut::new();
+        out.extend_from_slice(&frame(&hello));
+        out.extend_from_slice(&frame(&[b"CLIENT", b"SETNAME", b"hotcache-tracking"]));
+        out.extend_from_slice(&frame(&tracking));
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        let mut rbuf = BytesMut::with_capacity(4096);
+        let mut framer = ReplyFramer::new();
+        let mut left = 3;
+        let handshake = async {
+            while left > 0 {
+                use tokio::io::AsyncReadExt;
+                match framer.next_frame(&rbuf).map_err(|e| e.to_string())? {
+                    Some((len, FrameKind::Error)) => {
+                        let f = rbuf.split_to(len);
+                        return Err(format!(
+                            "handshake failed: {}",
+                            String::from_utf8_lossy(&f[1..f.len().saturating_sub(2)])
+                        ));
+                    }
+                    Some((len, _)) => {
+                        let _ = rbuf.split_to(len);
+                        left -= 1;
+                    }
+                    None => {
+                        if stream.read_buf(&mut rbuf).await.map_err(|e| e.to_string())? == 0 {
+                            return Err("closed during handshake".to_string());
                         }
-                        FrameKind::Error => {
-                            return Err("error reply on the tracking connection".into());
+                    }
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(deadline, handshake)
+            .await
+            .map_err(|_| "handshake timeout".to_string())??;
+        Ok(Rc::new(Live {
+            stream,
+            rbuf: RefCell::new(rbuf),
+            framer: RefCell::new(framer),
+            ping_sent: Cell::new(None),
+        }))
+    }
+
+    /// Applies invalidations as they come and pings to prove the stream current.
+    /// Returns why the stream ended.
+    async fn watch(&self, live: &Rc<Live>, stop: &Rc<Cell<bool>>) -> String {
+        let tick = self.config.timeout / 4;
+        let ping = frame(&[b"PING"]);
+        let mut next = tokio::time::Instant::now() + tick;
+        loop {
+            if stop.get() {
+                return "shutting down".into();
+            }
+            // Someone else (a sync) may have found it gone.
+            if !self.conn.borrow().as_ref().is_some_and(|c| Rc::ptr_eq(c, live)) {
+                return "lost".into();
+            }
+            tokio::select! {
+                r = live.stream.readable() => {
+                    if let Err(e) = r {
+                        return e.to_string();
+                    }
+                    if let Err(e) = self.drain(live) {
+                        return e;
+                    }
+                }
+                _ = tokio::time::sleep_until(next) => {
+                    next = tokio::time::Instant::now() + tick;
+                    match live.ping_sent.get() {
+                        Some(sent) if sent.elapsed() > self.config.timeout => {
+                            return format!("no answer for {:?}", sent.elapsed());
                         }
-                        FrameKind::Reply if handshake_left > 0 => {
-                            handshake_left -= 1;
-                            if handshake_left == 0 {
-                                state.up();
-                                tracing::info!(upstream = %config.addr, "tracking ready (BCAST)");
+                        Some(_) => {}
+                        None => {
+                            // A PING is a few bytes on an idle socket: it fits in
+                            // the send buffer, so a non-blocking write suffices.
+                            if let Err(e) = live.stream.try_write(&ping) {
+                                return e.to_string();
                             }
+                            live.ping_sent.set(Some(Instant::now()));
                         }
-                        FrameKind::Reply => ping_sent = None,
                     }
                 }
             }
@@ -224,19 +313,17 @@ fn invalidate(push: &[u8], epochs: &Epochs, c: &ShardCounters) {
     if p.bulk() != Some(&b"invalidate"[..]) {
         return;
     }
+    inc(&c.tracking_messages);
     match p.byte() {
         Some(b'*') => {
             let n = p.number().unwrap_or(0);
             for _ in 0..n {
-                match p.byte() {
-                    Some(b'$') => {
-                        p.pos -= 1;
-                        if let Some(key) = p.bulk() {
-                            epochs.invalidate(key);
-                            inc(&c.invalidations_tracking);
-                        }
+                match p.bulk() {
+                    Some(key) => {
+                        epochs.invalidate(key);
+                        inc(&c.invalidations_tracking);
                     }
-                    _ => return,
+                    None => return,
                 }
             }
         }
@@ -246,7 +333,6 @@ fn invalidate(push: &[u8], epochs: &Epochs, c: &ShardCounters) {
             inc(&c.invalidations_flush);
         }
     }
-    add(&c.tracking_messages, 1);
 }
 
 /// A tiny reader for the fixed shape of invalidation pushes.
@@ -298,5 +384,19 @@ mod tests {
         let x = epochs.stamp(b"x");
         invalidate(b">2\r\n$10\r\ninvalidate\r\n_\r\n", &epochs, &c);
         assert!(!epochs.is_current(&x));
+    }
+
+    #[test]
+    fn tracking_state_needs_every_thread() {
+        let s = TrackingState::new(2);
+        assert_eq!(s.current(), None);
+        s.up();
+        assert_eq!(s.current(), None);
+        s.up();
+        let i = s.current().expect("all up");
+        s.down();
+        assert!(!s.still(i));
+        s.up();
+        assert!(s.current().is_some_and(|j| j != i));
     }
 }

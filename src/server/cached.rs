@@ -39,6 +39,17 @@ impl Conn {
         self.dedicated.is_none() && self.ctx.cache.enabled()
     }
 
+    /// Applies the invalidations that arrived before the input being answered
+    /// (see `cache::tracker`): once per batch of input, before its first hit.
+    fn sync_tracking(&mut self) {
+        if self.need_sync {
+            self.need_sync = false;
+            if let Some(t) = &self.ctx.tracker {
+                t.sync();
+            }
+        }
+    }
+
     /// What a command invalidates, from the command table's key specs.
     pub(super) fn write_after(&self, c: &Command, args: &[Bytes]) -> After {
         match c.writes {
@@ -74,6 +85,7 @@ impl Conn {
     /// A cacheable read of one key: a hit answers at once; a miss joins or starts
     /// the singleflight read of its entry.
     pub(super) fn cached_read(&mut self, c: &'static Command, req: Request) -> bool {
+        self.sync_tracking();
         let now = Instant::now();
         let ctx = self.ctx.clone();
         let cache = &ctx.cache;
@@ -135,6 +147,7 @@ impl Conn {
     /// miss: the whole MGET goes to Redis (keeping its atomicity), followed by the
     /// PTTL of each missing admissible key, and the elements are cached.
     pub(super) fn cached_mget(&mut self, c: &'static Command, req: Request) -> bool {
+        self.sync_tracking();
         let now = Instant::now();
         let ctx = self.ctx.clone();
         let cache = &ctx.cache;

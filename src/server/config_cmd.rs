@@ -85,7 +85,7 @@ impl Conn {
 
     pub(super) fn config_set(&mut self, req: Request) -> bool {
         let pairs = &req.args[2..];
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return self.reply_error(b"ERR wrong number of arguments for 'config|set' command");
         }
         let names: Vec<String> =
@@ -103,7 +103,9 @@ impl Conn {
             let mut seen = Vec::new();
             for (pair, name) in pairs.chunks(2).zip(&names) {
                 let Some(p) = is_hotcache_name(name) else { continue };
-                let fail = |why: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {why}");
+                let fail = |why: &str| {
+                    format!("CONFIG SET failed (possibly related to argument '{name}') - {why}")
+                };
                 if seen.contains(&p.name) {
                     return Err(fail("duplicate parameter"));
                 }
@@ -118,7 +120,9 @@ impl Conn {
         });
         match result {
             Ok(()) => self.reply_raw(Bytes::from_static(b"+OK\r\n")),
-            Err(e) if e.starts_with("CONFIG SET failed") => self.reply_error(format!("ERR {e}").as_bytes()),
+            Err(e) if e.starts_with("CONFIG SET failed") => {
+                self.reply_error(format!("ERR {e}").as_bytes())
+            }
             Err(e) => self.reply_error(format!("ERR CONFIG SET failed - {e}").as_bytes()),
         }
     }

@@ -159,6 +159,9 @@ pub(super) struct Conn {
     /// Shutdown: nothing more is read from the socket, but what was read is
     /// still answered before the connection closes.
     pub draining: bool,
+    /// Input was read since the tracking socket was last synced: before a hit is
+    /// served, invalidations that arrived before that input must be applied.
+    pub need_sync: bool,
     /// Picks this client's shared connection among `upstream-connections`.
     pub affinity: usize,
     pub config: Rc<Config>,
@@ -215,6 +218,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,
+        need_sync: true,
         affinity,
         config,
         home_db,
@@ -386,6 +390,7 @@ impl Conn {
         match self.stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => false,
             Ok(n) => {
+                self.need_sync = true;
                 add(&self.ctx.counters().total_net_input_bytes, n as u64);
                 self.info().qbuf.store(self.rbuf.len(), Relaxed);
                 if self.rbuf.len() as u64 > self.config.client_query_buffer_limit.0 {

@@ -88,8 +88,8 @@ pub struct Shared {
     pub cache: Arc<CacheShared>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
-    /// Tells the tracking thread to stop.
-    tracker_stop: Arc<AtomicBool>,
+    /// How each thread connects its tracking stream (None: no tracking).
+    tracking: Option<tracker::TrackerConfig>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -106,7 +106,6 @@ impl Shared {
     /// Starts a graceful shutdown.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        self.tracker_stop.store(true, Ordering::Release);
         let _ = self.shutdown_tx.send(true);
     }
 }
@@ -117,6 +116,10 @@ pub struct ThreadCtx {
     pub shard: usize,
     pub upstream: Upstream,
     pub cache: ThreadCache,
+    /// This thread's tracking connection (with a Redis upstream and tracking on).
+    pub tracker: Option<Rc<tracker::Tracker>>,
+    /// Stops the tracking task at shutdown.
+    tracker_stop: Rc<Cell<bool>>,
     /// This thread's copy of the configuration and its generation: an `Rc`, so
     /// that taking it on the request path touches no shared cache line.
     config: RefCell<(u64, Rc<Config>)>,
@@ -151,7 +154,6 @@ pub struct Server {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    tracker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -164,10 +166,6 @@ impl Server {
     /// Waits until every thread has stopped (after a shutdown).
     pub fn wait(self) {
         for t in self.threads {
-            let _ = t.join();
-        }
-        self.shared.tracker_stop.store(true, Ordering::Release);
-        if let Some(t) = self.tracker {
             let _ = t.join();
         }
     }
@@ -237,7 +235,6 @@ pub fn start(config: Config) -> std::io::Result<Server> {
     let needs_tracking =
         matches!(config.upstream, UpstreamConfig::Redis { .. }) && config.cache_tracking;
     let cache = CacheShared::new(&config, threads, needs_tracking);
-    let tracker_stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         config: SharedConfig::new(config),
         clients: Arc::new(Registry::default()),
@@ -248,20 +245,9 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         run_id: run_id(),
         cache: cache.clone(),
         shutting_down: AtomicBool::new(false),
-        tracker_stop: tracker_stop.clone(),
+        tracking,
         shutdown_tx,
     });
-    let tracker =
-        match tracking {
-            Some(tc) => {
-                let (state, epochs, counters) =
-                    (cache.tracking.clone(), cache.epochs.clone(), shared.counters.clone());
-                Some(std::thread::Builder::new().name("tracking".into()).spawn(move || {
-                    tracker::run(tc, state, epochs, counters, threads, tracker_stop)
-                })?)
-            }
-            None => None,
-        };
     let mut joins = Vec::new();
     for (i, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
         let shared = shared.clone();
@@ -271,7 +257,7 @@ pub fn start(config: Config) -> std::io::Result<Server> {
             .spawn(move || shard_thread(i, listener, inbox, shared, embedded))?;
         joins.push(join);
     }
-    Ok(Server { addr, shared, threads: joins, tracker })
+    Ok(Server { addr, shared, threads: joins })
 }
 
 /// A random 40-hex-digit id, as Redis's `run_id`.
@@ -315,6 +301,16 @@ fn shard_thread(
                 shared.cache.epochs.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
+            tracker: shared.tracking.clone().map(|tc| {
+                tracker::Tracker::new(
+                    tc,
+                    shared.cache.tracking.clone(),
+                    shared.cache.epochs.clone(),
+                    shared.counters.clone(),
+                    index,
+                )
+            }),
+            tracker_stop: Rc::new(Cell::new(false)),
             config: RefCell::new((shared.config.generation(), Rc::new((*config).clone()))),
             shared: shared.clone(),
             shard: index,
@@ -323,6 +319,9 @@ fn shard_thread(
             drained: Notify::new(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
+        if let Some(t) = &ctx.tracker {
+            tokio::task::spawn_local(t.clone().run(ctx.tracker_stop.clone()));
+        }
         let listener = match TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -353,6 +352,7 @@ fn shard_thread(
 /// Stops this thread's connections: each finishes the replies it owes, then closes.
 async fn graceful_stop(ctx: &Rc<ThreadCtx>) {
     ctx.stopping.set(true);
+    ctx.tracker_stop.set(true);
     signal::fire_all();
     let grace = Duration::from_secs(ctx.config().shutdown_timeout);
     let _ = tokio::time::timeout(grace, async {

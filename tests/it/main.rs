@@ -4,6 +4,7 @@
 //! ports and waits for them to answer, never for a fixed time.
 
 mod access;
+mod cache;
 mod common;
 mod config;
 mod differential;
