@@ -43,15 +43,21 @@ struct Pair {
     _b: RedisServer,
     h: Hotcache,
     dumps: Dumps,
+    /// Send every cacheable read twice, so the second can come from the cache.
+    repeat_reads: bool,
 }
 
 impl Pair {
     fn start(threads: usize) -> Self {
+        Self::start_with(threads, &[])
+    }
+
+    fn start_with(threads: usize, flags: &[&str]) -> Self {
         let a = RedisServer::start();
         let b = RedisServer::start();
-        let h = Hotcache::in_front_of(&b, threads, &[]);
+        let h = Hotcache::in_front_of(&b, threads, flags);
         let dumps = dumps(&a);
-        Self { a, _b: b, h, dumps }
+        Self { a, _b: b, h, dumps, repeat_reads: flags.contains(&"all") }
     }
 
     /// The steps of one run: HELLO 3 first for RESP3, then the corpus.
@@ -65,9 +71,32 @@ impl Pair {
                 check: Check::Hello,
             });
         }
-        steps.extend(corpus::build(proto, &self.dumps));
+        for step in corpus::build(proto, &self.dumps) {
+            if self.repeat_reads && is_cacheable_read(&step) {
+                steps.push(Step {
+                    label: step.label.clone(),
+                    bytes: step.bytes.clone(),
+                    replies: step.replies,
+                    check: step.check,
+                });
+            }
+            steps.push(step);
+        }
         steps
     }
+}
+
+/// True for a step that is one command whose reply hotcache may cache.
+fn is_cacheable_read(step: &Step) -> bool {
+    use hotcache::protocol::{ParseOutcome, RequestLimits, RequestParser};
+    let mut buf = bytes::BytesMut::from(&step.bytes[..]);
+    let ParseOutcome::Command(req) = RequestParser::new().parse(&mut buf, &RequestLimits::default(), false)
+    else {
+        return false;
+    };
+    buf.is_empty()
+        && step.replies == 1
+        && matches!(hotcache::cmd::lookup(&req.args), hotcache::cmd::Lookup::Found(c) if c.cacheable != hotcache::cmd::Cacheable::No)
 }
 
 fn failure(proto: u8, mode: &str, i: usize, step: &Step, a: &[u8], h: &[u8], why: &str) -> String {
@@ -224,10 +253,20 @@ fn report(failures: &[String]) {
 }
 
 fn sequential(threads: usize) {
-    let pair = Pair::start(threads);
+    sequential_with(threads, &[]);
+}
+
+fn sequential_with(threads: usize, flags: &[&str]) {
+    let pair = Pair::start_with(threads, flags);
     let mut failures = run_sequential(&pair, 2);
     failures.extend(run_sequential(&pair, 3));
     report(&failures);
+    if flags.contains(&"all") {
+        let info = pair.h.client().cmd_str(&["INFO", "hotcache"]);
+        let hits = crate::cache::info_field(&info, "cache_hits");
+        eprintln!("corpus with caching: {hits} cache hits");
+        assert!(hits > 20, "the corpus barely used the cache:\n{info}");
+    }
 }
 
 fn pipelined(threads: usize) {
@@ -235,6 +274,13 @@ fn pipelined(threads: usize) {
     let mut failures = run_pipelined(&pair, 2);
     failures.extend(run_pipelined(&pair, 3));
     report(&failures);
+}
+
+/// The corpus with every cacheable reply cached: any write whose invalidation
+/// is missing shows as a stale reply that differs from Redis's.
+#[test]
+fn corpus_sequential_caching_everything() {
+    sequential_with(2, &["--cache-mode", "all", "--cache-ttl", "60000", "--negative-ttl", "30000"]);
 }
 
 #[test]
