@@ -10,16 +10,17 @@
 //! thread; on write-heavy workloads, use prefixes to limit it to the key spaces
 //! worth caching.
 //!
-//! # Why it is never late (rules 4 and 2 for writes made by others)
+//! # How late it can be (rules 4 and 2 for writes made by others)
 //!
-//! Redis writes BCAST invalidations to the tracking connections before it replies
-//! to the write. So when a client has its write acknowledged and then reads
-//! through hotcache, the invalidation is already in the thread's tracking socket.
-//! Before serving a hit from a batch of client input, the thread reads its
-//! tracking socket without waiting ([`Tracker::sync`], one non-blocking read), so
-//! it always applies the invalidation, or sees the connection closed, before it
-//! answers. A lost connection drops everything (the global epoch) and makes every
-//! fill in flight uncacheable (the incarnation); a PING every quarter of
+//! Redis writes BCAST invalidations in the same event-loop iteration as the
+//! write's reply, just after it. Before serving a hit from a batch of client
+//! input, the thread reads its tracking socket without waiting ([`Tracker::sync`],
+//! one non-blocking read), so any invalidation that reached it before that input
+//! is applied, and a closed connection is seen, before the thread answers. What
+//! remains is the moment between Redis writing the reply and writing the
+//! invalidation: the tracking delay, which `tests/it/checker.rs` measures (well
+//! about a millisecond at most on loopback). A lost connection drops everything
+//! (the global epoch) and makes every fill in flight uncacheable (the incarnation); a PING every quarter of
 //! `cache-tracking-timeout` proves the stream is current, and no answer in time
 //! counts as lost.
 

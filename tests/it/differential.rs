@@ -90,7 +90,8 @@ impl Pair {
 fn is_cacheable_read(step: &Step) -> bool {
     use hotcache::protocol::{ParseOutcome, RequestLimits, RequestParser};
     let mut buf = bytes::BytesMut::from(&step.bytes[..]);
-    let ParseOutcome::Command(req) = RequestParser::new().parse(&mut buf, &RequestLimits::default(), false)
+    let ParseOutcome::Command(req) =
+        RequestParser::new().parse(&mut buf, &RequestLimits::default(), false)
     else {
         return false;
     };

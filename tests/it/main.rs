@@ -5,6 +5,7 @@
 
 mod access;
 mod cache;
+mod checker;
 mod common;
 mod config;
 mod differential;
