@@ -79,7 +79,7 @@ fn run(threads: usize) {
                 let mut value = 0;
                 while !stop.load(Ordering::Acquire) {
                     value += 1;
-                    let is_direct = rng.next() % 2 == 0;
+                    let is_direct = rng.next().is_multiple_of(2);
                     let c = if is_direct { &mut direct } else { &mut via_hc };
                     let start = Instant::now();
                     assert_eq!(c.cmd(&["SET", &format!("ck{k}"), &value.to_string()]), b"+OK\r\n");
@@ -99,7 +99,7 @@ fn run(threads: usize) {
                 let mut log = Vec::new();
                 while !stop.load(Ordering::Acquire) {
                     let key = rng.next() as usize % KEYS;
-                    if rng.next() % 4 == 0 {
+                    if rng.next().is_multiple_of(4) {
                         let other = (key + 1) % KEYS;
                         let start = Instant::now();
                         let reply = c.cmd(&["MGET", &format!("ck{key}"), &format!("ck{other}")]);
@@ -149,10 +149,10 @@ fn run(threads: usize) {
             ));
         }
         // How stale was it, relative to the next write's acknowledgement?
-        if let Some(next) = log.iter().find(|w| w.value == r.value + 1) {
-            if next.end < r.start {
-                worst_lag = worst_lag.max(r.start - next.end);
-            }
+        if let Some(next) = log.iter().find(|w| w.value == r.value + 1)
+            && next.end < r.start
+        {
+            worst_lag = worst_lag.max(r.start - next.end);
         }
     }
     let info = hc.client().cmd_str(&["INFO", "hotcache"]);
