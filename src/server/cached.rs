@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use super::ThreadCtx;
 use super::conn::{Conn, Effect, FillTarget, Lane};
 use crate::cache::{FillResult, Join, Lookup, Stamp};
-use crate::cmd::{Command, KeyRef, Writes, command_keys, key_flags};
+use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
 use crate::protocol::{ReplyFramer, Request};
 use crate::stats::{add, inc};
 use crate::upstream::{After, Parts, ReplySlot};
@@ -21,9 +21,7 @@ pub fn merge(a: After, b: After) -> After {
     match (a, b) {
         (After::All, _) | (_, After::All) => After::All,
         (After::Nothing, x) | (x, After::Nothing) => x,
-        (After::Slots(x), After::Slots(y)) => {
-            After::Slots(x.iter().chain(y.iter()).copied().collect())
-        }
+        (x, y) => After::Slots(x.slots().iter().chain(y.slots().iter()).copied().collect()),
     }
 }
 
@@ -51,13 +49,32 @@ impl Conn {
     }
 
     /// What a command invalidates, from the command table's key specs.
+    ///
+    /// Nothing while `cache-mode off`: nothing is cached then, and entries cached
+    /// after it is switched back on are stamped after the switch, so a write in
+    /// flight across it is covered by the tracking stream (or, without tracking,
+    /// by the TTL, which is then the only bound anyway).
     pub(super) fn write_after(&self, c: &Command, args: &[Bytes]) -> After {
+        if !self.ctx.cache.enabled() {
+            return After::Nothing;
+        }
         match c.writes {
             Writes::No => After::Nothing,
             Writes::All => After::All,
             Writes::Keys => {
-                let keys = command_keys(c.def, args);
                 let epochs = &self.ctx.shared.cache.epochs;
+                // The common case, one key at argument 1 (SET, INCR, HSET ...),
+                // without building a key list.
+                if let [spec] = c.def.key_specs
+                    && matches!(spec.begin, Begin::Index(1))
+                    && matches!(spec.find, Find::Range { lastkey: 0, .. })
+                    && spec.flags & (key_flags::RW | key_flags::OW | key_flags::RM) != 0
+                    && spec.flags & key_flags::INCOMPLETE == 0
+                    && args.len() > 1
+                {
+                    return After::Slot(epochs.slot(&args[1]));
+                }
+                let keys = command_keys(c.def, args);
                 let slots: Box<[u32]> = keys
                     .keys
                     .iter()
@@ -76,6 +93,7 @@ impl Conn {
         let c = self.ctx.counters();
         match after {
             After::Nothing => return,
+            After::Slot(_) => inc(&c.invalidations_own_write),
             After::Slots(s) => add(&c.invalidations_own_write, s.len() as u64),
             After::All => inc(&c.invalidations_flush),
         }

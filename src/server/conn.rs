@@ -387,7 +387,7 @@ impl Conn {
             let want = (self.rbuf.capacity()).clamp(4096, 1 << 20);
             self.rbuf.reserve(want);
         }
-        match self.stream.try_read_buf(&mut self.rbuf) {
+        match self.read_once() {
             Ok(0) => false,
             Ok(n) => {
                 self.need_sync = true;
@@ -405,6 +405,24 @@ impl Conn {
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
             Err(_) => false,
+        }
+    }
+
+    /// One read from the socket. A read that does not fill the buffer drained the
+    /// socket, so its readiness is cleared at once: the next wait sleeps without
+    /// first spending a read on EAGAIN (as tokio's own `poll_read` does).
+    fn read_once(&mut self) -> std::io::Result<usize> {
+        let (stream, rbuf) = (&self.stream, &mut self.rbuf);
+        let space = rbuf.capacity() - rbuf.len();
+        let mut got = None;
+        let r = stream.try_io(tokio::io::Interest::READABLE, || {
+            let n = stream.try_read_buf(rbuf)?;
+            got = Some(n);
+            if n > 0 && n < space { Err(std::io::ErrorKind::WouldBlock.into()) } else { Ok(n) }
+        });
+        match (got, r) {
+            (Some(n), _) => Ok(n),
+            (None, r) => r,
         }
     }
 

@@ -37,15 +37,27 @@ pub struct PipeCtx {
 pub enum After {
     #[default]
     Nothing,
+    /// One key's slot (most writes name one key: no allocation).
+    Slot(u32),
     Slots(Box<[u32]>),
     All,
 }
 
 impl After {
+    /// The slots it names (none for `Nothing` and `All`).
+    pub fn slots(&self) -> &[u32] {
+        match self {
+            After::Slot(s) => std::slice::from_ref(s),
+            After::Slots(s) => s,
+            _ => &[],
+        }
+    }
+
     /// Applies the invalidation.
     pub fn apply(&self, epochs: &Epochs) {
         match self {
             After::Nothing => {}
+            After::Slot(s) => epochs.invalidate_slot(*s),
             After::Slots(slots) => {
                 for &s in slots.iter() {
                     epochs.invalidate_slot(s);
