@@ -45,7 +45,7 @@ struct State {
 /// One upstream read that several clients wait for.
 pub struct Flight {
     /// The cache entry key it fills.
-    entry_key: Box<[u8]>,
+    entry_key: Arc<[u8]>,
     /// The Redis key it reads (for test hooks).
     pub key: Bytes,
     pub stamp: Stamp,
@@ -100,10 +100,14 @@ impl Flight {
     }
 
     fn complete(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>) {
-        let me = self.clone();
-        let finish = move || me.finish(reply, ttl_ms);
-        if let Some(finish) = self.registry.hooks.hold(&self.key, Box::new(finish)) {
-            finish();
+        if self.registry.hooks.enabled() {
+            let me = self.clone();
+            let finish = move || me.finish(reply, ttl_ms);
+            if let Some(finish) = self.registry.hooks.hold(&self.key, Box::new(finish)) {
+                finish();
+            }
+        } else {
+            self.finish(reply, ttl_ms);
         }
     }
 
@@ -139,7 +143,7 @@ pub struct JoinLimits {
 }
 
 /// One stripe of the registry: reads in flight by entry key.
-type Stripe = Mutex<HashMap<Box<[u8]>, Arc<Flight>>>;
+type Stripe = Mutex<HashMap<Arc<[u8]>, Arc<Flight>>>;
 
 /// The registry of reads in flight.
 pub struct Flights {
@@ -167,7 +171,7 @@ impl Flights {
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         self: &Arc<Self>,
-        entry_key: &[u8],
+        entry_key: &Arc<[u8]>,
         key: &Bytes,
         stamp: Stamp,
         tracking: Option<u64>,
@@ -177,7 +181,7 @@ impl Flights {
     ) -> Join {
         let (tx, rx) = oneshot::channel();
         let mut map = lock(self.stripe(entry_key));
-        if let Some(f) = map.get(entry_key) {
+        if let Some(f) = map.get(&entry_key[..]) {
             let mut state = lock(&f.state);
             let joinable = epochs.is_current(&f.stamp)
                 && f.started.elapsed() < limits.max_age
@@ -188,7 +192,7 @@ impl Flights {
             }
         }
         let flight = Arc::new(Flight {
-            entry_key: Box::from(entry_key),
+            entry_key: entry_key.clone(),
             key: key.clone(),
             stamp,
             tracking,
@@ -198,14 +202,14 @@ impl Flights {
             registry: self.clone(),
         });
         // A flight it replaces still completes its own waiters.
-        map.insert(Box::from(entry_key), flight.clone());
+        map.insert(entry_key.clone(), flight.clone());
         Join::Lead(flight, rx)
     }
 
     fn remove(&self, flight: &Arc<Flight>) {
         let mut map = lock(self.stripe(&flight.entry_key));
-        if map.get(&flight.entry_key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            map.remove(&flight.entry_key);
+        if map.get(&flight.entry_key[..]).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            map.remove(&flight.entry_key[..]);
         }
     }
 
@@ -225,13 +229,14 @@ mod tests {
         let flights = Flights::new(4, Hooks::new(false));
         let limits = JoinLimits { max_waiters: 10, max_age: Duration::from_secs(5) };
         let key = Bytes::from_static(b"k");
+        let ek: Arc<[u8]> = Arc::from(&b"e"[..]);
         let stamp = epochs.stamp(b"k");
         let Join::Lead(flight, rx1) =
-            flights.join(b"e", &key, stamp, Some(0), true, limits, &epochs)
+            flights.join(&ek, &key, stamp, Some(0), true, limits, &epochs)
         else {
             panic!("first must lead")
         };
-        let Join::Follow(rx2) = flights.join(b"e", &key, stamp, Some(0), true, limits, &epochs)
+        let Join::Follow(rx2) = flights.join(&ek, &key, stamp, Some(0), true, limits, &epochs)
         else {
             panic!("second must follow")
         };
@@ -251,14 +256,15 @@ mod tests {
         let flights = Flights::new(4, Hooks::new(false));
         let limits = JoinLimits { max_waiters: 10, max_age: Duration::from_secs(5) };
         let key = Bytes::from_static(b"k");
+        let ek: Arc<[u8]> = Arc::from(&b"e"[..]);
         let Join::Lead(_f, _rx) =
-            flights.join(b"e", &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs)
+            flights.join(&ek, &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs)
         else {
             panic!()
         };
         epochs.invalidate(b"k");
         assert!(matches!(
-            flights.join(b"e", &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs),
+            flights.join(&ek, &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs),
             Join::Lead(..)
         ));
     }

@@ -18,17 +18,22 @@ const WIDTH_PER_K: usize = 16;
 const DEPTH: usize = 4;
 const DECAY: f64 = 0.9;
 
+/// The sketch, hashing with ahash (its default SipHash costs more than the
+/// rest of a cache hit).
+type Sketch = TopK<Vec<u8>, ahash::RandomState>;
+
 /// One thread's detector.
 pub struct HotKeys {
     k: usize,
     window: Duration,
-    cur: TopK<Vec<u8>>,
-    prev: TopK<Vec<u8>>,
+    cur: Sketch,
+    prev: Sketch,
     cur_start: Instant,
 }
 
-fn sketch(k: usize) -> TopK<Vec<u8>> {
-    TopK::new(k, (k * WIDTH_PER_K).max(1024), DEPTH, DECAY)
+fn sketch(k: usize) -> Sketch {
+    let hasher = ahash::RandomState::with_seeds(11, 22, 33, 44);
+    TopK::with_hasher(k, (k * WIDTH_PER_K).max(1024), DEPTH, DECAY, hasher)
 }
 
 impl HotKeys {

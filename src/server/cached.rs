@@ -103,16 +103,23 @@ impl Conn {
     /// A cacheable read of one key: a hit answers at once; a miss joins or starts
     /// the singleflight read of its entry.
     pub(super) fn cached_read(&mut self, c: &'static Command, req: Request) -> bool {
-        self.sync_tracking();
-        let now = Instant::now();
+        let now = self.now;
         let ctx = self.ctx.clone();
         let cache = &ctx.cache;
         let counters = ctx.counters();
         let key = req.args[1].clone();
         cache.record_read(&key, now);
-        let entry_key: Box<[u8]> = {
+        let entry_key: std::sync::Arc<[u8]> = {
             let ek = cache.entry_key(self.proto, c.id, &req.args[1..]);
-            if let Lookup::Hit { reply, negative } = cache.lookup(&ek, now) {
+            let mut found = cache.lookup(&ek, now);
+            if matches!(found, Lookup::Hit { .. }) && self.need_sync {
+                // About to answer from the cache: apply what the tracking stream
+                // delivered before this input first (a miss needs no such care:
+                // it reads Redis, which is newer still).
+                self.sync_tracking();
+                found = cache.lookup(&ek, now);
+            }
+            if let Lookup::Hit { reply, negative } = found {
                 drop(ek);
                 inc(&counters.cache_hits);
                 if negative {
@@ -120,7 +127,7 @@ impl Conn {
                 }
                 return self.reply_raw(reply);
             }
-            Box::from(&ek[..])
+            std::sync::Arc::from(&ek[..])
         };
         inc(&counters.cache_misses);
         let shared = &ctx.shared.cache;
@@ -166,7 +173,7 @@ impl Conn {
     /// PTTL of each missing admissible key, and the elements are cached.
     pub(super) fn cached_mget(&mut self, c: &'static Command, req: Request) -> bool {
         self.sync_tracking();
-        let now = Instant::now();
+        let now = self.now;
         let ctx = self.ctx.clone();
         let cache = &ctx.cache;
         let counters = ctx.counters();

@@ -64,9 +64,10 @@ impl ClientInfo {
         lock(&self.upstream_id).as_ref().map(|i| i.load(Relaxed)).filter(|&i| i > 0)
     }
 
-    /// Marks activity now.
-    pub fn touch(&self) {
-        self.last_active_ms.store(self.created.elapsed().as_millis() as u64, Relaxed);
+    /// Marks activity at `now`.
+    pub fn touch(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.created).as_millis() as u64;
+        self.last_active_ms.store(ms, Relaxed);
     }
 
     /// One CLIENT LIST line, in Redis 7.0's field order (values that have no

@@ -82,7 +82,7 @@ pub(super) struct Pending {
 
 /// The cache entry a fill may become.
 pub(super) struct FillTarget {
-    pub entry_key: Box<[u8]>,
+    pub entry_key: std::sync::Arc<[u8]>,
     /// The key was admissible when the read was sent.
     pub admit: bool,
 }
@@ -162,6 +162,8 @@ pub(super) struct Conn {
     /// Input was read since the tracking socket was last synced: before a hit is
     /// served, invalidations that arrived before that input must be applied.
     pub need_sync: bool,
+    /// The time of the current batch of input (one clock read per batch).
+    pub now: std::time::Instant,
     /// Picks this client's shared connection among `upstream-connections`.
     pub affinity: usize,
     pub config: Rc<Config>,
@@ -219,6 +221,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         closing: false,
         draining: false,
         need_sync: true,
+        now: std::time::Instant::now(),
         affinity,
         config,
         home_db,
@@ -430,6 +433,7 @@ impl Conn {
     /// command has to wait for earlier replies first.
     fn process_input(&mut self) {
         self.config = self.ctx.config();
+        self.now = std::time::Instant::now();
         if let Some(req) = self.stalled.take()
             && !self.dispatch(req)
         {
@@ -439,7 +443,7 @@ impl Conn {
         while !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING {
             match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
                 ParseOutcome::Command(req) => {
-                    self.info().touch();
+                    self.info().touch(self.now);
                     inc(&self.ctx.counters().total_commands_processed);
                     if !self.dispatch(req) {
                         break;
