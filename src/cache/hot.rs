@@ -15,7 +15,7 @@ use heavykeeper::TopK;
 /// Width per row of the sketch relative to the top-K size: wide enough that hot
 /// keys rarely collide with each other.
 const WIDTH_PER_K: usize = 16;
-const DEPTH: usize = 4;
+const DEPTH: usize = 2;
 const DECAY: f64 = 0.9;
 
 /// The sketch, hashing with ahash (its default SipHash costs more than the

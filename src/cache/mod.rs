@@ -191,6 +191,16 @@ impl ThreadCache {
         self.store.borrow_mut().get(entry_key, &self.shared.epochs, now)
     }
 
+    /// Runs `f` on a servable entry without copying it.
+    pub fn lookup_with<R>(
+        &self,
+        entry_key: &[u8],
+        now: Instant,
+        f: impl FnOnce(&store::Entry) -> R,
+    ) -> Option<R> {
+        self.store.borrow_mut().get_with(entry_key, &self.shared.epochs, now, f)
+    }
+
     /// Counts a read of `key` for hot-key detection.
     pub fn record_read(&self, key: &[u8], now: Instant) {
         hot::with(|h| h.record(key, now));

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter, unsync};
+use quick_cache::{Lifecycle, Weighter, unsync};
 
 use super::epoch::{Epochs, Stamp};
 
@@ -57,7 +57,9 @@ pub enum Lookup {
 
 /// A thread's cache.
 pub struct Store {
-    cache: unsync::Cache<Box<[u8]>, Entry, ByBytes, DefaultHashBuilder, CountEvictions>,
+    /// ahash rather than the crate's default SipHash: the hash is a visible part
+    /// of a hit's cost.
+    cache: unsync::Cache<Box<[u8]>, Entry, ByBytes, ahash::RandomState, CountEvictions>,
     evictions: Rc<Cell<u64>>,
     capacity: u64,
 }
@@ -72,7 +74,7 @@ impl Store {
             estimated,
             capacity.max(1),
             ByBytes,
-            DefaultHashBuilder::default(),
+            ahash::RandomState::new(),
             CountEvictions(evictions.clone()),
         );
         Self { cache, evictions, capacity }
@@ -84,17 +86,29 @@ impl Store {
 
     /// Finds a servable entry; drops it if it expired or was invalidated.
     pub fn get(&mut self, key: &[u8], epochs: &Epochs, now: Instant) -> Lookup {
-        let stale = match self.cache.get(key) {
-            None => return Lookup::Miss,
-            Some(e) if now < e.expires && epochs.is_current(&e.stamp) => {
-                return Lookup::Hit { reply: e.reply.clone(), negative: e.negative };
-            }
-            Some(_) => true,
-        };
-        if stale {
-            self.cache.remove(key);
+        self.get_with(key, epochs, now, |e| Lookup::Hit {
+            reply: e.reply.clone(),
+            negative: e.negative,
+        })
+        .unwrap_or(Lookup::Miss)
+    }
+
+    /// Runs `f` on a servable entry (without cloning it); drops the entry if it
+    /// expired or was invalidated.
+    pub fn get_with<R>(
+        &mut self,
+        key: &[u8],
+        epochs: &Epochs,
+        now: Instant,
+        f: impl FnOnce(&Entry) -> R,
+    ) -> Option<R> {
+        match self.cache.get(key) {
+            None => return None,
+            Some(e) if now < e.expires && epochs.is_current(&e.stamp) => return Some(f(e)),
+            Some(_) => {}
         }
-        Lookup::Miss
+        self.cache.remove(key);
+        None
     }
 
     pub fn insert(&mut self, key: Box<[u8]>, entry: Entry) {

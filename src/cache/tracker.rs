@@ -126,12 +126,16 @@ impl Tracker {
     }
 
     /// Applies whatever the tracking socket holds now, without waiting. Call
-    /// before serving a hit from newly read client input.
-    pub fn sync(&self) {
+    /// before serving a hit from newly read client input. Unless `force`, the
+    /// socket is read only if the reactor has marked it readable: enough when the
+    /// client input itself came through a fresh readiness event, since anything
+    /// that reached this socket before it was marked in the same or an earlier
+    /// poll (and it costs no system call when nothing is there).
+    pub fn sync(&self, force: bool) {
         let live = self.conn.borrow().clone();
-        if let Some(live) = live
-            && let Err(e) = self.drain(&live)
-        {
+        let Some(live) = live else { return };
+        let pending = force || live.stream.try_io(tokio::io::Interest::READABLE, || Ok(())).is_ok();
+        if pending && let Err(e) = self.drain(&live) {
             self.lost(&e);
         }
     }

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 use super::ThreadCtx;
-use super::conn::{Conn, Effect, FillTarget, Lane};
+use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, ReplyMode};
 use crate::cache::{FillResult, Join, Lookup, Stamp};
 use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
 use crate::protocol::{ReplyFramer, Request};
@@ -40,11 +40,11 @@ impl Conn {
     /// Applies the invalidations that arrived before the input being answered
     /// (see `cache::tracker`): once per batch of input, before its first hit.
     fn sync_tracking(&mut self) {
-        if self.need_sync {
-            self.need_sync = false;
-            if let Some(t) = &self.ctx.tracker {
-                t.sync();
-            }
+        let need = std::mem::replace(&mut self.need_sync, NeedSync::No);
+        if need != NeedSync::No
+            && let Some(t) = &self.ctx.tracker
+        {
+            t.sync(need == NeedSync::Full);
         }
     }
 
@@ -107,36 +107,48 @@ impl Conn {
         let ctx = self.ctx.clone();
         let cache = &ctx.cache;
         let counters = ctx.counters();
-        let key = req.args[1].clone();
-        cache.record_read(&key, now);
+        let key = &req.args[1];
+        cache.record_read(key, now);
         let entry_key: std::sync::Arc<[u8]> = {
             let ek = cache.entry_key(self.proto, c.id, &req.args[1..]);
-            let mut found = cache.lookup(&ek, now);
-            if matches!(found, Lookup::Hit { .. }) && self.need_sync {
-                // About to answer from the cache: apply what the tracking stream
-                // delivered before this input first (a miss needs no such care:
-                // it reads Redis, which is newer still).
-                self.sync_tracking();
-                found = cache.lookup(&ek, now);
-            }
-            if let Lookup::Hit { reply, negative } = found {
-                drop(ek);
-                inc(&counters.cache_hits);
-                if negative {
-                    inc(&counters.cache_negative_hits);
+            // Before anything is answered from the cache, apply what the tracking
+            // stream delivered before this input (cheap: no system call unless the
+            // tracking socket is marked readable).
+            self.sync_tracking();
+            {
+                // Nothing queued ahead: the reply goes straight to the output
+                // buffer, without a copy of the entry's handle.
+                let direct = self.pending.is_empty() && self.reply_mode == ReplyMode::On;
+                let out = &mut self.out;
+                let found = cache.lookup_with(&ek, now, |e| {
+                    if direct {
+                        out.extend_from_slice(&e.reply);
+                        (None, e.negative)
+                    } else {
+                        (Some(e.reply.clone()), e.negative)
+                    }
+                });
+                if let Some((reply, negative)) = found {
+                    inc(&counters.cache_hits);
+                    if negative {
+                        inc(&counters.cache_negative_hits);
+                    }
+                    return match reply {
+                        Some(r) => self.reply_raw(r),
+                        None => true,
+                    };
                 }
-                return self.reply_raw(reply);
             }
             std::sync::Arc::from(&ek[..])
         };
         inc(&counters.cache_misses);
         let shared = &ctx.shared.cache;
-        let admit = cache.admissible(&key, now);
-        let stamp = shared.epochs.stamp(&key);
+        let admit = cache.admissible(key, now);
+        let stamp = shared.epochs.stamp(key);
         let tracking = shared.tracking_now();
         let join = shared.flights.join(
             &entry_key,
-            &key,
+            key,
             stamp,
             tracking,
             admit,
@@ -159,7 +171,7 @@ impl Conn {
                 };
                 inc(&counters.singleflight_leads);
                 inc(&counters.forwarded_commands);
-                link.send_fill(&req, &key, &flight);
+                link.send_fill(&req, key, &flight);
                 let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
                 self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);
             }

@@ -122,6 +122,19 @@ pub(super) struct Relay {
     pub awaiting_reset: bool,
 }
 
+/// How the tracking socket must be synced before the next hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum NeedSync {
+    No,
+    /// The input came through a fresh readiness event, so anything the tracking
+    /// socket received before it is already marked ready in the reactor: read it
+    /// only if so marked (no system call otherwise).
+    IfReady,
+    /// The input may have been read without a fresh event (the read filled the
+    /// buffer): read the tracking socket regardless.
+    Full,
+}
+
 /// CLIENT REPLY state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ReplyMode {
@@ -161,7 +174,9 @@ pub(super) struct Conn {
     pub draining: bool,
     /// Input was read since the tracking socket was last synced: before a hit is
     /// served, invalidations that arrived before that input must be applied.
-    pub need_sync: bool,
+    pub need_sync: NeedSync,
+    /// What the last socket read implies for the tracking check.
+    pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
     pub now: std::time::Instant,
     /// Picks this client's shared connection among `upstream-connections`.
@@ -220,7 +235,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,
-        need_sync: true,
+        need_sync: NeedSync::Full,
+        last_read: NeedSync::Full,
         now: std::time::Instant::now(),
         affinity,
         config,
@@ -393,7 +409,7 @@ impl Conn {
         match self.read_once() {
             Ok(0) => false,
             Ok(n) => {
-                self.need_sync = true;
+                self.need_sync = self.need_sync.max(self.last_read);
                 add(&self.ctx.counters().total_net_input_bytes, n as u64);
                 self.info().qbuf.store(self.rbuf.len(), Relaxed);
                 if self.rbuf.len() as u64 > self.config.client_query_buffer_limit.0 {
@@ -423,6 +439,12 @@ impl Conn {
             got = Some(n);
             if n > 0 && n < space { Err(std::io::ErrorKind::WouldBlock.into()) } else { Ok(n) }
         });
+        // A full read leaves readiness set: the next input may then be read
+        // without a fresh event, so the tracking check cannot lean on one.
+        self.last_read = match got {
+            Some(n) if n >= space => NeedSync::Full,
+            _ => NeedSync::IfReady,
+        };
         match (got, r) {
             (Some(n), _) => Ok(n),
             (None, r) => r,
