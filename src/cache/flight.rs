@@ -143,7 +143,7 @@ pub struct JoinLimits {
 }
 
 /// One stripe of the registry: reads in flight by entry key.
-type Stripe = Mutex<HashMap<Arc<[u8]>, Arc<Flight>>>;
+type Stripe = Mutex<HashMap<Arc<[u8]>, Arc<Flight>, ahash::RandomState>>;
 
 /// The registry of reads in flight.
 pub struct Flights {
@@ -155,7 +155,9 @@ pub struct Flights {
 impl Flights {
     pub fn new(stripes: usize, hooks: Hooks) -> Arc<Self> {
         Arc::new(Self {
-            stripes: (0..stripes.next_power_of_two()).map(|_| Mutex::new(HashMap::new())).collect(),
+            stripes: (0..stripes.next_power_of_two())
+                .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
+                .collect(),
             hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
             hooks,
         })
