@@ -67,7 +67,7 @@ settings! {
     cache_tracking_prefixes: String = String::new(), "cache-tracking-prefixes", runtime: false;
     /// Milliseconds without an answer on the tracking connection after which it is
     /// treated as broken: everything cached is dropped and it reconnects.
-    cache_tracking_timeout: u64 = 1000, "cache-tracking-timeout", runtime: true;
+    cache_tracking_timeout: u64 = 1000, "cache-tracking-timeout", runtime: false;
     /// Most clients waiting on one in-flight upstream read.
     singleflight_max_waiters: usize = 10000, "singleflight-max-waiters", runtime: true;
     /// An in-flight read older than this many milliseconds takes no new waiters.
