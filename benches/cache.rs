@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
             handle.run(move || {
                 let hit = OWNED.with(|o| {
                     let mut o = o.borrow_mut();
-                    let Some((store, epochs)) = o.as_mut() else { return None };
+                    let (store, epochs) = o.as_mut()?;
                     match store.get(&key, epochs, Instant::now()) {
                         Lookup::Hit { reply, .. } => Some(reply),
                         Lookup::Miss => None,

@@ -8,6 +8,7 @@
 
 mod admin;
 mod cached;
+mod client_cmd;
 mod clients;
 mod config_cmd;
 mod conn;

@@ -6,7 +6,9 @@
 //! hand to clients that need one of their own. With no upstream configured the
 //! "connection" is the embedded origin, called in place.
 
+mod handshake;
 mod pipe;
+mod waiter;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -22,7 +24,8 @@ use crate::origin::EmbeddedOrigin;
 use crate::protocol::{Proto, ReplyBuf, Request};
 use crate::stats::{ShardCounters, inc};
 
-pub use pipe::{After, Parts, PipeConn, PipeCtx, Waiter, upstream_error};
+pub use pipe::{PipeConn, upstream_error};
+pub use waiter::{After, Parts, PipeCtx, Waiter, fail_waiter};
 
 /// Address and credentials of a Redis upstream.
 #[derive(Debug)]

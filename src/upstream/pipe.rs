@@ -13,80 +13,15 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::cache::{Epochs, Flight};
 use crate::protocol::{FrameKind, Proto, ReplyFramer};
-use crate::stats::{ShardCounters, add};
+use crate::stats::add;
 
 use super::Target;
-
-/// What a thread's upstream connections need from the rest of hotcache.
-pub struct PipeCtx {
-    /// Writes bump their keys' epochs again when their reply arrives.
-    pub epochs: Arc<Epochs>,
-    pub counters: Arc<[ShardCounters]>,
-    pub shard: usize,
-}
-
-/// Keys to invalidate when a write's reply arrives (rule 2: before forwarding
-/// and again on the reply, so a fill that read the old value is never served).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum After {
-    #[default]
-    Nothing,
-    /// One key's slot (most writes name one key: no allocation).
-    Slot(u32),
-    Slots(Box<[u32]>),
-    All,
-}
-
-impl After {
-    /// The slots it names (none for `Nothing` and `All`).
-    pub fn slots(&self) -> &[u32] {
-        match self {
-            After::Slot(s) => std::slice::from_ref(s),
-            After::Slots(s) => s,
-            _ => &[],
-        }
-    }
-
-    /// Applies the invalidation.
-    pub fn apply(&self, epochs: &Epochs) {
-        match self {
-            After::Nothing => {}
-            After::Slot(s) => epochs.invalidate_slot(*s),
-            After::Slots(slots) => {
-                for &s in slots.iter() {
-                    epochs.invalidate_slot(s);
-                }
-            }
-            After::All => epochs.invalidate_all(),
-        }
-    }
-}
-
-/// A part of a thread-local request made of several upstream commands (an MGET
-/// and the PTTLs that follow it).
-pub trait Parts {
-    /// Part `index` answered with `frame`.
-    fn part(&self, index: usize, frame: Bytes);
-    /// Part `index` will never be answered: the connection failed with `error`.
-    fn failed(&self, index: usize, error: Bytes);
-}
-
-/// Who waits for one reply.
-pub enum Waiter {
-    /// A client, through its reply queue.
-    Reply(oneshot::Sender<Bytes>),
-    /// A singleflight read, and the PTTL sent after it.
-    Flight(Arc<Flight>),
-    FlightTtl(Arc<Flight>),
-    /// One part of a multi-command request on this thread.
-    Part(Rc<dyn Parts>, usize),
-}
+use super::handshake::handshake;
+use super::waiter::{After, PipeCtx, Waiter, fail_waiter};
 
 struct Inflight {
     waiter: Waiter,
@@ -400,80 +335,4 @@ impl PipeConn {
             None => false,
         }
     }
-}
-
-/// Tells a waiter its request failed.
-pub fn fail_waiter(waiter: Waiter, error: Bytes) {
-    match waiter {
-        Waiter::Reply(tx) => {
-            let _ = tx.send(error);
-        }
-        Waiter::Flight(f) => f.fail(error),
-        Waiter::FlightTtl(f) => f.ttl_failed(),
-        Waiter::Part(p, i) => p.failed(i, error),
-    }
-}
-
-/// Connects and prepares a connection: AUTH, HELLO 3 for RESP3, SELECT, a name.
-async fn handshake(target: &Target, proto: Proto) -> Result<(TcpStream, i64), String> {
-    let mut stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let mut frames: Vec<Vec<&[u8]>> = Vec::new();
-    match (&target.user, &target.password) {
-        (Some(u), Some(p)) => frames.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
-        (None, Some(p)) => frames.push(vec![b"AUTH", p.as_bytes()]),
-        _ => {}
-    }
-    if proto == Proto::Resp3 {
-        frames.push(vec![b"HELLO", b"3"]);
-    }
-    let db = target.db.to_string();
-    if target.db != 0 {
-        frames.push(vec![b"SELECT", db.as_bytes()]);
-    }
-    frames.push(vec![b"CLIENT", b"SETNAME", b"hotcache"]);
-    // Last, so its reply is the last one read: the connection's id at Redis, to
-    // translate client ids in CLIENT TRACKING ... REDIRECT.
-    frames.push(vec![b"CLIENT", b"ID"]);
-    let mut out = Vec::new();
-    for f in &frames {
-        let args: Vec<Bytes> = f.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        out.extend_from_slice(&crate::protocol::Request::from_args(args).frame);
-    }
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let mut rbuf = BytesMut::with_capacity(4096);
-    let mut framer = ReplyFramer::new();
-    let mut answered = 0;
-    let mut id = -1;
-    while answered < frames.len() {
-        match framer.next_frame(&rbuf) {
-            Ok(Some((len, kind))) => {
-                let frame = rbuf.split_to(len);
-                if kind == FrameKind::Error {
-                    let text = String::from_utf8_lossy(&frame[1..frame.len().saturating_sub(2)])
-                        .into_owned();
-                    return Err(format!("handshake failed: {text}"));
-                }
-                answered += 1;
-                if answered == frames.len() {
-                    id = frame
-                        .strip_prefix(b":")
-                        .and_then(|f| f.strip_suffix(b"\r\n"))
-                        .and_then(crate::protocol::string2ll)
-                        .unwrap_or(-1);
-                }
-            }
-            Ok(None) => {
-                let n = stream.read_buf(&mut rbuf).await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Err("connection closed during handshake".into());
-                }
-            }
-            Err(e) => return Err(format!("bad reply during handshake: {e}")),
-        }
-    }
-    if !rbuf.is_empty() {
-        return Err("unexpected data after handshake".into());
-    }
-    Ok((stream, id))
 }

@@ -17,132 +17,24 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+mod replies;
+mod types;
+
+use replies::lost;
+
+pub(in crate::server) use types::*;
+
 use super::ThreadCtx;
 use super::clients::{ClientInfo, Registration};
-use crate::cache::FillResult;
 use crate::config::Config;
 use crate::protocol::{ParseOutcome, Proto, Request, RequestLimits, RequestParser};
 use crate::stats::{add, inc};
-use crate::upstream::{After, Link, PipeConn, ReplySlot};
+use crate::upstream::ReplySlot;
 
 /// Most commands a client may have waiting for replies before hotcache stops
 /// reading from it (its replies keep flowing, so it never deadlocks a client that
 /// reads).
 const MAX_PENDING: usize = 64 * 1024;
-
-/// Which upstream connection a forwarded command went on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Lane {
-    /// Answered by hotcache itself.
-    Local,
-    Shared,
-    Dedicated,
-    /// A read another client sent (singleflight): Redis may run it before or
-    /// after this client's own commands, so a write waits for it first.
-    Foreign,
-}
-
-/// What to do with a reply when it reaches the head of the queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Effect {
-    None,
-    /// SELECT n: the client is on db n once this succeeds.
-    Select(i64),
-    /// CLIENT TRACKING on/off: in effect once this succeeds.
-    Tracking(bool),
-    /// MULTI: if it fails, the client was in a transaction only if it was before.
-    Multi {
-        was: bool,
-    },
-    /// INFO: add hotcache's section to the upstream's text.
-    AppendInfo,
-    /// The reply ends the connection (QUIT, protocol error).
-    Close,
-    /// EXEC: hotcache's own commands queued in the transaction run now, their
-    /// replies spliced into EXEC's array (the first of `Conn::exec_splices`).
-    Splice,
-    /// CLIENT GETREDIR: Redis's client id becomes the hotcache id of the client
-    /// holding that connection.
-    MapRedir,
-    /// CONFIG GET: hotcache's matching settings join Redis's (the first of
-    /// `Conn::config_appends`).
-    AppendConfig,
-}
-
-/// One command's place in the reply queue.
-pub(super) struct Pending {
-    pub slot: ReplySlot,
-    pub lane: Lane,
-    pub effect: Effect,
-    /// CLIENT REPLY OFF/SKIP: the reply is dropped, not written.
-    pub silent: bool,
-    /// Where a cache fill's reply goes in this thread's cache.
-    pub fill: Option<Box<FillTarget>>,
-}
-
-/// The cache entry a fill may become.
-pub(super) struct FillTarget {
-    pub entry_key: std::sync::Arc<[u8]>,
-    /// The key was admissible when the read was sent.
-    pub admit: bool,
-}
-
-/// A dedicated upstream connection and the state the client keeps on it.
-pub(super) struct Dedicated {
-    pub link: Link,
-    /// Commands sent on it and not yet answered.
-    pub inflight: usize,
-    pub in_multi: bool,
-    pub watching: bool,
-    pub tracking: bool,
-    /// The db selected on it; the client goes back to shared connections only on
-    /// the upstream's own db.
-    pub db: i64,
-    /// Keys written by commands queued in MULTI, invalidated again on EXEC's reply.
-    pub tx_after: After,
-    /// Commands queued in MULTI so far.
-    pub tx_count: usize,
-    /// hotcache's own commands queued in MULTI, with their place in it.
-    pub tx_locals: Vec<QueuedLocal>,
-}
-
-/// A command of hotcache's own queued in a transaction: it runs when EXEC does.
-pub(super) struct QueuedLocal {
-    pub position: usize,
-    pub local: crate::cmd::Local,
-    pub command: &'static crate::cmd::Command,
-    pub req: Request,
-}
-
-/// A client relayed to its own upstream connection (SUBSCRIBE, MONITOR): every
-/// frame arrives through `Conn::sink`.
-pub(super) struct Relay {
-    pub conn: Rc<PipeConn>,
-    /// RESET was sent: the relay ends when its `+RESET` comes back.
-    pub awaiting_reset: bool,
-}
-
-/// How the tracking socket must be synced before the next hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum NeedSync {
-    No,
-    /// The input came through a fresh readiness event, so anything the tracking
-    /// socket received before it is already marked ready in the reactor: read it
-    /// only if so marked (no system call otherwise).
-    IfReady,
-    /// The input may have been read without a fresh event (the read filled the
-    /// buffer): read the tracking socket regardless.
-    Full,
-}
-
-/// CLIENT REPLY state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ReplyMode {
-    On,
-    Off,
-    /// Drop the next command's reply only.
-    Skip,
-}
 
 pub(super) struct Conn {
     pub ctx: Rc<ThreadCtx>,
@@ -194,11 +86,6 @@ pub(super) struct Conn {
     /// Fired by CLIENT KILL and at shutdown.
     pub signal: Rc<super::signal::Signal>,
     _signal_registration: super::signal::Registered,
-}
-
-/// The reply when an upstream connection vanished with the request on it.
-fn lost() -> Bytes {
-    Bytes::from_static(b"-ERR upstream connection lost\r\n")
 }
 
 /// Answers a client that cannot be served (maxclients) and closes it.
@@ -484,168 +371,6 @@ impl Conn {
         self.info().qbuf.store(self.rbuf.len(), Relaxed);
     }
 
-    /// Queues a reply hotcache produced itself.
-    pub fn push_local(&mut self, reply: Bytes, effect: Effect) {
-        self.push_pending(ReplySlot::Ready(reply), Lane::Local, effect, None);
-    }
-
-    /// Queues a reply still to come from `lane`.
-    pub fn push_forwarded(&mut self, slot: ReplySlot, lane: Lane, effect: Effect) {
-        self.push_pending(slot, lane, effect, None);
-    }
-
-    /// Queues a reply still to come, and what to do with it when it comes.
-    pub fn push_pending(
-        &mut self,
-        slot: ReplySlot,
-        lane: Lane,
-        effect: Effect,
-        fill: Option<Box<FillTarget>>,
-    ) {
-        let silent = self.take_silence();
-        match lane {
-            Lane::Shared => self.shared_inflight += 1,
-            Lane::Foreign => self.foreign_inflight += 1,
-            Lane::Dedicated => {
-                if let Some(d) = &mut self.dedicated {
-                    d.inflight += 1;
-                }
-            }
-            Lane::Local => {}
-        }
-        self.pending.push_back(Pending { slot, lane, effect, silent, fill });
-    }
-
-    /// Whether the next reply is dropped (CLIENT REPLY OFF/SKIP).
-    fn take_silence(&mut self) -> bool {
-        match self.reply_mode {
-            ReplyMode::On => false,
-            ReplyMode::Off => true,
-            ReplyMode::Skip => {
-                self.reply_mode = ReplyMode::On;
-                true
-            }
-        }
-    }
-
-    /// Moves every reply at the head of the queue that has arrived into the
-    /// output buffer, applying its effect.
-    fn drain_ready(&mut self) {
-        use tokio::sync::oneshot::error::TryRecvError;
-        enum Arrived {
-            Frame(Bytes),
-            Fill(FillResult),
-        }
-        while let Some(head) = self.pending.front_mut() {
-            let arrived = match &mut head.slot {
-                ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b)),
-                ReplySlot::Wait(rx) => match rx.try_recv() {
-                    Ok(b) => Arrived::Frame(b),
-                    Err(TryRecvError::Empty) => return,
-                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
-                },
-                ReplySlot::Fill(rx) => match rx.try_recv() {
-                    Ok(r) => Arrived::Fill(r),
-                    Err(TryRecvError::Empty) => return,
-                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
-                },
-                ReplySlot::Filled(_) => {
-                    match std::mem::replace(&mut head.slot, ReplySlot::Ready(Bytes::new())) {
-                        ReplySlot::Filled(r) => Arrived::Fill(r),
-                        _ => return,
-                    }
-                }
-            };
-            let Some(p) = self.pending.pop_front() else { return };
-            let frame = match arrived {
-                Arrived::Frame(b) => b,
-                Arrived::Fill(r) => self.install_fill(&p, r),
-            };
-            self.complete(p, frame);
-        }
-    }
-
-    /// Puts a fill's reply in this thread's cache if it may be cached there.
-    fn install_fill(&self, p: &Pending, r: FillResult) -> Bytes {
-        if let Some(t) = &p.fill
-            && t.admit
-        {
-            self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
-        }
-        r.reply
-    }
-
-    /// Applies a reply's effect and writes it (unless the client silenced it).
-    fn complete(&mut self, p: Pending, mut frame: Bytes) {
-        match p.lane {
-            Lane::Shared => self.shared_inflight -= 1,
-            Lane::Foreign => self.foreign_inflight -= 1,
-            Lane::Dedicated => {
-                if let Some(d) = &mut self.dedicated {
-                    d.inflight = d.inflight.saturating_sub(1);
-                }
-            }
-            Lane::Local => {}
-        }
-        let ok = frame.first() != Some(&b'-');
-        match p.effect {
-            Effect::None => {}
-            Effect::Select(db) if ok => {
-                if let Some(d) = &mut self.dedicated {
-                    d.db = db;
-                }
-                self.info().db.store(db, Relaxed);
-            }
-            Effect::Tracking(on) if ok => {
-                if let Some(d) = &mut self.dedicated {
-                    d.tracking = on;
-                }
-            }
-            Effect::Multi { was } if !ok => {
-                if let Some(d) = &mut self.dedicated {
-                    d.in_multi = was;
-                }
-                self.info().in_multi.store(was, Relaxed);
-            }
-            Effect::AppendInfo => frame = self.append_info(frame),
-            Effect::Splice => frame = self.splice_exec(frame),
-            Effect::MapRedir => frame = self.map_redir(frame),
-            Effect::AppendConfig => frame = self.append_config(frame),
-            Effect::Close => self.closing = true,
-            _ => {}
-        }
-        if !p.silent {
-            self.out.extend_from_slice(&frame);
-        }
-        self.maybe_release();
-    }
-
-    /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.
-    fn map_redir(&self, frame: Bytes) -> Bytes {
-        let id = frame
-            .strip_prefix(b":")
-            .and_then(|f| f.strip_suffix(b"\r\n"))
-            .and_then(crate::protocol::string2ll);
-        match id.filter(|&i| i > 0).and_then(|i| self.ctx.shared.clients.by_upstream_id(i)) {
-            Some(c) => Bytes::from(format!(":{}\r\n", c.id)),
-            None => frame,
-        }
-    }
-
-    /// Gives the dedicated connection back once nothing is in flight on it and
-    /// the client left no state there.
-    pub fn maybe_release(&mut self) {
-        let Some(d) = &self.dedicated else { return };
-        if d.inflight > 0 || d.in_multi || d.watching || d.tracking || d.db != self.home_db {
-            return;
-        }
-        if let Some(d) = self.dedicated.take() {
-            self.sink = None;
-            self.info().set_upstream(None);
-            self.ctx.upstream.release(d.link, true);
-        }
-    }
-
     /// Writes as much of the output as the socket takes. False if the client is gone.
     fn flush(&mut self) -> bool {
         while !self.out.is_empty() {
@@ -668,23 +393,6 @@ impl Conn {
     fn over_output_limit(&self) -> bool {
         let limit = self.config.client_output_buffer_limit.0;
         limit > 0 && self.out.len() as u64 > limit
-    }
-
-    /// A frame from the client's own connection that answers no request goes
-    /// straight to the client, after the replies that arrived before it.
-    fn relayed(&mut self, frame: Bytes) {
-        self.drain_ready();
-        let reset =
-            self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
-        self.out.extend_from_slice(&frame);
-        if reset {
-            if let Some(r) = self.relay.take() {
-                // RESET logs the connection out of the upstream user: never reuse it.
-                r.conn.close();
-            }
-            self.sink = None;
-            self.reset_local_state();
-        }
     }
 
     /// Closes what the client held.

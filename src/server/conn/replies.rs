@@ -1,0 +1,196 @@
+//! The reply queue: replies leave from its head only, so every client gets them
+//! in the order it sent its commands, whatever path each took.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::{Conn, Effect, FillTarget, Lane, Pending, ReplyMode};
+use crate::cache::FillResult;
+use crate::upstream::ReplySlot;
+
+/// The reply when an upstream connection vanished with the request on it.
+pub(super) fn lost() -> Bytes {
+    Bytes::from_static(b"-ERR upstream connection lost\r\n")
+}
+
+impl Conn {
+    /// Queues a reply hotcache produced itself.
+    pub fn push_local(&mut self, reply: Bytes, effect: Effect) {
+        self.push_pending(ReplySlot::Ready(reply), Lane::Local, effect, None);
+    }
+
+    /// Queues a reply still to come from `lane`.
+    pub fn push_forwarded(&mut self, slot: ReplySlot, lane: Lane, effect: Effect) {
+        self.push_pending(slot, lane, effect, None);
+    }
+
+    /// Queues a reply still to come, and what to do with it when it comes.
+    pub fn push_pending(
+        &mut self,
+        slot: ReplySlot,
+        lane: Lane,
+        effect: Effect,
+        fill: Option<Box<FillTarget>>,
+    ) {
+        let silent = self.take_silence();
+        match lane {
+            Lane::Shared => self.shared_inflight += 1,
+            Lane::Foreign => self.foreign_inflight += 1,
+            Lane::Dedicated => {
+                if let Some(d) = &mut self.dedicated {
+                    d.inflight += 1;
+                }
+            }
+            Lane::Local => {}
+        }
+        self.pending.push_back(Pending { slot, lane, effect, silent, fill });
+    }
+
+    /// Whether the next reply is dropped (CLIENT REPLY OFF/SKIP).
+    pub(super) fn take_silence(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+        }
+    }
+
+    /// Moves every reply at the head of the queue that has arrived into the
+    /// output buffer, applying its effect.
+    pub(super) fn drain_ready(&mut self) {
+        use tokio::sync::oneshot::error::TryRecvError;
+        enum Arrived {
+            Frame(Bytes),
+            Fill(FillResult),
+        }
+        while let Some(head) = self.pending.front_mut() {
+            let arrived = match &mut head.slot {
+                ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b)),
+                ReplySlot::Wait(rx) => match rx.try_recv() {
+                    Ok(b) => Arrived::Frame(b),
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
+                },
+                ReplySlot::Fill(rx) => match rx.try_recv() {
+                    Ok(r) => Arrived::Fill(r),
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
+                },
+                ReplySlot::Filled(_) => {
+                    match std::mem::replace(&mut head.slot, ReplySlot::Ready(Bytes::new())) {
+                        ReplySlot::Filled(r) => Arrived::Fill(r),
+                        _ => return,
+                    }
+                }
+            };
+            let Some(p) = self.pending.pop_front() else { return };
+            let frame = match arrived {
+                Arrived::Frame(b) => b,
+                Arrived::Fill(r) => self.install_fill(&p, r),
+            };
+            self.complete(p, frame);
+        }
+    }
+
+    /// Puts a fill's reply in this thread's cache if it may be cached there.
+    pub(super) fn install_fill(&self, p: &Pending, r: FillResult) -> Bytes {
+        if let Some(t) = &p.fill
+            && t.admit
+        {
+            self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
+        }
+        r.reply
+    }
+
+    /// Applies a reply's effect and writes it (unless the client silenced it).
+    pub(super) fn complete(&mut self, p: Pending, mut frame: Bytes) {
+        match p.lane {
+            Lane::Shared => self.shared_inflight -= 1,
+            Lane::Foreign => self.foreign_inflight -= 1,
+            Lane::Dedicated => {
+                if let Some(d) = &mut self.dedicated {
+                    d.inflight = d.inflight.saturating_sub(1);
+                }
+            }
+            Lane::Local => {}
+        }
+        let ok = frame.first() != Some(&b'-');
+        match p.effect {
+            Effect::None => {}
+            Effect::Select(db) if ok => {
+                if let Some(d) = &mut self.dedicated {
+                    d.db = db;
+                }
+                self.info().db.store(db, Relaxed);
+            }
+            Effect::Tracking(on) if ok => {
+                if let Some(d) = &mut self.dedicated {
+                    d.tracking = on;
+                }
+            }
+            Effect::Multi { was } if !ok => {
+                if let Some(d) = &mut self.dedicated {
+                    d.in_multi = was;
+                }
+                self.info().in_multi.store(was, Relaxed);
+            }
+            Effect::AppendInfo => frame = self.append_info(frame),
+            Effect::Splice => frame = self.splice_exec(frame),
+            Effect::MapRedir => frame = self.map_redir(frame),
+            Effect::AppendConfig => frame = self.append_config(frame),
+            Effect::Close => self.closing = true,
+            _ => {}
+        }
+        if !p.silent {
+            self.out.extend_from_slice(&frame);
+        }
+        self.maybe_release();
+    }
+
+    /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.
+    pub(super) fn map_redir(&self, frame: Bytes) -> Bytes {
+        let id = frame
+            .strip_prefix(b":")
+            .and_then(|f| f.strip_suffix(b"\r\n"))
+            .and_then(crate::protocol::string2ll);
+        match id.filter(|&i| i > 0).and_then(|i| self.ctx.shared.clients.by_upstream_id(i)) {
+            Some(c) => Bytes::from(format!(":{}\r\n", c.id)),
+            None => frame,
+        }
+    }
+
+    /// Gives the dedicated connection back once nothing is in flight on it and
+    /// the client left no state there.
+    pub fn maybe_release(&mut self) {
+        let Some(d) = &self.dedicated else { return };
+        if d.inflight > 0 || d.in_multi || d.watching || d.tracking || d.db != self.home_db {
+            return;
+        }
+        if let Some(d) = self.dedicated.take() {
+            self.sink = None;
+            self.info().set_upstream(None);
+            self.ctx.upstream.release(d.link, true);
+        }
+    }
+
+    /// A frame from the client's own connection that answers no request goes
+    /// straight to the client, after the replies that arrived before it.
+    pub(super) fn relayed(&mut self, frame: Bytes) {
+        self.drain_ready();
+        let reset =
+            self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
+        self.out.extend_from_slice(&frame);
+        if reset {
+            if let Some(r) = self.relay.take() {
+                // RESET logs the connection out of the upstream user: never reuse it.
+                r.conn.close();
+            }
+            self.sink = None;
+            self.reset_local_state();
+        }
+    }
+}

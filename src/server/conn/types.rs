@@ -1,0 +1,122 @@
+//! The types a connection keeps: its reply queue entries, its lanes, the state
+//! it holds on a dedicated connection.
+
+use std::rc::Rc;
+
+use crate::cmd::{Command, Local};
+use crate::protocol::Request;
+use crate::upstream::{After, Link, PipeConn, ReplySlot};
+
+/// Which upstream connection a forwarded command went on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::server) enum Lane {
+    /// Answered by hotcache itself.
+    Local,
+    Shared,
+    Dedicated,
+    /// A read another client sent (singleflight): Redis may run it before or
+    /// after this client's own commands, so a write waits for it first.
+    Foreign,
+}
+
+/// What to do with a reply when it reaches the head of the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::server) enum Effect {
+    None,
+    /// SELECT n: the client is on db n once this succeeds.
+    Select(i64),
+    /// CLIENT TRACKING on/off: in effect once this succeeds.
+    Tracking(bool),
+    /// MULTI: if it fails, the client was in a transaction only if it was before.
+    Multi {
+        was: bool,
+    },
+    /// INFO: add hotcache's section to the upstream's text.
+    AppendInfo,
+    /// The reply ends the connection (QUIT, protocol error).
+    Close,
+    /// EXEC: hotcache's own commands queued in the transaction run now, their
+    /// replies spliced into EXEC's array (the first of `Conn::exec_splices`).
+    Splice,
+    /// CLIENT GETREDIR: Redis's client id becomes the hotcache id of the client
+    /// holding that connection.
+    MapRedir,
+    /// CONFIG GET: hotcache's matching settings join Redis's (the first of
+    /// `Conn::config_appends`).
+    AppendConfig,
+}
+
+/// One command's place in the reply queue.
+pub(in crate::server) struct Pending {
+    pub slot: ReplySlot,
+    pub lane: Lane,
+    pub effect: Effect,
+    /// CLIENT REPLY OFF/SKIP: the reply is dropped, not written.
+    pub silent: bool,
+    /// Where a cache fill's reply goes in this thread's cache.
+    pub fill: Option<Box<FillTarget>>,
+}
+
+/// The cache entry a fill may become.
+pub(in crate::server) struct FillTarget {
+    pub entry_key: std::sync::Arc<[u8]>,
+    /// The key was admissible when the read was sent.
+    pub admit: bool,
+}
+
+/// A dedicated upstream connection and the state the client keeps on it.
+pub(in crate::server) struct Dedicated {
+    pub link: Link,
+    /// Commands sent on it and not yet answered.
+    pub inflight: usize,
+    pub in_multi: bool,
+    pub watching: bool,
+    pub tracking: bool,
+    /// The db selected on it; the client goes back to shared connections only on
+    /// the upstream's own db.
+    pub db: i64,
+    /// Keys written by commands queued in MULTI, invalidated again on EXEC's reply.
+    pub tx_after: After,
+    /// Commands queued in MULTI so far.
+    pub tx_count: usize,
+    /// hotcache's own commands queued in MULTI, with their place in it.
+    pub tx_locals: Vec<QueuedLocal>,
+}
+
+/// A command of hotcache's own queued in a transaction: it runs when EXEC does.
+pub(in crate::server) struct QueuedLocal {
+    pub position: usize,
+    pub local: Local,
+    pub command: &'static Command,
+    pub req: Request,
+}
+
+/// A client relayed to its own upstream connection (SUBSCRIBE, MONITOR): every
+/// frame arrives through `Conn::sink`.
+pub(in crate::server) struct Relay {
+    pub conn: Rc<PipeConn>,
+    /// RESET was sent: the relay ends when its `+RESET` comes back.
+    pub awaiting_reset: bool,
+}
+
+/// How the tracking socket must be synced before the next hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(in crate::server) enum NeedSync {
+    No,
+    /// The input came through a fresh readiness event, so anything the tracking
+    /// socket received before it is already marked ready in the reactor: read it
+    /// only if so marked (no system call otherwise).
+    IfReady,
+    /// The input may have been read without a fresh event (the read filled the
+    /// buffer): read the tracking socket regardless.
+    Full,
+}
+
+/// CLIENT REPLY state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::server) enum ReplyMode {
+    On,
+    Off,
+    /// Drop the next command's reply only.
+    Skip,
+}
