@@ -14,6 +14,7 @@
 //! | [`config`]  | every setting, declared once: defaults, validation, TOML file, `--flags`, CONFIG GET/SET |
 //! | `server`    | listeners, the per-connection loop (pipelining, replies in request order), hotcache's own commands, client registry and limits, shutdown |
 //! | `cache`     | the hot-key tier: per-thread stores of cached replies, the epoch table that keeps them valid, singleflight, hot-key detection, the tracking connection |
+//! | `resilience`| the circuit breaker per upstream node, the retry budget, rate-limited and allow-listed logging |
 //! | `shard`     | one thread and current-thread runtime per core; `shard_for(key)` and running work on a key's shard |
 //! | `upstream`  | connections to the origin: shared pipelined connections per thread and protocol, dedicated connections for stateful clients, the handshake |
 //! | `stats`     | counters behind INFO |
@@ -45,6 +46,8 @@ pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod cache;
+#[cfg(feature = "server")]
+pub mod resilience;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

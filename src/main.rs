@@ -8,14 +8,23 @@ use hotcache::config::{self, Cli, Config, LogFormat};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Logs to stderr, as text or JSON, with a level CONFIG SET can change later
+/// (`HOTCACHE_LOG`, an env-filter string, overrides the level at start).
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOTCACHE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.loglevel));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use tracing_subscriber::{
+        EnvFilter, fmt, layer::SubscriberExt, reload, util::SubscriberInitExt,
+    };
+    let filter = EnvFilter::try_from_env("HOTCACHE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(&config.loglevel));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry.with(fmt::layer().json().with_writer(std::io::stderr)).init(),
+        LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr)).init(),
     }
+    hotcache::resilience::logging::set_level_hook(Box::new(move |level| {
+        let _ = handle.reload(EnvFilter::new(level));
+    }));
 }
 
 /// Raises the open-file limit to the hard limit, so `maxclients` can be reached.

@@ -46,6 +46,19 @@ counters! {
     upstream_connection_errors,
     /// Requests answered with an error because their upstream connection failed.
     upstream_request_errors,
+    /// Upstream connections closed because a reply took longer than upstream-timeout.
+    upstream_timeouts,
+    /// Requests failed at once because too many were in flight on a connection.
+    upstream_shed,
+    /// Reads sent again after their upstream connection failed.
+    upstream_retries,
+    /// Requests refused at once because the upstream's circuit breaker was open.
+    breaker_rejections,
+    /// Commands refused because they are in degrade-commands and the upstream is degraded.
+    degraded_refusals,
+    /// Cached replies served past their TTL (or their tracking stream) while the
+    /// upstream was degraded (serve-stale).
+    stale_hits,
     /// Clients closed for exceeding the output buffer limit.
     client_output_limit_disconnections,
     /// Clients closed for exceeding the query buffer limit.

@@ -9,8 +9,10 @@
 //! - a fetch that started before an invalidation can never be served, even if it
 //!   is installed after it (rule 3, no stale fill), because its remembered epoch
 //!   is already old;
-//! - dropping everything (FLUSHALL, a broken tracking connection) is one add to
-//!   the global epoch.
+//! - dropping everything is one add to a global epoch: `flush` when the data
+//!   changed (FLUSHALL, scripts), `tracking` when hotcache can no longer tell (a
+//!   broken tracking connection). Only the second kind may still be served
+//!   stale, and only when so configured while the upstream is down.
 //!
 //! Keys sharing a slot invalidate each other: a spurious miss, never a stale hit.
 
@@ -22,13 +24,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Stamp {
     pub slot: u32,
     pub slot_epoch: u64,
-    pub global: u64,
+    pub flush: u64,
+    pub tracking: u64,
 }
 
 /// The shared epoch table.
 pub struct Epochs {
     slots: Box<[AtomicU64]>,
-    global: AtomicU64,
+    flush: AtomicU64,
+    tracking: AtomicU64,
     hasher: ahash::RandomState,
 }
 
@@ -43,7 +47,8 @@ impl Epochs {
     pub fn new(bits: u32) -> Self {
         Self {
             slots: (0..1usize << bits).map(|_| AtomicU64::new(0)).collect(),
-            global: AtomicU64::new(0),
+            flush: AtomicU64::new(0),
+            tracking: AtomicU64::new(0),
             // Fixed seeds, distinct from the shard hash, so slot and shard are
             // independent.
             hasher: ahash::RandomState::with_seeds(0x5eed, 0xcafe, 0xf00d, 0xbeef),
@@ -64,14 +69,23 @@ impl Epochs {
         Stamp {
             slot,
             slot_epoch: self.slots[slot as usize].load(Ordering::Acquire),
-            global: self.global.load(Ordering::Acquire),
+            flush: self.flush.load(Ordering::Acquire),
+            tracking: self.tracking.load(Ordering::Acquire),
         }
     }
 
     /// True while nothing has invalidated the key (or everything) since `stamp`.
     #[inline]
     pub fn is_current(&self, stamp: &Stamp) -> bool {
-        self.global.load(Ordering::Acquire) == stamp.global
+        self.tracking.load(Ordering::Acquire) == stamp.tracking && self.is_unwritten(stamp)
+    }
+
+    /// True while no write is known to have touched the key since `stamp`: only
+    /// a lost tracking stream may have happened. Such a reply may be served
+    /// stale (serve-stale) while the upstream is down.
+    #[inline]
+    pub fn is_unwritten(&self, stamp: &Stamp) -> bool {
+        self.flush.load(Ordering::Acquire) == stamp.flush
             && self.slots[stamp.slot as usize].load(Ordering::Acquire) == stamp.slot_epoch
     }
 
@@ -85,9 +99,15 @@ impl Epochs {
         self.slots[slot as usize].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Invalidates everything.
+    /// Invalidates everything: the data changed.
     pub fn invalidate_all(&self) {
-        self.global.fetch_add(1, Ordering::AcqRel);
+        self.flush.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Invalidates everything: hotcache lost sight of changes (the tracking
+    /// stream broke).
+    pub fn invalidate_tracking(&self) {
+        self.tracking.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -110,5 +130,10 @@ mod tests {
         assert!(e.is_current(&a2));
         e.invalidate_all();
         assert!(!e.is_current(&a2) && !e.is_current(&b));
+        let c = e.stamp(b"c");
+        e.invalidate_tracking();
+        assert!(!e.is_current(&c) && e.is_unwritten(&c));
+        e.invalidate(b"c");
+        assert!(!e.is_unwritten(&c));
     }
 }

@@ -35,6 +35,8 @@ pub struct FillResult {
     pub tracking: Option<u64>,
     /// When the read was sent: a TTL counts from here, so it never runs long.
     pub sent: Instant,
+    /// The read failed upstream (the reply is hotcache's error): it may be retried.
+    pub failed: bool,
 }
 
 struct State {
@@ -87,7 +89,7 @@ impl Flight {
     /// The read failed (the connection broke): every waiter gets the error.
     pub fn fail(self: &Arc<Self>, error: Bytes) {
         lock(&self.state).reply = None;
-        self.complete(error, None);
+        self.complete_as(error, None, true);
     }
 
     /// The PTTL after a good read failed: the reply still goes to every waiter,
@@ -100,18 +102,22 @@ impl Flight {
     }
 
     fn complete(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>) {
+        self.complete_as(reply, ttl_ms, false);
+    }
+
+    fn complete_as(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>, failed: bool) {
         if self.registry.hooks.enabled() {
             let me = self.clone();
-            let finish = move || me.finish(reply, ttl_ms);
+            let finish = move || me.finish(reply, ttl_ms, failed);
             if let Some(finish) = self.registry.hooks.hold(&self.key, Box::new(finish)) {
                 finish();
             }
         } else {
-            self.finish(reply, ttl_ms);
+            self.finish(reply, ttl_ms, failed);
         }
     }
 
-    fn finish(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>) {
+    fn finish(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>, failed: bool) {
         self.registry.remove(self);
         let waiters = std::mem::take(&mut lock(&self.state).waiters);
         let result = FillResult {
@@ -120,6 +126,7 @@ impl Flight {
             stamp: self.stamp,
             tracking: self.tracking,
             sent: self.started,
+            failed,
         };
         for w in waiters {
             let _ = w.send(result.clone());

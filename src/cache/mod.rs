@@ -101,6 +101,8 @@ struct Settings {
     negative_ttl: Duration,
     threshold: f64,
     limits: JoinLimits,
+    serve_stale: bool,
+    stale_grace: Duration,
 }
 
 impl Settings {
@@ -117,6 +119,8 @@ impl Settings {
                 max_waiters: config.singleflight_max_waiters,
                 max_age: Duration::from_millis(config.singleflight_timeout),
             },
+            serve_stale: config.serve_stale,
+            stale_grace: Duration::from_millis(config.stale_grace),
         }
     }
 }
@@ -186,19 +190,24 @@ impl ThreadCache {
         self.key_buf.borrow()
     }
 
-    /// Looks an entry up.
-    pub fn lookup(&self, entry_key: &[u8], now: Instant) -> Lookup {
-        self.store.borrow_mut().get(entry_key, &self.shared.epochs, now)
-    }
-
-    /// Runs `f` on a servable entry without copying it.
+    /// Runs `f` on a servable entry without copying it; says whether it was
+    /// served stale (only with serve-stale, while the upstream is `degraded`).
     pub fn lookup_with<R>(
         &self,
         entry_key: &[u8],
         now: Instant,
+        degraded: bool,
         f: impl FnOnce(&store::Entry) -> R,
-    ) -> Option<R> {
-        self.store.borrow_mut().get_with(entry_key, &self.shared.epochs, now, f)
+    ) -> Option<(R, bool)> {
+        let stale = {
+            let s = self.settings.borrow();
+            match (s.serve_stale, degraded) {
+                (false, _) => store::Stale::Drop,
+                (true, false) => store::Stale::Keep(s.stale_grace),
+                (true, true) => store::Stale::Serve(s.stale_grace),
+            }
+        };
+        self.store.borrow_mut().get_with(entry_key, &self.shared.epochs, now, stale, f)
     }
 
     /// Counts a read of `key` for hot-key detection.

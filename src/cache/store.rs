@@ -49,6 +49,17 @@ impl Lifecycle<Box<[u8]>, Entry> for CountEvictions {
     }
 }
 
+/// What a lookup does with an entry past its TTL or its tracking stream.
+#[derive(Clone, Copy, Debug)]
+pub enum Stale {
+    /// Drop it (serve-stale off).
+    Drop,
+    /// Keep it for up to this grace, in case the upstream goes down.
+    Keep(std::time::Duration),
+    /// Serve it if within this grace (the upstream is degraded).
+    Serve(std::time::Duration),
+}
+
 /// What a lookup found.
 pub enum Lookup {
     Hit { reply: Bytes, negative: bool },
@@ -86,28 +97,44 @@ impl Store {
 
     /// Finds a servable entry; drops it if it expired or was invalidated.
     pub fn get(&mut self, key: &[u8], epochs: &Epochs, now: Instant) -> Lookup {
-        self.get_with(key, epochs, now, |e| Lookup::Hit {
+        self.get_with(key, epochs, now, Stale::Drop, |e| Lookup::Hit {
             reply: e.reply.clone(),
             negative: e.negative,
         })
+        .map(|(r, _)| r)
         .unwrap_or(Lookup::Miss)
     }
 
-    /// Runs `f` on a servable entry (without cloning it); drops the entry if it
-    /// expired or was invalidated.
+    /// Runs `f` on a servable entry (without cloning it), and says whether it
+    /// was served stale. An entry that is not servable is dropped, unless
+    /// `stale` says to keep it for serving stale later.
     pub fn get_with<R>(
         &mut self,
         key: &[u8],
         epochs: &Epochs,
         now: Instant,
+        stale: Stale,
         f: impl FnOnce(&Entry) -> R,
-    ) -> Option<R> {
-        match self.cache.get(key) {
+    ) -> Option<(R, bool)> {
+        let keep = match self.cache.get(key) {
             None => return None,
-            Some(e) if now < e.expires && epochs.is_current(&e.stamp) => return Some(f(e)),
-            Some(_) => {}
+            Some(e) if now < e.expires && epochs.is_current(&e.stamp) => {
+                return Some((f(e), false));
+            }
+            Some(e) => {
+                // Stale: never written since it was fetched (only expired, or its
+                // tracking stream lost), and within the grace.
+                let fresh_enough = |grace| epochs.is_unwritten(&e.stamp) && now < e.expires + grace;
+                match stale {
+                    Stale::Serve(grace) if fresh_enough(grace) => return Some((f(e), true)),
+                    Stale::Keep(grace) | Stale::Serve(grace) => fresh_enough(grace),
+                    Stale::Drop => false,
+                }
+            }
+        };
+        if !keep {
+            self.cache.remove(key);
         }
-        self.cache.remove(key);
         None
     }
 

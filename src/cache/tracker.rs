@@ -170,7 +170,7 @@ impl Tracker {
     fn lost(&self, why: &str) {
         if self.conn.borrow_mut().take().is_some() {
             self.state.down();
-            self.epochs.invalidate_all();
+            self.epochs.invalidate_tracking();
             inc(&self.counters().invalidations_reconnect);
             tracing::warn!(upstream = %self.config.addr, shard = self.shard, error = %why,
                 "tracking connection lost; cache dropped");
@@ -191,7 +191,7 @@ impl Tracker {
                     self.lost(&why);
                 }
                 Err(e) => {
-                    tracing::warn!(upstream = %self.config.addr, error = %e, "tracking connection failed");
+                    crate::log_limited!(warn, upstream = %self.config.addr, error = %e, "tracking connection failed");
                 }
             }
             if stop.get() {

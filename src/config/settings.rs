@@ -34,8 +34,9 @@ settings! {
     upstream_connect_timeout: u64 = 2000, "upstream-connect-timeout", runtime: true;
     /// Seconds to finish replies in flight after SIGINT/SIGTERM before closing.
     shutdown_timeout: u64 = 10, "shutdown-timeout", runtime: false;
-    /// Log level: error, warn, info, debug or trace.
-    loglevel: String = "info".to_string(), "loglevel", runtime: false;
+    /// Log level: error, warn, info, debug or trace (CONFIG SET hotcache.loglevel
+    /// changes it at run time).
+    loglevel: String = "info".to_string(), "loglevel", runtime: true;
     /// Log format: text or json.
     log_format: LogFormat = LogFormat::Text, "log-format", runtime: false;
 
@@ -72,6 +73,45 @@ settings! {
     singleflight_max_waiters: usize = 10000, "singleflight-max-waiters", runtime: true;
     /// An in-flight read older than this many milliseconds takes no new waiters.
     singleflight_timeout: u64 = 5000, "singleflight-timeout", runtime: true;
+    /// Milliseconds to wait for an upstream reply before the connection counts as
+    /// failed (it is closed, its requests get an error). Blocking commands
+    /// (BLPOP, WAIT, XREAD BLOCK ...) are bounded by their own timeout instead.
+    upstream_timeout: u64 = 5000, "upstream-timeout", runtime: true;
+    /// Most requests waiting for replies on one upstream connection; past it,
+    /// requests fail at once instead of queueing without bound.
+    upstream_max_inflight: usize = 100_000, "upstream-max-inflight", runtime: true;
+    /// Consecutive upstream failures that open the circuit breaker.
+    breaker_failures: u64 = 5, "breaker-failures", runtime: true;
+    /// Percent of failures among outcomes in a window that opens the breaker.
+    breaker_error_rate: u64 = 50, "breaker-error-rate", runtime: true;
+    /// Outcomes a window needs before its error rate counts.
+    breaker_min_requests: u64 = 20, "breaker-min-requests", runtime: true;
+    /// The breaker's counting window, in milliseconds.
+    breaker_window: u64 = 10_000, "breaker-window", runtime: true;
+    /// Milliseconds an open breaker refuses requests before it probes.
+    breaker_open_time: u64 = 500, "breaker-open-time", runtime: true;
+    /// Requests let through when half open; all must succeed to close it.
+    breaker_probes: u64 = 3, "breaker-probes", runtime: true;
+    /// Retries of a read whose upstream connection failed (0: none).
+    retries: u64 = 1, "retries", runtime: true;
+    /// Backoff before the first retry, in milliseconds; doubles after each, with
+    /// jitter.
+    retry_backoff: u64 = 10, "retry-backoff", runtime: true;
+    /// Retries as a percent of requests, at most, over time.
+    retry_budget: u64 = 10, "retry-budget", runtime: true;
+    /// While an upstream is degraded (its breaker not closed), serve cached
+    /// replies past their TTL, or whose tracking stream was lost, for up to
+    /// `stale-grace`. Never a reply a write invalidated. Off by default.
+    serve_stale: bool = false, "serve-stale", runtime: true;
+    /// How long past its TTL a reply may be served stale, in milliseconds.
+    stale_grace: u64 = 60_000, "stale-grace", runtime: true;
+    /// Commands refused while the upstream is degraded (space separated, e.g.
+    /// "keys scan").
+    degrade_commands: String = String::new(), "degrade-commands", runtime: true;
+    /// Lines per second each rate-limited log site may write.
+    log_rate: u64 = 1, "log-rate", runtime: true;
+    /// Client names and keys whose commands are logged in full (space separated).
+    log_allowlist: String = String::new(), "log-allowlist", runtime: true;
     /// Enables HOTCACHE.DEBUG, used by the test suite to hold a cache fill. Never
     /// turn it on in production.
     enable_test_hooks: bool = false, "enable-test-hooks", runtime: false;

@@ -57,7 +57,7 @@ impl Conn {
             for (key, rate) in top {
                 out.array(2).bulk(&key).int(rate.round() as i64);
             }
-            let _ = tx.send(out.take());
+            let _ = tx.send(crate::upstream::Reply::ok(out.take()));
         });
         self.push_forwarded(ReplySlot::Wait(rx), Lane::Local, Effect::None);
         true

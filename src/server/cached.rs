@@ -9,12 +9,12 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 use super::ThreadCtx;
-use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, ReplyMode};
-use crate::cache::{FillResult, Join, Lookup, Stamp};
+use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, ReplyMode, Retry};
+use crate::cache::{FillResult, Join, Stamp};
 use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
 use crate::protocol::{ReplyFramer, Request};
 use crate::stats::{add, inc};
-use crate::upstream::{After, Parts, ReplySlot};
+use crate::upstream::{After, Parts, Reply, ReplySlot};
 
 /// Combines two pending invalidations.
 pub fn merge(a: After, b: After) -> After {
@@ -119,8 +119,9 @@ impl Conn {
                 // Nothing queued ahead: the reply goes straight to the output
                 // buffer, without a copy of the entry's handle.
                 let direct = self.pending.is_empty() && self.reply_mode == ReplyMode::On;
+                let degraded = ctx.upstream.degraded();
                 let out = &mut self.out;
-                let found = cache.lookup_with(&ek, now, |e| {
+                let found = cache.lookup_with(&ek, now, degraded, |e| {
                     if direct {
                         out.extend_from_slice(&e.reply);
                         (None, e.negative)
@@ -128,10 +129,13 @@ impl Conn {
                         (Some(e.reply.clone()), e.negative)
                     }
                 });
-                if let Some((reply, negative)) = found {
+                if let Some(((reply, negative), stale)) = found {
                     inc(&counters.cache_hits);
                     if negative {
                         inc(&counters.cache_negative_hits);
+                    }
+                    if stale {
+                        inc(&counters.stale_hits);
                     }
                     return match reply {
                         Some(r) => self.reply_raw(r),
@@ -160,6 +164,12 @@ impl Conn {
             Join::Follow(rx) => {
                 inc(&counters.singleflight_joins);
                 self.push_pending(ReplySlot::Fill(rx), Lane::Foreign, Effect::None, fill);
+                self.set_retry(Some(Retry {
+                    frame: req.frame.clone(),
+                    readonly: true,
+                    attempts: 0,
+                    error: None,
+                }));
             }
             Join::Lead(flight, rx) => {
                 let link = match ctx.upstream.shared(self.proto, self.affinity) {
@@ -174,6 +184,12 @@ impl Conn {
                 link.send_fill(&req, key, &flight);
                 let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
                 self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);
+                self.set_retry(Some(Retry {
+                    frame: req.frame.clone(),
+                    readonly: true,
+                    attempts: 0,
+                    error: None,
+                }));
             }
         }
         true
@@ -190,13 +206,19 @@ impl Conn {
         let cache = &ctx.cache;
         let counters = ctx.counters();
         let keys = &req.args[1..];
+        let degraded = ctx.upstream.degraded();
         let mut hits: Vec<Option<Bytes>> = Vec::with_capacity(keys.len());
         for key in keys {
             cache.record_read(key, now);
             let ek = cache.entry_key(self.proto, c.id, std::slice::from_ref(key));
-            hits.push(match cache.lookup(&ek, now) {
-                Lookup::Hit { reply, .. } => Some(reply),
-                Lookup::Miss => None,
+            hits.push(match cache.lookup_with(&ek, now, degraded, |e| e.reply.clone()) {
+                Some((reply, stale)) => {
+                    if stale {
+                        inc(&counters.stale_hits);
+                    }
+                    Some(reply)
+                }
+                None => None,
             });
         }
         if hits.iter().all(Option::is_some) {
@@ -238,6 +260,7 @@ impl Conn {
                 ttls: vec![None; fills.len()],
                 left: 1 + fills.len(),
                 tx: Some(tx),
+                failed: false,
             }),
             fills,
             tracking,
@@ -249,6 +272,12 @@ impl Conn {
         }
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.push_forwarded(ReplySlot::Wait(rx), lane, Effect::None);
+        self.set_retry(Some(Retry {
+            frame: req.frame.clone(),
+            readonly: true,
+            attempts: 0,
+            error: None,
+        }));
         true
     }
 }
@@ -257,7 +286,9 @@ struct MgetState {
     reply: Option<Bytes>,
     ttls: Vec<Option<i64>>,
     left: usize,
-    tx: Option<oneshot::Sender<Bytes>>,
+    tx: Option<oneshot::Sender<Reply>>,
+    /// The MGET itself failed upstream (its reply is hotcache's error).
+    failed: bool,
 }
 
 /// One MGET element to cache.
@@ -288,7 +319,15 @@ impl MgetFill {
         }
         let Some(reply) = st.reply.take() else { return };
         if let Some(tx) = st.tx.take() {
-            let _ = tx.send(reply.clone());
+            let r = if st.failed {
+                Reply::failed(reply.clone(), false)
+            } else {
+                Reply::ok(reply.clone())
+            };
+            let _ = tx.send(r);
+        }
+        if st.failed {
+            return;
         }
         let ttls = std::mem::take(&mut st.ttls);
         drop(st);
@@ -305,6 +344,7 @@ impl MgetFill {
                 stamp: f.stamp,
                 tracking: self.tracking,
                 sent: self.sent,
+                failed: false,
             };
             self.ctx.cache.install(&f.entry_key, &r, true, counters);
         }
@@ -329,7 +369,9 @@ impl Parts for MgetFill {
 
     fn failed(&self, index: usize, error: Bytes) {
         if index == 0 {
-            self.state.borrow_mut().reply = Some(error);
+            let mut st = self.state.borrow_mut();
+            st.reply = Some(error);
+            st.failed = true;
         }
         self.done();
     }

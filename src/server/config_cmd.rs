@@ -119,7 +119,10 @@ impl Conn {
             Ok(())
         });
         match result {
-            Ok(()) => self.reply_raw(Bytes::from_static(b"+OK\r\n")),
+            Ok(()) => {
+                self.ctx.shared.config_changed();
+                self.reply_raw(Bytes::from_static(b"+OK\r\n"))
+            }
             Err(e) if e.starts_with("CONFIG SET failed") => {
                 self.reply_error(format!("ERR {e}").as_bytes())
             }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::cached::merge;
-use super::conn::{Conn, Dedicated, Effect, Lane, QueuedLocal, Relay};
+use super::conn::{Conn, Dedicated, Effect, Lane, QueuedLocal, Relay, Retry, RetryKind};
 use crate::cmd::{self, Cacheable, Command, Lookup, Route, State, flags};
 use crate::protocol::{ReplyBuf, Request, string2ll};
 use crate::stats::inc;
@@ -24,6 +24,9 @@ impl Conn {
         if let Lookup::Found(c) = &lookup {
             self.info().last_cmd.store(c.id + 1, Relaxed);
         }
+        if crate::resilience::logging::allowlist_active() {
+            self.log_if_allowlisted(&lookup, &req);
+        }
         // Inside MULTI everything but QUIT and RESET is queued by Redis itself,
         // errors included (they make EXEC fail), so it all goes there unchecked.
         if self.dedicated.as_ref().is_some_and(|d| d.in_multi) {
@@ -35,6 +38,12 @@ impl Conn {
                 return self.queue_in_transaction(&lookup, req);
             }
         }
+        self.retry_kind = match &lookup {
+            Lookup::Found(c) if c.def.has(flags::READONLY) && c.route == Route::Shared => {
+                RetryKind::Read
+            }
+            _ => RetryKind::Write,
+        };
         let c = match lookup {
             Lookup::Found(c) => c,
             Lookup::Unknown if !self.authed => {
@@ -53,6 +62,17 @@ impl Conn {
         }
         if !self.authed && !c.def.has(flags::NO_AUTH) {
             return self.reject(c, b"NOAUTH Authentication required.");
+        }
+        if !self.config.degrade_commands.is_empty() && self.ctx.upstream.degraded() {
+            let base = c.def.name.split('|').next().unwrap_or(c.def.name);
+            if self.config.degrade_commands.split_whitespace().any(|d| d.eq_ignore_ascii_case(base))
+            {
+                inc(&self.ctx.counters().degraded_refusals);
+                let addr = self.ctx.upstream.describe();
+                return self.reply_error(
+                    format!("ERR command '{base}' refused: upstream {addr} is degraded").as_bytes(),
+                );
+            }
         }
         let after = self.write_after(c, &req.args);
         if after != After::Nothing {
@@ -80,14 +100,15 @@ impl Conn {
                 _ => self.forward(req, Effect::None, after),
             },
             Route::Stateful => self.stateful(c, req),
-            Route::Private | Route::Blocking => {
+            Route::Private => {
                 let effect =
                     if c.state == Some(State::GetRedir) { Effect::MapRedir } else { Effect::None };
                 self.forward_dedicated(req, effect, after)
             }
+            Route::Blocking => self.forward_blocking(req, after),
             Route::BlockingWith(option) => {
                 if req.args[1..].iter().any(|a| a.eq_ignore_ascii_case(option.as_bytes())) {
-                    self.forward_dedicated(req, Effect::None, after)
+                    self.forward_blocking(req, after)
                 } else {
                     self.forward(req, Effect::None, after)
                 }
@@ -107,6 +128,29 @@ impl Conn {
             return self.reply_error(&full);
         }
         self.reply_error(msg)
+    }
+
+    /// Logs a command in full if its client's name or one of its keys is in
+    /// `log-allowlist`.
+    fn log_if_allowlisted(&self, lookup: &Lookup, req: &Request) {
+        use crate::resilience::logging::allowlisted;
+        let name = self.info().name();
+        let by_name = name.as_deref().is_some_and(allowlisted);
+        let by_key = match lookup {
+            Lookup::Found(c) => cmd::command_keys(c.def, &req.args)
+                .keys
+                .iter()
+                .any(|k| allowlisted(&req.args[k.index])),
+            _ => false,
+        };
+        if by_name || by_key {
+            let args: Vec<String> = req
+                .args
+                .iter()
+                .map(|a| String::from_utf8_lossy(&a[..a.len().min(256)]).into_owned())
+                .collect();
+            tracing::info!(client = self.info().id, name = ?name.map(|n| String::from_utf8_lossy(&n).into_owned()), ?args, "allowlisted command");
+        }
     }
 
     /// Forwards a command that may write anything, after invalidating.
@@ -241,9 +285,22 @@ impl Conn {
             Err(e) => return self.reply_raw(e),
         };
         inc(&self.ctx.counters().forwarded_commands);
-        let slot = link.send_with(&req, after, &self.ctx.shared.cache.epochs);
+        self.ctx.retry_budget.earn(self.config.retry_budget);
+        let retry = match self.retry_kind {
+            RetryKind::No => None,
+            kind => Some(Retry {
+                frame: req.frame.clone(),
+                readonly: kind == RetryKind::Read,
+                attempts: 0,
+                error: None,
+            }),
+        };
+        let slot = link.send_with(&req, after, &self.ctx.shared.cache.epochs, false);
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.push_forwarded(slot, lane, effect);
+        if lane == Lane::Shared {
+            self.set_retry(retry);
+        }
         true
     }
 
@@ -281,6 +338,22 @@ impl Conn {
 
     /// Sends on the client's own connection, taking one if needed.
     pub(super) fn forward_dedicated(&mut self, req: Request, effect: Effect, after: After) -> bool {
+        self.forward_dedicated_as(req, effect, after, false)
+    }
+
+    /// A blocking command, on the client's own connection, bounded by its own
+    /// timeout rather than upstream-timeout.
+    fn forward_blocking(&mut self, req: Request, after: After) -> bool {
+        self.forward_dedicated_as(req, Effect::None, after, true)
+    }
+
+    fn forward_dedicated_as(
+        &mut self,
+        req: Request,
+        effect: Effect,
+        after: After,
+        blocking: bool,
+    ) -> bool {
         match self.take_dedicated() {
             Ok(()) => {}
             Err(None) => {
@@ -291,7 +364,7 @@ impl Conn {
         }
         let Some(d) = &self.dedicated else { return true };
         inc(&self.ctx.counters().forwarded_commands);
-        let slot = d.link.send_with(&req, after, &self.ctx.shared.cache.epochs);
+        let slot = d.link.send_with(&req, after, &self.ctx.shared.cache.epochs, blocking);
         let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
         self.push_forwarded(slot, lane, effect);
         if lane == Lane::Local {

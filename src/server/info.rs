@@ -80,6 +80,22 @@ impl Conn {
         let _ = write!(s, "connected_clients:{}\r\n", shared.clients.count());
         let _ = write!(s, "maxclients:{}\r\n", config.maxclients);
         let _ = write!(s, "used_memory_rss:{}\r\n", rss_bytes());
+        if let Some(b) = &shared.breaker {
+            let _ = write!(s, "upstream_breaker:{}\r\n", b.state().name());
+            let _ = write!(
+                s,
+                "breaker_opens:{}\r\n",
+                b.opens.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+        let tracking = if !shared.cache.needs_tracking {
+            "off"
+        } else if shared.cache.tracking.current().is_some() {
+            "up"
+        } else {
+            "down"
+        };
+        let _ = write!(s, "cache_tracking:{tracking}\r\n");
         for (name, value) in crate::stats::fields(&shared.counters) {
             let _ = write!(s, "{name}:{value}\r\n");
         }

@@ -145,7 +145,7 @@ impl Conn {
             self.authed = true;
             self.reply_raw(Bytes::from_static(b"+OK\r\n"))
         } else {
-            tracing::debug!(client = self.info().id, "failed AUTH");
+            crate::log_limited!(info, client = self.info().id, "failed AUTH");
             self.reply_error(WRONGPASS)
         }
     }

@@ -87,6 +87,8 @@ pub struct Shared {
     pub run_id: String,
     /// What the threads' caches share (epochs, singleflight, tracking state).
     pub cache: Arc<CacheShared>,
+    /// The upstream's circuit breaker (none for the embedded origin).
+    pub breaker: Option<Arc<crate::resilience::Breaker>>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
     /// How each thread connects its tracking stream (None: no tracking).
@@ -104,6 +106,16 @@ impl Shared {
         }
     }
 
+    /// Applies a configuration change to what lives outside the shard threads
+    /// (the breaker, logging); threads pick up the rest by generation.
+    pub fn config_changed(&self) {
+        let config = self.config.load();
+        if let Some(b) = &self.breaker {
+            b.configure(&config);
+        }
+        crate::resilience::logging::configure(&config);
+    }
+
     /// Starts a graceful shutdown.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
@@ -117,6 +129,8 @@ pub struct ThreadCtx {
     pub shard: usize,
     pub upstream: Upstream,
     pub cache: ThreadCache,
+    /// How many retries this thread may still send (`retry-budget`).
+    pub retry_budget: crate::resilience::retry::RetryBudget,
     /// This thread's tracking connection (with a Redis upstream and tracking on).
     pub tracker: Option<Rc<tracker::Tracker>>,
     /// Stops the tracking task at shutdown.
@@ -236,6 +250,9 @@ pub fn start(config: Config) -> std::io::Result<Server> {
     let needs_tracking =
         matches!(config.upstream, UpstreamConfig::Redis { .. }) && config.cache_tracking;
     let cache = CacheShared::new(&config, threads, needs_tracking);
+    let breaker =
+        config.upstream.addr().map(|addr| Arc::new(crate::resilience::Breaker::new(addr, &config)));
+    crate::resilience::logging::configure(&config);
     let shared = Arc::new(Shared {
         config: SharedConfig::new(config),
         clients: Arc::new(Registry::default()),
@@ -245,6 +262,7 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         port: addr.port(),
         run_id: run_id(),
         cache: cache.clone(),
+        breaker,
         shutting_down: AtomicBool::new(false),
         tracking,
         shutdown_tx,
@@ -300,6 +318,7 @@ fn shard_thread(
                 shared.counters.clone(),
                 index,
                 shared.cache.epochs.clone(),
+                shared.breaker.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
             tracker: shared.tracking.clone().map(|tc| {
@@ -312,6 +331,7 @@ fn shard_thread(
                 )
             }),
             tracker_stop: Rc::new(Cell::new(false)),
+            retry_budget: crate::resilience::retry::RetryBudget::new(index as u64 + 17),
             config: RefCell::new((shared.config.generation(), Rc::new((*config).clone()))),
             shared: shared.clone(),
             shard: index,
@@ -338,7 +358,7 @@ fn shard_thread(
                     Ok((stream, peer)) => accept(&ctx, stream, peer),
                     Err(e) => {
                         // Out of descriptors and the like: pause instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
+                        crate::log_limited!(warn, error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },

@@ -22,10 +22,11 @@ use crate::cache::{Epochs, FillResult, Flight};
 use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::origin::EmbeddedOrigin;
 use crate::protocol::{Proto, ReplyBuf, Request};
+use crate::resilience::Breaker;
 use crate::stats::{ShardCounters, inc};
 
 pub use pipe::{PipeConn, upstream_error};
-pub use waiter::{After, Parts, PipeCtx, Waiter, fail_waiter};
+pub use waiter::{After, Failed, Parts, PipeCtx, Reply, Waiter, fail_waiter};
 
 /// Address and credentials of a Redis upstream.
 #[derive(Debug)]
@@ -47,7 +48,11 @@ pub enum Origin {
 /// A reply that is either here or on its way.
 pub enum ReplySlot {
     Ready(Bytes),
-    Wait(oneshot::Receiver<Bytes>),
+    Wait(oneshot::Receiver<Reply>),
+    /// A reply that arrived and is not yet processed.
+    Arrived(Reply),
+    /// A failed request waiting to be sent again at this time.
+    Retry(tokio::time::Instant),
     /// A cache fill (singleflight read) on its way.
     Fill(oneshot::Receiver<FillResult>),
     /// A cache fill that arrived and is not yet installed.
@@ -77,10 +82,17 @@ impl Link {
         }
     }
 
-    /// Sends a write; `after` is invalidated once its reply is in.
-    pub fn send_with(&self, req: &Request, after: After, epochs: &Epochs) -> ReplySlot {
+    /// Sends a request; `after` is invalidated once its reply is in; a
+    /// `blocking` command is bounded by its own timeout, not upstream-timeout.
+    pub fn send_with(
+        &self,
+        req: &Request,
+        after: After,
+        epochs: &Epochs,
+        blocking: bool,
+    ) -> ReplySlot {
         match self {
-            Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(&req.frame, after)),
+            Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(&req.frame, after, blocking)),
             Link::Embedded(origin, proto) => {
                 let reply = run_embedded(origin, *proto, &req.args);
                 after.apply(epochs);
@@ -104,6 +116,18 @@ impl Link {
                 if flight.wants_ttl {
                     flight.ttl(&run_embedded(origin, *proto, &pttl(key).args));
                 }
+            }
+        }
+    }
+
+    /// Sends an encoded request again (a retry).
+    pub fn resend(&self, frame: &[u8], after: After, epochs: &Epochs) -> ReplySlot {
+        match self {
+            Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(frame, after, false)),
+            // The embedded origin does not fail; nothing is ever resent to it.
+            Link::Embedded(..) => {
+                after.apply(epochs);
+                ReplySlot::Ready(Bytes::from_static(b"-ERR nothing to retry\r\n"))
             }
         }
     }
@@ -183,6 +207,7 @@ impl Upstream {
         counters: Arc<[ShardCounters]>,
         shard: usize,
         epochs: Arc<Epochs>,
+        breaker: Option<Arc<Breaker>>,
     ) -> Self {
         let origin = match (&config.upstream, embedded) {
             (UpstreamConfig::Redis { user, password, db, .. }, _) => {
@@ -204,7 +229,14 @@ impl Upstream {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
             pool_size: Cell::new(config.upstream_pool_size),
             last_failure: Cell::new(None),
-            ctx: Rc::new(PipeCtx { epochs, counters, shard }),
+            ctx: Rc::new(PipeCtx {
+                epochs,
+                counters,
+                shard,
+                breaker,
+                timeout: Cell::new(Duration::from_millis(config.upstream_timeout)),
+                max_inflight: Cell::new(config.upstream_max_inflight.max(1)),
+            }),
         }
     }
 
@@ -212,6 +244,29 @@ impl Upstream {
     pub fn reconfigure(&self, config: &Config) {
         self.connect_timeout.set(Duration::from_millis(config.upstream_connect_timeout));
         self.pool_size.set(config.upstream_pool_size);
+        self.ctx.timeout.set(Duration::from_millis(config.upstream_timeout));
+        self.ctx.max_inflight.set(config.upstream_max_inflight.max(1));
+    }
+
+    /// The node's circuit breaker, if the origin is a Redis.
+    pub fn breaker(&self) -> Option<&Arc<Breaker>> {
+        self.ctx.breaker.as_ref()
+    }
+
+    /// True while the upstream is degraded (its breaker is not closed).
+    pub fn degraded(&self) -> bool {
+        self.ctx.breaker.as_ref().is_some_and(|b| b.degraded())
+    }
+
+    /// Refuses a request at once while the breaker is open.
+    fn admit(&self) -> Result<(), Bytes> {
+        match &self.ctx.breaker {
+            Some(b) if !b.allow() => {
+                inc(&self.counters().breaker_rejections);
+                Err(b.refusal())
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn origin(&self) -> &Origin {
@@ -250,6 +305,7 @@ impl Upstream {
             Origin::Embedded(e) => return Ok(Link::Embedded(e.clone(), proto)),
             Origin::Redis(t) => t,
         };
+        self.admit()?;
         let mut shared = self.shared.borrow_mut();
         let conns = &mut shared[slot(proto)];
         let i = affinity % conns.len();
@@ -257,7 +313,6 @@ impl Upstream {
             if !c.is_dead() {
                 return Ok(Link::Pipe(c.clone()));
             }
-            inc(&self.counters().upstream_connection_errors);
             if c.failed_to_connect() {
                 self.last_failure.set(Some(Instant::now()));
             }
@@ -285,6 +340,7 @@ impl Upstream {
             Origin::Embedded(e) => return Ok(Link::Embedded(e.clone(), proto)),
             Origin::Redis(t) => t,
         };
+        self.admit()?;
         inc(&self.counters().dedicated_connections_taken);
         let mut pool = self.pool.borrow_mut();
         while let Some(c) = pool[slot(proto)].pop() {

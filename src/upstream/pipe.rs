@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,15 +17,19 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::protocol::{FrameKind, Proto, ReplyFramer};
-use crate::stats::add;
+use crate::stats::{add, inc};
 
 use super::Target;
 use super::handshake::handshake;
-use super::waiter::{After, PipeCtx, Waiter, fail_waiter};
+use super::waiter::{After, PipeCtx, Reply, Waiter, fail_waiter};
 
 struct Inflight {
     waiter: Waiter,
     after: After,
+    /// When it was queued, for `upstream-timeout`.
+    sent: Instant,
+    /// A blocking command: bounded by its own timeout, not `upstream-timeout`.
+    blocking: bool,
 }
 
 /// Where a connection is in its life.
@@ -46,6 +50,9 @@ struct Inner {
     inflight: VecDeque<Inflight>,
     /// Requests appended to `wbuf` since it was last written.
     queued: usize,
+    /// Of `inflight`, the first this many were handed to the writer; the rest
+    /// are still in `wbuf` and provably never left hotcache.
+    handed: usize,
     /// Receives pushes, and in relay mode every frame.
     sink: Option<mpsc::UnboundedSender<Bytes>>,
     /// Every frame goes to the sink, none is matched to a request.
@@ -71,6 +78,8 @@ pub struct PipeConn {
     was_ready: Cell<bool>,
     pub proto: Proto,
     ctx: Rc<PipeCtx>,
+    /// The node, for messages.
+    addr: Rc<str>,
 }
 
 /// An error reply for a failed upstream, in Redis's style, naming the node.
@@ -96,6 +105,7 @@ impl PipeConn {
                 wbuf: BytesMut::new(),
                 inflight: VecDeque::new(),
                 queued: 0,
+                handed: 0,
                 sink: None,
                 relay: false,
                 error: Bytes::new(),
@@ -106,6 +116,7 @@ impl PipeConn {
             was_ready: Cell::new(false),
             upstream_id: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             proto,
+            addr: Rc::from(target.addr.as_str()),
             ctx,
         });
         tokio::task::spawn_local(conn.clone().run(target, connect_timeout));
@@ -128,31 +139,50 @@ impl PipeConn {
     }
 
     /// Queues a request; the receiver gets its reply frame (or an error reply).
-    pub fn send(&self, frame: &[u8]) -> oneshot::Receiver<Bytes> {
-        self.send_with(frame, After::Nothing)
+    pub fn send(&self, frame: &[u8]) -> oneshot::Receiver<Reply> {
+        self.send_with(frame, After::Nothing, false)
     }
 
-    /// Queues a write; `after` is invalidated when its reply arrives.
-    pub fn send_with(&self, frame: &[u8], after: After) -> oneshot::Receiver<Bytes> {
+    /// Queues a request; `after` is invalidated when its reply arrives;
+    /// `blocking` exempts it from `upstream-timeout`.
+    pub fn send_with(
+        &self,
+        frame: &[u8],
+        after: After,
+        blocking: bool,
+    ) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.push(frame, Waiter::Reply(tx), after);
+        self.push_with(frame, Waiter::Reply(tx), after, blocking);
         rx
     }
 
     /// Queues a request for any kind of waiter.
     pub fn push(&self, frame: &[u8], waiter: Waiter, after: After) {
+        self.push_with(frame, waiter, after, false);
+    }
+
+    fn push_with(&self, frame: &[u8], waiter: Waiter, after: After, blocking: bool) {
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Dead {
             let error = inner.error.clone();
             drop(inner);
             after.apply(&self.ctx.epochs);
-            fail_waiter(waiter, error);
+            fail_waiter(waiter, error, true);
+            return;
+        }
+        if inner.inflight.len() >= self.ctx.max_inflight.get() {
+            // Load shedding: fail at once rather than queue without bound.
+            drop(inner);
+            inc(&self.ctx.counters().upstream_shed);
+            crate::log_limited!(warn, upstream = %self.addr, "too many requests in flight; shedding");
+            let error = upstream_error(&self.addr, "overloaded: too many requests in flight");
+            fail_waiter(waiter, error, true);
             return;
         }
         let was_empty = inner.wbuf.is_empty();
         inner.wbuf.extend_from_slice(frame);
         inner.queued += 1;
-        inner.inflight.push_back(Inflight { waiter, after });
+        inner.inflight.push_back(Inflight { waiter, after, sent: Instant::now(), blocking });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
         if was_empty {
@@ -197,28 +227,38 @@ impl PipeConn {
             inner.error = upstream_error("", reason);
         }
         let error = inner.error.clone();
+        let handed = inner.handed;
         let failed: Vec<Inflight> = inner.inflight.drain(..).collect();
         inner.wbuf.clear();
         inner.sink = None;
+        inner.handed = 0;
         self.outstanding.set(0);
         drop(inner);
-        for f in failed {
+        for (i, f) in failed.into_iter().enumerate() {
             // The write may or may not have run: invalidate as if it had.
             f.after.apply(&self.ctx.epochs);
-            fail_waiter(f.waiter, error.clone());
+            fail_waiter(f.waiter, error.clone(), i >= handed);
         }
         self.closed.notify_waiters();
         // The writer may be parked on its own notify; wake it to see the state.
         self.wake_writer.notify_one();
     }
 
+    /// The connection failed: one failure for the breaker, an error for every
+    /// request on it.
     fn fail_with(&self, target: &Target, reason: &str) {
         {
             let mut inner = self.inner.borrow_mut();
-            if inner.state != State::Dead {
-                inner.error = upstream_error(&target.addr, reason);
+            if inner.state == State::Dead {
+                return;
             }
+            inner.error = upstream_error(&target.addr, reason);
         }
+        if let Some(b) = &self.ctx.breaker {
+            b.failure();
+        }
+        inc(&self.ctx.counters().upstream_connection_errors);
+        crate::log_limited!(warn, upstream = %target.addr, reason, "upstream connection failed");
         self.fail(reason);
     }
 
@@ -239,7 +279,34 @@ impl PipeConn {
         self.was_ready.set(true);
         let (rd, wr) = stream.into_split();
         tokio::task::spawn_local(self.clone().write_loop(wr, target.clone()));
+        tokio::task::spawn_local(self.clone().watchdog(target.clone()));
         self.read_loop(rd, &target).await;
+    }
+
+    /// Fails the connection when its oldest request has waited longer than
+    /// `upstream-timeout` (a reply that late would arrive out of step with the
+    /// requests behind it, so the connection cannot be kept).
+    async fn watchdog(self: Rc<Self>, target: Rc<Target>) {
+        loop {
+            let timeout = self.ctx.timeout.get();
+            let tick = (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = self.closed.notified() => return,
+            }
+            if self.is_dead() {
+                return;
+            }
+            let late = {
+                let inner = self.inner.borrow();
+                inner.inflight.front().is_some_and(|f| !f.blocking && f.sent.elapsed() > timeout)
+            };
+            if late && !timeout.is_zero() {
+                inc(&self.ctx.counters().upstream_timeouts);
+                return self
+                    .fail_with(&target, &format!("no reply within {} ms", timeout.as_millis()));
+            }
+        }
     }
 
     async fn write_loop(self: Rc<Self>, mut wr: OwnedWriteHalf, target: Rc<Target>) {
@@ -251,6 +318,7 @@ impl PipeConn {
                     return;
                 }
                 std::mem::swap(&mut inner.wbuf, &mut spare);
+                inner.handed = inner.inflight.len();
                 let n = std::mem::take(&mut inner.queued);
                 if n > 1 {
                     add(&self.ctx.counters[self.ctx.shard].upstream_batched_requests, n as u64);
@@ -316,15 +384,19 @@ impl PipeConn {
             return true;
         }
         match inner.inflight.pop_front() {
-            Some(Inflight { waiter, after }) => {
+            Some(Inflight { waiter, after, .. }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
+                inner.handed = inner.handed.saturating_sub(1);
                 drop(inner);
+                if let Some(b) = &self.ctx.breaker {
+                    b.success();
+                }
                 // Invalidate before anyone can see the reply.
                 after.apply(&self.ctx.epochs);
                 match waiter {
                     // The client may have gone; its reply is then dropped.
                     Waiter::Reply(tx) => {
-                        let _ = tx.send(frame);
+                        let _ = tx.send(Reply::ok(frame));
                     }
                     Waiter::Flight(f) => f.reply(frame),
                     Waiter::FlightTtl(f) => f.ttl(&frame),

@@ -1,12 +1,15 @@
 //! Who waits for an upstream reply, and what a write invalidates when it comes.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::cache::{Epochs, Flight};
+use crate::resilience::Breaker;
 use crate::stats::ShardCounters;
 
 /// What a thread's upstream connections need from the rest of hotcache.
@@ -15,6 +18,46 @@ pub struct PipeCtx {
     pub epochs: Arc<Epochs>,
     pub counters: Arc<[ShardCounters]>,
     pub shard: usize,
+    /// The node's circuit breaker (none for the embedded origin).
+    pub breaker: Option<Arc<Breaker>>,
+    /// `upstream-timeout`: how long a reply may take.
+    pub timeout: Cell<Duration>,
+    /// `upstream-max-inflight`: requests one connection may have waiting.
+    pub max_inflight: Cell<usize>,
+}
+
+impl PipeCtx {
+    pub fn counters(&self) -> &ShardCounters {
+        &self.counters[self.shard]
+    }
+}
+
+/// What a client waiting on an upstream reply receives.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The reply, or the error hotcache answers when the request failed.
+    pub frame: Bytes,
+    /// Set when the request failed upstream (the connection broke or timed out)
+    /// rather than being answered.
+    pub failed: Option<Failed>,
+}
+
+/// How a request failed.
+#[derive(Clone, Copy, Debug)]
+pub struct Failed {
+    /// The request was never written to the upstream: retrying it is safe even
+    /// for a write.
+    pub unsent: bool,
+}
+
+impl Reply {
+    pub fn ok(frame: Bytes) -> Self {
+        Self { frame, failed: None }
+    }
+
+    pub fn failed(frame: Bytes, unsent: bool) -> Self {
+        Self { frame, failed: Some(Failed { unsent }) }
+    }
 }
 
 /// Keys to invalidate when a write's reply arrives (rule 2: before forwarding
@@ -66,7 +109,7 @@ pub trait Parts {
 /// Who waits for one reply.
 pub enum Waiter {
     /// A client, through its reply queue.
-    Reply(oneshot::Sender<Bytes>),
+    Reply(oneshot::Sender<Reply>),
     /// A singleflight read, and the PTTL sent after it.
     Flight(Arc<Flight>),
     FlightTtl(Arc<Flight>),
@@ -74,11 +117,11 @@ pub enum Waiter {
     Part(Rc<dyn Parts>, usize),
 }
 
-/// Tells a waiter its request failed.
-pub fn fail_waiter(waiter: Waiter, error: Bytes) {
+/// Tells a waiter its request failed; `unsent` if it never left hotcache.
+pub fn fail_waiter(waiter: Waiter, error: Bytes, unsent: bool) {
     match waiter {
         Waiter::Reply(tx) => {
-            let _ = tx.send(error);
+            let _ = tx.send(Reply::failed(error, unsent));
         }
         Waiter::Flight(f) => f.fail(error),
         Waiter::FlightTtl(f) => f.ttl_failed(),

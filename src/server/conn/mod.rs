@@ -78,6 +78,8 @@ pub(super) struct Conn {
     pub home_db: i64,
     /// hotcache's settings to add to each CONFIG GET reply in flight, in order.
     pub config_appends: VecDeque<Vec<(String, String)>>,
+    /// Whether the command being dispatched may be retried (set by dispatch).
+    pub retry_kind: RetryKind,
     /// Queued own commands of each EXEC in flight, in order.
     pub exec_splices: VecDeque<Vec<QueuedLocal>>,
     /// Set while queued own commands run at EXEC: they run now, whatever is in
@@ -129,6 +131,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         config,
         home_db,
         exec_splices: VecDeque::new(),
+        retry_kind: RetryKind::No,
         config_appends: VecDeque::new(),
         splicing: false,
         signal,
@@ -173,7 +176,8 @@ impl Conn {
             }
             if self.over_output_limit() {
                 inc(&self.ctx.counters().client_output_limit_disconnections);
-                tracing::warn!(
+                crate::log_limited!(
+                    warn,
                     client = self.info().id,
                     "closing client over the output buffer limit"
                 );
@@ -186,6 +190,7 @@ impl Conn {
             match self.wait().await {
                 Wake::Idle => return,
                 Wake::Signal => {}
+                Wake::Reply(ReplySlot::Retry(_)) => self.resend_head(),
                 Wake::Reply(slot) => {
                     if let Some(head) = self.pending.front_mut() {
                         head.slot = slot;
@@ -237,8 +242,8 @@ impl Conn {
             None
         };
         let head = self.pending.front_mut().and_then(|p| match &mut p.slot {
-            ReplySlot::Wait(_) | ReplySlot::Fill(_) => Some(&mut p.slot),
-            ReplySlot::Ready(_) | ReplySlot::Filled(_) => None,
+            ReplySlot::Wait(_) | ReplySlot::Fill(_) | ReplySlot::Retry(_) => Some(&mut p.slot),
+            ReplySlot::Ready(_) | ReplySlot::Filled(_) | ReplySlot::Arrived(_) => None,
         });
         let relay = self.sink.as_mut();
         let signal = &self.signal;
@@ -249,7 +254,15 @@ impl Conn {
             slot = async {
                 match head {
                     // A dropped sender means the connection went away mid-reply.
-                    Some(ReplySlot::Wait(rx)) => ReplySlot::Ready(rx.await.unwrap_or_else(|_| lost())),
+                    Some(ReplySlot::Wait(rx)) => match rx.await {
+                        Ok(r) => ReplySlot::Arrived(r),
+                        Err(_) => ReplySlot::Ready(lost()),
+                    },
+                    Some(ReplySlot::Retry(at)) => {
+                        tokio::time::sleep_until(*at).await;
+                        // Marks "retry due" for the loop, which sends it again.
+                        ReplySlot::Retry(*at)
+                    }
                     Some(ReplySlot::Fill(rx)) => match rx.await {
                         Ok(r) => ReplySlot::Filled(r),
                         Err(_) => ReplySlot::Ready(lost()),
@@ -301,7 +314,8 @@ impl Conn {
                 self.info().qbuf.store(self.rbuf.len(), Relaxed);
                 if self.rbuf.len() as u64 > self.config.client_query_buffer_limit.0 {
                     inc(&self.ctx.counters().client_query_limit_disconnections);
-                    tracing::warn!(
+                    crate::log_limited!(
+                        warn,
                         client = self.info().id,
                         "closing client over the query buffer limit"
                     );
@@ -361,7 +375,7 @@ impl Conn {
                 ParseOutcome::Incomplete => break,
                 ParseOutcome::Error(e) => {
                     inc(&self.ctx.counters().protocol_errors);
-                    tracing::debug!(client = self.info().id, error = %e, "protocol error");
+                    crate::log_limited!(debug, client = self.info().id, error = %e, "protocol error");
                     self.push_local(Bytes::from(e.reply()), Effect::Close);
                     self.closing = true;
                     break;

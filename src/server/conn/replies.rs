@@ -5,8 +5,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
-use super::{Conn, Effect, FillTarget, Lane, Pending, ReplyMode};
+use std::time::Duration;
+
+use super::{Conn, Effect, FillTarget, Lane, Pending, ReplyMode, Retry};
 use crate::cache::FillResult;
+use crate::stats::inc;
+use crate::upstream::After;
 use crate::upstream::ReplySlot;
 
 /// The reply when an upstream connection vanished with the request on it.
@@ -44,7 +48,60 @@ impl Conn {
             }
             Lane::Local => {}
         }
-        self.pending.push_back(Pending { slot, lane, effect, silent, fill });
+        self.pending.push_back(Pending { slot, lane, effect, silent, fill, retry: None });
+    }
+
+    /// Lets the request just queued be sent again if its connection fails.
+    pub fn set_retry(&mut self, retry: Option<Retry>) {
+        if let Some(p) = self.pending.back_mut() {
+            p.retry = retry;
+        }
+    }
+
+    /// Decides whether the failed request at the head is sent again: it must be
+    /// a read or never have left hotcache, have attempts left, and the retry
+    /// budget must allow it. Sets the head waiting for its retry if so.
+    fn retry_head(&mut self, unsent: bool, error: &Bytes) -> bool {
+        let (max, base) = (self.config.retries, self.config.retry_backoff);
+        let budget = &self.ctx.retry_budget;
+        let Some(head) = self.pending.front_mut() else { return false };
+        let Some(retry) = &mut head.retry else { return false };
+        if !(retry.readonly || unsent) || u64::from(retry.attempts) >= max || !budget.spend() {
+            return false;
+        }
+        let wait = budget.backoff(Duration::from_millis(base), retry.attempts);
+        retry.attempts += 1;
+        retry.error = Some(error.clone());
+        head.slot = ReplySlot::Retry(tokio::time::Instant::now() + wait);
+        true
+    }
+
+    /// Sends the head request again (its retry time has come).
+    pub(super) fn resend_head(&mut self) {
+        let link = self.ctx.upstream.shared(self.proto, self.affinity);
+        let epochs = self.ctx.shared.cache.epochs.clone();
+        let Some(head) = self.pending.front_mut() else { return };
+        let Some(retry) = &head.retry else { return };
+        inc(&self.ctx.counters().upstream_retries);
+        // A write that never left is sent again; what it wrote is not known here,
+        // so everything is invalidated (rare: only after a failure).
+        let after = if retry.readonly { After::Nothing } else { After::All };
+        if after != After::Nothing {
+            after.apply(&epochs);
+        }
+        head.slot = match link {
+            Ok(link) => link.resend(&retry.frame, after, &epochs),
+            // No connection to be had (backing off, breaker open): the first
+            // failure says more than this one.
+            Err(e) => ReplySlot::Ready(retry.error.clone().unwrap_or(e)),
+        };
+        // A read that joined another client's singleflight is now on this
+        // client's own connection.
+        if head.lane == Lane::Foreign {
+            head.lane = Lane::Shared;
+            self.foreign_inflight -= 1;
+            self.shared_inflight += 1;
+        }
     }
 
     /// Whether the next reply is dropped (CLIENT REPLY OFF/SKIP).
@@ -70,21 +127,50 @@ impl Conn {
         while let Some(head) = self.pending.front_mut() {
             let arrived = match &mut head.slot {
                 ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b)),
+                ReplySlot::Retry(_) => return,
                 ReplySlot::Wait(rx) => match rx.try_recv() {
-                    Ok(b) => Arrived::Frame(b),
+                    Ok(r) => {
+                        head.slot = ReplySlot::Arrived(r);
+                        continue;
+                    }
                     Err(TryRecvError::Empty) => return,
                     Err(TryRecvError::Closed) => Arrived::Frame(lost()),
                 },
+                ReplySlot::Arrived(_) => {
+                    let ReplySlot::Arrived(r) =
+                        std::mem::replace(&mut head.slot, ReplySlot::Ready(Bytes::new()))
+                    else {
+                        return;
+                    };
+                    if let Some(f) = r.failed {
+                        inc(&self.ctx.counters().upstream_request_errors);
+                        if self.retry_head(f.unsent, &r.frame) {
+                            return;
+                        }
+                    }
+                    Arrived::Frame(r.frame)
+                }
                 ReplySlot::Fill(rx) => match rx.try_recv() {
-                    Ok(r) => Arrived::Fill(r),
+                    Ok(r) => {
+                        head.slot = ReplySlot::Filled(r);
+                        continue;
+                    }
                     Err(TryRecvError::Empty) => return,
                     Err(TryRecvError::Closed) => Arrived::Frame(lost()),
                 },
                 ReplySlot::Filled(_) => {
-                    match std::mem::replace(&mut head.slot, ReplySlot::Ready(Bytes::new())) {
-                        ReplySlot::Filled(r) => Arrived::Fill(r),
-                        _ => return,
+                    let ReplySlot::Filled(r) =
+                        std::mem::replace(&mut head.slot, ReplySlot::Ready(Bytes::new()))
+                    else {
+                        return;
+                    };
+                    if r.failed {
+                        inc(&self.ctx.counters().upstream_request_errors);
+                        if self.retry_head(false, &r.reply) {
+                            return;
+                        }
                     }
+                    Arrived::Fill(r)
                 }
             };
             let Some(p) = self.pending.pop_front() else { return };

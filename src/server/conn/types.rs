@@ -55,6 +55,29 @@ pub(in crate::server) struct Pending {
     pub silent: bool,
     /// Where a cache fill's reply goes in this thread's cache.
     pub fill: Option<Box<FillTarget>>,
+    /// What it takes to send the request again if its connection fails.
+    pub retry: Option<Retry>,
+}
+
+/// A request that may be sent again if its upstream connection fails (rule 7:
+/// reads, and writes that provably never left hotcache).
+pub(in crate::server) struct Retry {
+    pub frame: bytes::Bytes,
+    pub readonly: bool,
+    pub attempts: u32,
+    /// The error of the failure being retried: the answer if the retry cannot
+    /// even be sent (no connection to be had).
+    pub error: Option<bytes::Bytes>,
+}
+
+/// Whether the command being dispatched may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::server) enum RetryKind {
+    No,
+    /// A read: retried whenever its connection fails.
+    Read,
+    /// Anything else: retried only if it was never written.
+    Write,
 }
 
 /// The cache entry a fill may become.
