@@ -134,8 +134,7 @@ impl Breaker {
                 if since >= self.settings.open_ms.load(Relaxed)
                     && self.state.compare_exchange(OPEN, HALF_OPEN, Relaxed, Relaxed).is_ok()
                 {
-                    self.probes_left.store(self.settings.probes.load(Relaxed), Relaxed);
-                    self.probes_ok.store(0, Relaxed);
+                    self.refill_probes();
                     tracing::info!(upstream = %self.addr, "circuit breaker half-open: probing");
                 }
                 self.take_probe()
@@ -144,7 +143,22 @@ impl Breaker {
         }
     }
 
+    fn refill_probes(&self) {
+        self.opened_at.store(self.now_ms(), Relaxed);
+        self.probes_left.store(self.settings.probes.load(Relaxed), Relaxed);
+        self.probes_ok.store(0, Relaxed);
+    }
+
     fn take_probe(&self) -> bool {
+        // Probes whose outcome never came (the request was dropped on the way)
+        // must not leave it half open forever: after another open time, probe again.
+        if self.state.load(Relaxed) == HALF_OPEN
+            && self.probes_left.load(Relaxed) == 0
+            && self.now_ms().saturating_sub(self.opened_at.load(Relaxed))
+                >= self.settings.open_ms.load(Relaxed).max(1)
+        {
+            self.refill_probes();
+        }
         let ok = self.state.load(Relaxed) == HALF_OPEN
             && self.probes_left.fetch_update(Relaxed, Relaxed, |p| p.checked_sub(1)).is_ok();
         if !ok {
@@ -227,6 +241,7 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn breaker(open_ms: u64) -> Breaker {
         let c = Config {
@@ -269,6 +284,20 @@ mod tests {
         assert!(b.allow());
         b.failure();
         assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn lost_probes_do_not_keep_it_half_open() {
+        let b = breaker(20);
+        for _ in 0..3 {
+            b.failure();
+        }
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(b.allow() && b.allow());
+        assert!(!b.allow());
+        // Neither probe reported back; after another open time it probes again.
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(b.allow());
     }
 
     #[test]

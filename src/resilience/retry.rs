@@ -1,42 +1,59 @@
-//! Retries of reads whose upstream connection failed: few, spaced out, and
+//! Retries of requests whose upstream connection failed: few, spaced out, and
 //! within a budget, so that retries can never multiply the load on a struggling
 //! node.
 //!
 //! Only idempotent work is retried (rule 7): read-only commands, and requests
-//! that provably never left hotcache. A thread earns `retry-budget` percent of a
-//! retry per request it sends and spends one per retry, so retries stay at most
-//! that share of requests over time (with a small burst allowance).
+//! that provably never left hotcache. A thread may retry at most `retry-budget`
+//! percent of the requests it sent recently (counts halve every second), plus a
+//! few, so that a quiet thread can still retry at all.
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Most retries saved up for a burst.
-const BURST: f64 = 20.0;
+/// Retries allowed in a window whatever the request count.
+const FLOOR: u64 = 10;
+const WINDOW: Duration = Duration::from_secs(1);
 
 /// One thread's retry budget.
 #[derive(Debug)]
 pub struct RetryBudget {
-    tokens: Cell<f64>,
+    window_start: Cell<Instant>,
+    requests: Cell<u64>,
+    retries: Cell<u64>,
     rng: Cell<u64>,
 }
 
 impl RetryBudget {
     pub fn new(seed: u64) -> Self {
-        Self { tokens: Cell::new(BURST), rng: Cell::new(seed | 1) }
+        Self {
+            window_start: Cell::new(Instant::now()),
+            requests: Cell::new(0),
+            retries: Cell::new(0),
+            rng: Cell::new(seed | 1),
+        }
     }
 
-    /// Earns the share of a retry one request is worth.
+    /// Halves the counts each second: recent traffic weighs, old fades.
+    fn roll(&self, now: Instant) {
+        if now.duration_since(self.window_start.get()) >= WINDOW {
+            self.window_start.set(now);
+            self.requests.set(self.requests.get() / 2);
+            self.retries.set(self.retries.get() / 2);
+        }
+    }
+
+    /// Counts a request sent upstream.
     #[inline]
-    pub fn earn(&self, percent: u64) {
-        let t = self.tokens.get() + percent as f64 / 100.0;
-        self.tokens.set(t.min(BURST));
+    pub fn count_request(&self) {
+        self.requests.set(self.requests.get() + 1);
     }
 
-    /// Spends one retry if the budget has it.
-    pub fn spend(&self) -> bool {
-        let t = self.tokens.get();
-        if t >= 1.0 {
-            self.tokens.set(t - 1.0);
+    /// Takes one retry if this window's budget (`percent` of its requests) has one.
+    pub fn spend(&self, percent: u64) -> bool {
+        self.roll(Instant::now());
+        let allowed = (self.requests.get() * percent / 100).max(FLOOR);
+        if self.retries.get() < allowed {
+            self.retries.set(self.retries.get() + 1);
             true
         } else {
             false
@@ -62,15 +79,13 @@ mod tests {
     #[test]
     fn budget_limits_retries_to_a_share_of_requests() {
         let b = RetryBudget::new(7);
-        while b.spend() {}
-        let mut retries = 0;
         for _ in 0..1000 {
-            b.earn(10);
-            if b.spend() {
-                retries += 1;
-            }
+            b.count_request();
         }
-        assert!((95..=105).contains(&retries), "{retries}");
+        let retries = (0..1000).filter(|_| b.spend(10)).count();
+        assert_eq!(retries, 100);
+        let quiet = RetryBudget::new(8);
+        assert_eq!((0..100).filter(|_| quiet.spend(10)).count(), FLOOR as usize);
     }
 
     #[test]

@@ -285,7 +285,7 @@ impl Conn {
             Err(e) => return self.reply_raw(e),
         };
         inc(&self.ctx.counters().forwarded_commands);
-        self.ctx.retry_budget.earn(self.config.retry_budget);
+        self.ctx.retry_budget.count_request();
         let retry = match self.retry_kind {
             RetryKind::No => None,
             kind => Some(Retry {

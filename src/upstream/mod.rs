@@ -305,12 +305,12 @@ impl Upstream {
             Origin::Embedded(e) => return Ok(Link::Embedded(e.clone(), proto)),
             Origin::Redis(t) => t,
         };
-        self.admit()?;
         let mut shared = self.shared.borrow_mut();
         let conns = &mut shared[slot(proto)];
         let i = affinity % conns.len();
         if let Some(c) = &conns[i] {
             if !c.is_dead() {
+                self.admit()?;
                 return Ok(Link::Pipe(c.clone()));
             }
             if c.failed_to_connect() {
@@ -318,7 +318,9 @@ impl Upstream {
             }
             conns[i] = None;
         }
+        // Backing off costs no probe of a half-open breaker.
         self.backoff(target)?;
+        self.admit()?;
         let c = self.open(target, proto);
         conns[i] = Some(c.clone());
         Ok(Link::Pipe(c))

@@ -22,6 +22,26 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
+/// Waits until the redis-server on `port` answers; false if it exited first.
+fn wait_redis(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut c) = RawClient::try_connect(port)
+            && c.try_cmd(&["PING"]).is_ok()
+        {
+            return true;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("redis-server on {port} not ready in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits until something on `port` answers PING with +PONG.
 fn wait_ready(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -45,6 +65,21 @@ pub struct RedisServer {
     pub port: u16,
     child: Child,
     pub dir: PathBuf,
+    /// The extra arguments it was started with (for `restart`).
+    extra: Vec<String>,
+}
+
+fn spawn_redis(port: u16, dir: &PathBuf, extra: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (see README)")
 }
 
 impl RedisServer {
@@ -55,38 +90,40 @@ impl RedisServer {
 
     /// Starts `redis-server` with extra `--option value` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         for _attempt in 0..5 {
             let port = free_port();
             let dir = std::env::temp_dir().join(format!("hotcache-test-redis-{port}"));
             let _ = std::fs::create_dir_all(&dir);
-            let mut cmd = Command::new("redis-server");
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-                .args(["--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = cmd.spawn().expect("redis-server must be installed (see README)");
+            let mut child = spawn_redis(port, &dir, &extra);
             // A lost race for the port shows as an early exit: try another port.
-            let deadline = Instant::now() + READY_TIMEOUT;
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if let Ok(mut c) = RawClient::try_connect(port)
-                    && c.try_cmd(&["PING"]).is_ok()
-                {
-                    return Self { port, child, dir };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("redis-server on {port} not ready in time");
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            if wait_redis(port, &mut child) {
+                return Self { port, child, dir, extra };
             }
         }
         panic!("could not start redis-server");
+    }
+
+    /// Starts the server again on the same port and directory (after `kill`),
+    /// with the same arguments, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let mut child = spawn_redis(self.port, &self.dir, &self.extra);
+            if wait_redis(self.port, &mut child) {
+                self.child = child;
+                return;
+            }
+            // The port may take a moment to be free again after the kill.
+            assert!(Instant::now() < deadline, "redis-server did not restart on {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self) -> String {

@@ -14,5 +14,6 @@ mod lifecycle;
 mod malformed;
 mod origin;
 mod pipeline;
+mod resilience;
 mod state;
 mod tools;

@@ -62,25 +62,68 @@ impl Conn {
     /// a read or never have left hotcache, have attempts left, and the retry
     /// budget must allow it. Sets the head waiting for its retry if so.
     fn retry_head(&mut self, unsent: bool, error: &Bytes) -> bool {
-        let (max, base) = (self.config.retries, self.config.retry_backoff);
-        let budget = &self.ctx.retry_budget;
-        let Some(head) = self.pending.front_mut() else { return false };
-        let Some(retry) = &mut head.retry else { return false };
-        if !(retry.readonly || unsent) || u64::from(retry.attempts) >= max || !budget.spend() {
+        let Some(attempt) = self.pending.front().and_then(|h| h.retry.as_ref()).map(|r| r.attempts)
+        else {
+            return false;
+        };
+        if !self.take_retry(0, unsent, error) {
             return false;
         }
-        let wait = budget.backoff(Duration::from_millis(base), retry.attempts);
-        retry.attempts += 1;
-        retry.error = Some(error.clone());
-        head.slot = ReplySlot::Retry(tokio::time::Instant::now() + wait);
+        let base = Duration::from_millis(self.config.retry_backoff);
+        let wait = self.ctx.retry_budget.backoff(base, attempt);
+        if let Some(head) = self.pending.front_mut() {
+            head.slot = ReplySlot::Retry(tokio::time::Instant::now() + wait);
+        }
         true
     }
 
-    /// Sends the head request again (its retry time has come).
+    /// Whether the failed request at `index` may be sent again; takes the
+    /// attempt and the budget if so.
+    fn take_retry(&mut self, index: usize, unsent: bool, error: &Bytes) -> bool {
+        let (max, pct) = (self.config.retries, self.config.retry_budget);
+        let budget = &self.ctx.retry_budget;
+        let Some(p) = self.pending.get_mut(index) else { return false };
+        let Some(retry) = &mut p.retry else { return false };
+        if !(retry.readonly || unsent) || u64::from(retry.attempts) >= max || !budget.spend(pct) {
+            return false;
+        }
+        retry.attempts += 1;
+        retry.error = Some(error.clone());
+        true
+    }
+
+    /// Sends the head request again (its retry time has come), and with it every
+    /// request queued right behind it that failed in the same breakdown: one
+    /// backoff for them all, not one each in turn.
     pub(super) fn resend_head(&mut self) {
+        self.resend_at(0);
+        let mut i = 1;
+        while i < self.pending.len() {
+            if let ReplySlot::Wait(rx) = &mut self.pending[i].slot
+                && let Ok(r) = rx.try_recv()
+            {
+                self.pending[i].slot = ReplySlot::Arrived(r);
+            }
+            let failed = match &self.pending[i].slot {
+                ReplySlot::Arrived(r) => r.failed.map(|f| (f.unsent, r.frame.clone())),
+                ReplySlot::Filled(r) if r.failed => Some((false, r.reply.clone())),
+                _ => None,
+            };
+            let Some((unsent, error)) = failed else { break };
+            if !self.take_retry(i, unsent, &error) {
+                break;
+            }
+            inc(&self.ctx.counters().upstream_request_errors);
+            self.resend_at(i);
+            i += 1;
+        }
+    }
+
+    /// Sends the request at `index` in the queue again.
+    fn resend_at(&mut self, index: usize) {
         let link = self.ctx.upstream.shared(self.proto, self.affinity);
         let epochs = self.ctx.shared.cache.epochs.clone();
-        let Some(head) = self.pending.front_mut() else { return };
+        let Some(head) = self.pending.get_mut(index) else { return };
         let Some(retry) = &head.retry else { return };
         inc(&self.ctx.counters().upstream_retries);
         // A write that never left is sent again; what it wrote is not known here,
