@@ -82,7 +82,6 @@ impl Conn {
                 self.stalled = Some(req);
                 return false;
             }
-            self.invalidate_now(&after);
         }
         if c.state == Some(State::Unwatch)
             && let Some(d) = &mut self.dedicated
@@ -159,7 +158,6 @@ impl Conn {
             self.stalled = Some(req);
             return false;
         }
-        self.invalidate_now(&after);
         self.forward(req, Effect::None, after)
     }
 
@@ -284,6 +282,9 @@ impl Conn {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
         };
+        // A write invalidates what it touches before it leaves (and again on its
+        // reply); one refused before leaving (breaker open) changed nothing.
+        self.invalidate_now(&after);
         inc(&self.ctx.counters().forwarded_commands);
         self.ctx.retry_budget.count_request();
         let retry = match self.retry_kind {
@@ -362,6 +363,7 @@ impl Conn {
             }
             Err(Some(e)) => return self.reply_raw(e),
         }
+        self.invalidate_now(&after);
         let Some(d) = &self.dedicated else { return true };
         inc(&self.ctx.counters().forwarded_commands);
         let slot = d.link.send_with(&req, after, &self.ctx.shared.cache.epochs, blocking);
