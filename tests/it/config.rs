@@ -66,3 +66,13 @@ fn help_lists_every_setting() {
         assert!(text.contains(&format!("--{}", p.name)), "{} missing from --help", p.name);
     }
 }
+
+/// README's settings table lists every setting (so it cannot fall behind).
+#[test]
+fn readme_lists_every_setting() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for p in hotcache::config::PARAMS {
+        assert!(readme.contains(&format!("| `{}` |", p.name)), "README does not list {}", p.name);
+    }
+}
