@@ -167,9 +167,13 @@ impl Breaker {
         ok
     }
 
-    /// A reply came back.
+    /// Replies came back (called once per read of replies).
     pub fn success(&self) {
-        self.consecutive.store(0, Relaxed);
+        // Read before writing: the common case, nothing to reset, then stays a
+        // shared cache line instead of bouncing between threads.
+        if self.consecutive.load(Relaxed) != 0 {
+            self.consecutive.store(0, Relaxed);
+        }
         match self.state.load(Relaxed) {
             CLOSED => {
                 self.roll_window();

@@ -355,6 +355,11 @@ impl PipeConn {
                 Ok(_) => {}
                 Err(e) => return self.fail_with(target, &e.to_string()),
             }
+            // Replies tell the breaker the node is alive: once per read, not once
+            // per reply, so threads do not fight over its counters.
+            if let Some(b) = &self.ctx.breaker {
+                b.success();
+            }
             loop {
                 match framer.next_frame(&rbuf) {
                     Ok(Some((len, kind))) => {
@@ -388,9 +393,7 @@ impl PipeConn {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 inner.handed = inner.handed.saturating_sub(1);
                 drop(inner);
-                if let Some(b) = &self.ctx.breaker {
-                    b.success();
-                }
+
                 // Invalidate before anyone can see the reply.
                 after.apply(&self.ctx.epochs);
                 match waiter {
