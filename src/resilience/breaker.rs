@@ -167,8 +167,8 @@ impl Breaker {
         ok
     }
 
-    /// Replies came back (called once per read of replies).
-    pub fn success(&self) {
+    /// `replies` replies came back in one read (called once per read).
+    pub fn success(&self, replies: u32) {
         // Read before writing: the common case, nothing to reset, then stays a
         // shared cache line instead of bouncing between threads.
         if self.consecutive.load(Relaxed) != 0 {
@@ -180,7 +180,12 @@ impl Breaker {
                 self.window_ok.fetch_add(1, Relaxed);
             }
             HALF_OPEN => {
-                let ok = self.probes_ok.fetch_add(1, Relaxed) + 1;
+                // Every probe's reply counts, however many arrived in one read:
+                // counting the read once, probes answered together would never
+                // add up to `breaker-probes`, and the breaker would stay half
+                // open (refilled probes restart the count) for as long as the
+                // load lasts.
+                let ok = self.probes_ok.fetch_add(replies, Relaxed).saturating_add(replies);
                 if ok >= self.settings.probes.load(Relaxed)
                     && self.state.compare_exchange(HALF_OPEN, CLOSED, Relaxed, Relaxed).is_ok()
                 {
@@ -261,7 +266,7 @@ mod tests {
     fn opens_on_consecutive_failures_and_refuses() {
         let b = breaker(60_000);
         b.failure();
-        b.success();
+        b.success(1);
         b.failure();
         b.failure();
         assert!(b.allow());
@@ -279,8 +284,8 @@ mod tests {
         }
         assert!(b.allow() && b.allow(), "two probes");
         assert!(!b.allow(), "no third probe");
-        b.success();
-        b.success();
+        b.success(1);
+        b.success(1);
         assert_eq!(b.state(), State::Closed);
         for _ in 0..3 {
             b.failure();
@@ -288,6 +293,18 @@ mod tests {
         assert!(b.allow());
         b.failure();
         assert_eq!(b.state(), State::Open);
+    }
+
+    #[test]
+    fn probes_answered_in_one_read_close_it() {
+        let b = breaker(0);
+        for _ in 0..3 {
+            b.failure();
+        }
+        assert!(b.allow() && b.allow(), "two probes");
+        // Both replies arrive in the same read.
+        b.success(2);
+        assert_eq!(b.state(), State::Closed);
     }
 
     #[test]
@@ -314,19 +331,19 @@ mod tests {
         };
         let b = Breaker::new("n:1".into(), &c);
         for _ in 0..5 {
-            b.success();
+            b.success(1);
         }
         // Two failures per success: never many in a row, but the rate climbs.
         for _ in 0..2 {
             b.failure();
             b.failure();
-            b.success();
+            b.success(1);
         }
         assert_eq!(b.state(), State::Closed, "4 failures in 11 is 36%");
         for _ in 0..2 {
             b.failure();
             b.failure();
-            b.success();
+            b.success(1);
         }
         assert_eq!(b.state(), State::Open);
     }

@@ -355,11 +355,7 @@ impl PipeConn {
                 Ok(_) => {}
                 Err(e) => return self.fail_with(target, &e.to_string()),
             }
-            // Replies tell the breaker the node is alive: once per read, not once
-            // per reply, so threads do not fight over its counters.
-            if let Some(b) = &self.ctx.breaker {
-                b.success();
-            }
+            let mut replies = 0u32;
             loop {
                 match framer.next_frame(&rbuf) {
                     Ok(Some((len, kind))) => {
@@ -367,10 +363,19 @@ impl PipeConn {
                         if !self.deliver(frame, kind) {
                             return self.fail_with(target, "reply without a request");
                         }
+                        replies = replies.saturating_add(1);
                     }
                     Ok(None) => break,
                     Err(e) => return self.fail_with(target, &format!("bad reply: {e}")),
                 }
+            }
+            // Replies tell the breaker the node is alive: once per read, not once
+            // per reply, so threads do not fight over its counters. It is told how
+            // many came: a half-open breaker counts each probe's reply.
+            if replies > 0
+                && let Some(b) = &self.ctx.breaker
+            {
+                b.success(replies);
             }
             if self.is_dead() {
                 return;
