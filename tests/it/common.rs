@@ -126,6 +126,13 @@ impl RedisServer {
         self.child.id()
     }
 
+    /// Sends a signal (`STOP`, `CONT`, ...) to the process.
+    pub fn signal(&self, sig: &str) {
+        let status =
+            Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{sig} redis-server");
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

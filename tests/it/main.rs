@@ -10,6 +10,7 @@ mod common;
 mod config;
 mod differential;
 mod embedded;
+mod faultproxy;
 mod lifecycle;
 mod malformed;
 mod origin;
