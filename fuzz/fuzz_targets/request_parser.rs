@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
         2 => 1,
         _ => 16,
     };
-    let limits = RequestLimits { max_bulk_len };
+    let limits = RequestLimits { max_bulk_len, ..RequestLimits::default() };
     let in_pieces = feed(&input.pieces, &limits, unauth);
     let whole = feed(&[input.payload], &limits, unauth);
     // Redis's size limits apply to what is buffered, so past them the outcome

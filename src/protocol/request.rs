@@ -14,11 +14,14 @@ use super::{PROTO_INLINE_MAX_SIZE, split_args, string2ll};
 pub struct RequestLimits {
     /// `proto-max-bulk-len`: the longest bulk argument accepted.
     pub max_bulk_len: i64,
+    /// `client-query-buffer-limit`: a client whose unparsed input goes past it
+    /// is closed, so its buffer never needs room beyond it.
+    pub max_query_buffer: usize,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        Self { max_bulk_len: 512 * 1024 * 1024 }
+        Self { max_bulk_len: 512 * 1024 * 1024, max_query_buffer: 1 << 30 }
     }
 }
 
@@ -238,10 +241,16 @@ impl RequestParser {
                 }
             };
             if buf.len() - self.pos < len + 2 {
-                // Let the buffer grow toward the announced size, without trusting it
-                // for a single large allocation up front.
-                let want = (len + 2 - (buf.len() - self.pos)).min(1 << 20);
-                buf.reserve(want);
+                // Room for the whole argument at once, as Redis makes for a big
+                // one: grown step by step, the buffer would copy itself at each
+                // doubling and hold twice its size meanwhile (an endless bulk
+                // under a 64 MB limit peaked at 2.2 times the limit). The announced
+                // length is trusted only up to the query buffer limit, past which
+                // the client is closed anyway; the memory is touched only as
+                // bytes arrive.
+                let missing = len + 2 - (buf.len() - self.pos);
+                let room = limits.max_query_buffer.saturating_sub(buf.len()).saturating_add(1);
+                buf.reserve(missing.min(room));
                 return ParseOutcome::Incomplete;
             }
             if &buf[self.pos + len..self.pos + len + 2] != b"\r\n" {

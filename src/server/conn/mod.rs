@@ -301,8 +301,11 @@ impl Conn {
 
     /// Reads what the socket has. False when the client is gone or over a limit.
     fn read(&mut self) -> bool {
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            // Start small (idle clients cost little) and grow with the traffic.
+        let limit = self.config.client_query_buffer_limit.0;
+        // Start small (idle clients cost little) and grow with the traffic; a
+        // buffer already larger than the limit holds all a client may send before
+        // it is closed, so it never grows again (growing copies it).
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 && self.rbuf.capacity() as u64 <= limit {
             let want = (self.rbuf.capacity()).clamp(4096, 1 << 20);
             self.rbuf.reserve(want);
         }
@@ -312,7 +315,7 @@ impl Conn {
                 self.need_sync = self.need_sync.max(self.last_read);
                 add(&self.ctx.counters().total_net_input_bytes, n as u64);
                 self.info().qbuf.store(self.rbuf.len(), Relaxed);
-                if self.rbuf.len() as u64 > self.config.client_query_buffer_limit.0 {
+                if self.rbuf.len() as u64 > limit {
                     inc(&self.ctx.counters().client_query_limit_disconnections);
                     crate::log_limited!(
                         warn,
@@ -362,7 +365,11 @@ impl Conn {
         {
             return;
         }
-        let limits = RequestLimits { max_bulk_len: self.config.proto_max_bulk_len.0 as i64 };
+        let limits = RequestLimits {
+            max_bulk_len: self.config.proto_max_bulk_len.0 as i64,
+            max_query_buffer: usize::try_from(self.config.client_query_buffer_limit.0)
+                .unwrap_or(usize::MAX),
+        };
         while !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING {
             match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
                 ParseOutcome::Command(req) => {
