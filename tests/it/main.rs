@@ -11,6 +11,7 @@ mod config;
 mod differential;
 mod embedded;
 mod faultproxy;
+mod faults;
 mod lifecycle;
 mod malformed;
 mod origin;
