@@ -103,6 +103,10 @@ impl Conn {
     /// A cacheable read of one key: a hit answers at once; a miss joins or starts
     /// the singleflight read of its entry.
     pub(super) fn cached_read(&mut self, c: &'static Command, req: Request) -> bool {
+        if self.behind_failed_shared() {
+            self.stalled = Some(req);
+            return false;
+        }
         let now = self.now;
         let ctx = self.ctx.clone();
         let cache = &ctx.cache;
@@ -182,6 +186,7 @@ impl Conn {
                 inc(&counters.singleflight_leads);
                 inc(&counters.forwarded_commands);
                 link.send_fill(&req, key, &flight);
+                self.note_shared(&link);
                 let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
                 self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);
                 self.set_retry(Some(Retry {
@@ -200,6 +205,10 @@ impl Conn {
     /// miss: the whole MGET goes to Redis (keeping its atomicity), followed by the
     /// PTTL of each missing admissible key, and the elements are cached.
     pub(super) fn cached_mget(&mut self, c: &'static Command, req: Request) -> bool {
+        if self.behind_failed_shared() {
+            self.stalled = Some(req);
+            return false;
+        }
         self.sync_tracking();
         let now = self.now;
         let ctx = self.ctx.clone();
@@ -270,6 +279,7 @@ impl Conn {
         for (i, key) in keys_to_fill.iter().enumerate() {
             link.send_pttl_part(key, &parts, i + 1);
         }
+        self.note_shared(&link);
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.push_forwarded(ReplySlot::Wait(rx), lane, Effect::None);
         self.set_retry(Some(Retry {

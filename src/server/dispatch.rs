@@ -1,6 +1,7 @@
 //! Routing one command: answered here, sent on the shared connection, or on a
 //! connection of the client's own, following the command table.
 
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
@@ -271,10 +272,32 @@ impl Conn {
         Request::from_args(args)
     }
 
+    /// True when this client's requests still in flight went on a shared
+    /// connection that has failed since: each gets an error or is sent again (a
+    /// retry), and a new request sent now on a fresh connection would reach Redis
+    /// before the ones sent again (a GET before the SET it follows). New requests
+    /// wait until those are answered, as at a lane change.
+    pub(super) fn behind_failed_shared(&self) -> bool {
+        self.shared_inflight > 0 && self.shared_conn.as_ref().is_some_and(|c| c.is_dead())
+    }
+
+    /// Remembers the shared connection a new request went on.
+    pub(super) fn note_shared(&mut self, link: &Link) {
+        if let Link::Pipe(c) = link
+            && !self.shared_conn.as_ref().is_some_and(|s| Rc::ptr_eq(s, c))
+        {
+            self.shared_conn = Some(c.clone());
+        }
+    }
+
     /// Sends on the dedicated connection if the client holds one, else shared.
     pub(super) fn forward(&mut self, req: Request, effect: Effect, after: After) -> bool {
         if self.dedicated.is_some() {
             return self.forward_dedicated(req, effect, after);
+        }
+        if self.behind_failed_shared() {
+            self.stalled = Some(req);
+            return false;
         }
         // UNWATCH with nothing watched, EXEC without MULTI: the shared connection
         // gives Redis's own answer.
@@ -302,6 +325,7 @@ impl Conn {
         if lane == Lane::Shared {
             self.set_retry(retry);
         }
+        self.note_shared(&link);
         true
     }
 

@@ -55,6 +55,8 @@ pub(super) struct Conn {
     pub shared_inflight: usize,
     /// Reads waiting on another client's singleflight read.
     pub foreign_inflight: usize,
+    /// The shared connection this client's latest new request went on.
+    pub shared_conn: Option<Rc<crate::upstream::PipeConn>>,
     /// A command that must wait until earlier replies are in (a lane change).
     pub stalled: Option<Request>,
     pub reply_mode: ReplyMode,
@@ -120,6 +122,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         sink: None,
         shared_inflight: 0,
         foreign_inflight: 0,
+        shared_conn: None,
         stalled: None,
         reply_mode: ReplyMode::On,
         closing: false,
