@@ -368,6 +368,10 @@ fn pump(link: &Link, dir: Dir, ctl: &Control) {
             }
             Err(_) => break,
         };
+        // A black hole that began while this read waited holds the chunk too.
+        while ctl.black_hole.load(SeqCst) && !ended(link, ctl) {
+            std::thread::sleep(POLL);
+        }
         let delay = match dir {
             Dir::Up => ctl.delay_up_us.load(SeqCst),
             _ => ctl.delay_down_us.load(SeqCst),

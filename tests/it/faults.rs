@@ -104,7 +104,7 @@ fn check_request(set: &[u8], echo: &[u8], get: &[u8], value: &str, at: &str) -> 
 }
 
 /// What a client of the workload has seen so far, for tests to poll.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Progress {
     /// Pipelines completed.
     pub batches: u64,
@@ -112,6 +112,8 @@ pub struct Progress {
     pub last_ok: Option<Instant>,
     /// When the last upstream error reply arrived.
     pub last_error: Option<Instant>,
+    /// The last error reply, and the request it answered.
+    pub last_error_text: String,
     pub errors: u64,
     pub ok: u64,
     /// Longest wait for one pipeline's replies.
@@ -150,9 +152,19 @@ impl Load {
         Self { stop, progress, handles }
     }
 
+    /// Panics if a client has ended while it should still run: it failed a
+    /// check (its panic message is printed above).
+    fn check_clients(&self) {
+        if !self.stop.load(SeqCst)
+            && let Some(i) = self.handles.iter().position(|h| h.is_finished())
+        {
+            panic!("workload client {i} failed (see its message above)");
+        }
+    }
+
     /// A snapshot of every client's progress.
     pub fn snapshot(&self) -> Vec<Progress> {
-        self.progress.iter().map(|p| *p.lock().unwrap_or_else(|e| e.into_inner())).collect()
+        self.progress.iter().map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
     }
 
     /// Waits until every client has completed a fully successful pipeline after
@@ -160,6 +172,7 @@ impl Load {
     pub fn wait_all_ok_after(&self, since: Instant, timeout: Duration, what: &str) -> Duration {
         let left = timeout.saturating_sub(since.elapsed());
         wait_until(left, what, || {
+            self.check_clients();
             self.snapshot().iter().all(|p| p.last_ok.is_some_and(|t| t > since))
         });
         since.elapsed()
@@ -169,6 +182,7 @@ impl Load {
     pub fn wait_batches(&self, n: u64, timeout: Duration, what: &str) {
         let start: Vec<u64> = self.snapshot().iter().map(|p| p.batches).collect();
         wait_until(timeout, what, || {
+            self.check_clients();
             self.snapshot().iter().zip(&start).all(|(p, s)| p.batches >= s + n)
         });
     }
@@ -224,6 +238,7 @@ fn run_client(
         c.send(&batch);
         let (mut ok, mut errors) = (0, 0);
         let mut last_error = None;
+        let mut last_error_text = String::new();
         for (key, value) in sent {
             let at = format!("client {tag} request {key}");
             let mut read = |what: &str| {
@@ -237,6 +252,7 @@ fn run_client(
             } else {
                 errors += 1;
                 last_error = Some(Instant::now());
+                last_error_text = format!("{at}: SET {} GET {}", show(&set), show(&get));
             }
             if set == b"+OK\r\n" {
                 acked.push((key, value));
@@ -252,6 +268,7 @@ fn run_client(
         }
         if last_error.is_some() {
             p.last_error = last_error;
+            p.last_error_text = last_error_text;
         }
     }
     ClientLog { acked }

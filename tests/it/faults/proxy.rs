@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Load, assert_acked_in_redis, assert_alive, bulk, hotcache_field, is_upstream_error};
-use crate::common::{Hotcache, RedisServer};
+use crate::common::{Hotcache, RawClient, RedisServer, encode};
 use crate::faultproxy::{AfterCut, Dir, FaultProxy};
 
 /// Redis, the proxy in front of it, hotcache in front of the proxy.
@@ -92,12 +92,18 @@ fn reply_cut_in_half_never_desynchronises() {
     let (redis, proxy, mut hc) = setup(&["--cache-tracking", "no"]);
     // 4 KB values: GET replies span reads, so a cut lands inside a reply.
     let load = Load::start(hc.port, 4, 20, 4096, "cut");
+    let mut info = hc.client();
     let mut cuts = 0;
     for _ in 0..10 {
         load.wait_batches(2, Duration::from_secs(10), "progress between cuts");
+        let broken = hotcache_field(&mut info, "upstream_connection_errors");
         proxy.cut_next_reply(2048, AfterCut::Reset);
         super::wait_until(Duration::from_secs(5), "a reply chunk to cut", || !proxy.cut_pending());
         cuts += 1;
+        // Once hotcache has seen the reset, pipelines sent after it see no error.
+        super::wait_until(Duration::from_secs(5), "hotcache sees the reset", || {
+            hotcache_field(&mut info, "upstream_connection_errors") > broken
+        });
         load.wait_all_ok_after(Instant::now(), Duration::from_secs(5), "success after a cut");
     }
     let (_, errors_after_resets, _) = load.totals();
@@ -120,9 +126,10 @@ fn reply_cut_in_half_never_desynchronises() {
     let resumed = Instant::now();
     let recovery = load.wait_all_ok_after(resumed, Duration::from_secs(5), "success after a stall");
     let (ok, errors, slowest) = load.totals();
+    let last: Vec<String> = load.snapshot().into_iter().map(|p| p.last_error_text).collect();
     let logs = load.stop();
     assert_alive(&mut hc);
-    assert_eq!(errors, errors_before, "the stalled reply, once complete, was not delivered");
+    assert_eq!(errors, errors_before, "errors after the stall: {last:?}");
     let checked = assert_acked_in_redis(redis.port, &logs);
     eprintln!(
         "cuts: {cuts} replies cut then reset, one cut then stalled: {ok} requests ok, {errors} \
@@ -242,4 +249,96 @@ fn refused_upstream_fails_fast_then_recovers() {
          writes in Redis; slowest pipeline {slowest:?}",
         proxy.counts().refused
     );
+}
+
+/// Resets in quick succession under pipelines whose requests span several reads
+/// (8 KB values): a request that failed and is resent (a read, or a write that
+/// never left) must still reach Redis before the requests its client sent after
+/// it, so a GET never misses the SET before it.
+#[test]
+fn retries_keep_each_clients_order_across_resets() {
+    let (redis, proxy, mut hc) = setup(&["--cache-tracking", "no"]);
+    let load = Load::start(hc.port, 4, 20, 8192, "order");
+    let start = Instant::now();
+    let mut resets = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        load.wait_batches(1, Duration::from_secs(10), "progress between resets");
+        proxy.reset_all();
+        resets += 1;
+    }
+    load.wait_all_ok_after(Instant::now(), Duration::from_secs(5), "success after the resets");
+    let (ok, errors, _) = load.totals();
+    let logs = load.stop();
+    assert_alive(&mut hc);
+    let checked = assert_acked_in_redis(redis.port, &logs);
+    eprintln!("order: {resets} resets, {ok} ok, {errors} failed, {checked} acked writes in Redis");
+}
+
+/// A request failed with its connection and waiting for its retry must reach
+/// Redis before the requests its client sends after it, which would otherwise go
+/// ahead on the new connection. Made certain with a long retry backoff: a GET
+/// stuck in a black hole when the connection is reset, then a SET of the same
+/// key, must not see that SET; a SET that never left (queued behind a writer
+/// blocked by the black hole), then a GET of its key, must see it.
+#[test]
+fn a_retried_request_is_not_overtaken_by_later_ones() {
+    let (redis, proxy, mut hc) =
+        setup(&["--threads", "1", "--cache-tracking", "no", "--retry-backoff", "300"]);
+    let mut c = hc.client();
+    let mut info = hc.client();
+    let mut broken = hotcache_field(&mut info, "upstream_connection_errors");
+    let mut reset_upstream = |info: &mut RawClient| {
+        proxy.reset_all();
+        proxy.black_hole(false);
+        super::wait_until(Duration::from_secs(5), "hotcache sees the reset", || {
+            hotcache_field(info, "upstream_connection_errors") > broken
+        });
+        broken = hotcache_field(info, "upstream_connection_errors");
+    };
+
+    // A read sent, lost with its connection, retried after 300 ms.
+    assert_eq!(c.cmd(&["SET", "order:r", "old"]), b"+OK\r\n");
+    proxy.black_hole(true);
+    c.send(&encode(&["GET", "order:r"]));
+    // Let the GET reach the proxy (it stays in the black hole).
+    std::thread::sleep(Duration::from_millis(50));
+    reset_upstream(&mut info);
+    c.send(&encode(&["SET", "order:r", "new"]));
+    let get = c.read_reply();
+    assert!(
+        get == bulk("old") || is_upstream_error(&get),
+        "a GET sent before SET got {}",
+        String::from_utf8_lossy(&get)
+    );
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+
+    // A write that never left (its connection's writer blocked), retried after
+    // 300 ms: the GET sent after it must see it.
+    proxy.black_hole(true);
+    let mut filler = hc.client();
+    let big = "f".repeat(1 << 20);
+    let mut batch = Vec::new();
+    for i in 0..24 {
+        batch.extend(encode(&["SET", &format!("order:filler:{i}"), &big]));
+    }
+    let writer = std::thread::spawn(move || {
+        filler.send(&batch);
+        filler
+    });
+    // Let the filler fill the socket buffers up to the black hole.
+    std::thread::sleep(Duration::from_millis(300));
+    c.send(&encode(&["SET", "order:w", "written"]));
+    std::thread::sleep(Duration::from_millis(50));
+    reset_upstream(&mut info);
+    c.send(&encode(&["GET", "order:w"]));
+    let set = c.read_reply();
+    let get = c.read_reply();
+    let text = |r: &[u8]| String::from_utf8_lossy(r).into_owned();
+    // The SET never left, so it was sent again: acknowledged.
+    assert_eq!(text(&set), "+OK\r\n", "the SET that never left");
+    assert_eq!(text(&get), text(&bulk("written")), "GET after an acknowledged SET");
+    assert!(hotcache_field(&mut info, "upstream_retries") >= 2, "no retries: nothing tested");
+    let _ = writer.join();
+    assert_alive(&mut hc);
+    assert_eq!(redis.client().cmd(&["GET", "order:r"]), bulk("new"));
 }
