@@ -3,7 +3,8 @@
 //!
 //! Checks, for every parsed command:
 //! - the command table: `lookup` never panics, and for a found command
-//!   `command_keys` never panics and only names arguments 1.. of the command;
+//!   `command_keys` never panics and only names arguments 1.. of the command,
+//!   also with each of its first arguments replaced by a boundary number;
 //! - the origin: `execute` never panics and appends exactly one reply frame
 //!   (`ReplyFramer`), well formed for the protocol (no RESP3 types in RESP2, no
 //!   RESP2 nulls in RESP3, no CR/LF inside a line, integers that parse), never a
@@ -330,20 +331,49 @@ impl Client {
     }
 }
 
+/// Numbers that key counts and indexes are read from: boundaries a fuzzer is
+/// slow to put in exactly the right argument of exactly the right command.
+const EDGE_NUMBERS: &[&[u8]] = &[
+    b"-1",
+    b"0",
+    b"2147483647",
+    b"2147483648",
+    b"4294967297",
+    b"9223372036854775805",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+];
+
+/// `command_keys` names only arguments of the command, never its name.
+fn check_keys(c: &cmd::Command, args: &[Bytes]) {
+    for k in cmd::command_keys(c.def, args).keys {
+        assert!(
+            (1..args.len()).contains(&k.index),
+            "{} key index {} of {} arguments: {args:?}",
+            c.name(),
+            k.index,
+            args.len()
+        );
+    }
+}
+
 /// The command table: lookup and key extraction on arbitrary arguments.
 fn check_table(args: &[Bytes]) -> Lookup {
     let lookup = cmd::lookup(args);
     match &lookup {
         Lookup::Found(c) => {
-            let keys = cmd::command_keys(c.def, args);
-            for k in &keys.keys {
-                assert!(
-                    (1..args.len()).contains(&k.index),
-                    "{} key index {} of {} arguments",
-                    c.name(),
-                    k.index,
-                    args.len()
-                );
+            check_keys(c, args);
+            // The same command with each of its first arguments replaced by a
+            // boundary number (the key extraction is cheap next to the origin).
+            if !c.def.key_specs.is_empty() {
+                let mut variant = args.to_vec();
+                for i in 1..args.len().min(8) {
+                    for n in EDGE_NUMBERS {
+                        variant[i] = Bytes::from_static(n);
+                        check_keys(c, &variant);
+                    }
+                    variant[i] = args[i].clone();
+                }
             }
         }
         Lookup::UnknownSub(c) => {
