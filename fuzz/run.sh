@@ -2,6 +2,7 @@
 # Runs every fuzz target for a while and prints its speed.
 #
 #   fuzz/run.sh [seconds] [libFuzzer flags...]     (default 60 s per target)
+#   TARGETS="command_layer" fuzz/run.sh 600         (only some targets)
 #
 # Extra flags go to libFuzzer, e.g. `fuzz/run.sh 60 -fork=1 -ignore_crashes=1`
 # to keep going past a known crash.
@@ -17,7 +18,7 @@ set -euo pipefail
 secs=${1:-60}
 shift $(( $# > 0 ? 1 : 0 ))
 cd "$(dirname "$0")"
-targets=(request_parser reply_framer)
+read -r -a targets <<<"${TARGETS:-request_parser reply_framer command_layer}"
 status=0
 declare -A speed
 

@@ -17,6 +17,7 @@ pub struct Input<'a> {
     #[allow(dead_code)]
     pub flags: u8,
     /// The payload, whole.
+    #[allow(dead_code)]
     pub payload: &'a [u8],
     /// The same payload cut into the pieces it arrives in.
     pub pieces: Vec<&'a [u8]>,

@@ -85,7 +85,9 @@ pub fn command_keys(def: &CommandDef, args: &[Bytes]) -> CommandKeys {
                     continue;
                 }
                 let first = first + i64::from(firstkey);
-                (first, first + numkeys - 1, i64::from(step))
+                // A count near i64::MAX would overflow: no such keys are there.
+                let Some(last) = first.checked_add(numkeys - 1) else { continue };
+                (first, last, i64::from(step))
             }
             Find::Unknown => {
                 out.complete = false;
@@ -131,5 +133,21 @@ mod tests {
         assert_eq!(keys(&["BLPOP", "a", "b", "0"]).0, vec!["a", "b"]);
         assert_eq!(keys(&["client", "list"]).0, Vec::<String>::new());
         assert!(!keys(&["SORT", "a", "STORE", "b"]).1);
+    }
+
+    /// A key count near i64::MAX overflowed `first + numkeys - 1` (a panic with
+    /// overflow checks; the command_layer fuzz target reproduces it with
+    /// fuzz/regressions/command_layer/eval-numkeys-near-i64-max). Such a count
+    /// names no keys; Redis finds none either (COMMAND GETKEYS EVAL s
+    /// 9223372036854775807 is empty).
+    #[test]
+    fn huge_key_count_names_no_keys() {
+        for n in ["9223372036854775807", "9223372036854775806", "9223372036854775805"] {
+            assert_eq!(keys(&["EVAL", "s", n]).0, Vec::<String>::new());
+            assert_eq!(keys(&["EVAL", "s", n, "k"]).0, Vec::<String>::new());
+            assert_eq!(keys(&["FCALL", "f", n, "k"]).0, Vec::<String>::new());
+            // The destination is its own key spec and is still found.
+            assert_eq!(keys(&["ZUNIONSTORE", "d", n, "a"]).0, vec!["d"]);
+        }
     }
 }
