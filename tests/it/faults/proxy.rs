@@ -274,6 +274,13 @@ fn retries_keep_each_clients_order_across_resets() {
     eprintln!("order: {resets} resets, {ok} ok, {errors} failed, {checked} acked writes in Redis");
 }
 
+/// Waits until hotcache has sent `n` commands upstream in all.
+fn forwarded(info: &mut RawClient, n: u64) {
+    super::wait_until(Duration::from_secs(10), &format!("{n} commands forwarded"), || {
+        hotcache_field(info, "forwarded_commands") >= n
+    });
+}
+
 /// A request failed with its connection and waiting for its retry must reach
 /// Redis before the requests its client sends after it, which would otherwise go
 /// ahead on the new connection. Made certain with a long retry backoff: a GET
@@ -299,9 +306,9 @@ fn a_retried_request_is_not_overtaken_by_later_ones() {
     // A read sent, lost with its connection, retried after 300 ms.
     assert_eq!(c.cmd(&["SET", "order:r", "old"]), b"+OK\r\n");
     proxy.black_hole(true);
+    let sent = hotcache_field(&mut info, "forwarded_commands");
     c.send(&encode(&["GET", "order:r"]));
-    // Let the GET reach the proxy (it stays in the black hole).
-    std::thread::sleep(Duration::from_millis(50));
+    forwarded(&mut info, sent + 1);
     reset_upstream(&mut info);
     c.send(&encode(&["SET", "order:r", "new"]));
     let get = c.read_reply();
@@ -321,14 +328,16 @@ fn a_retried_request_is_not_overtaken_by_later_ones() {
     for i in 0..24 {
         batch.extend(encode(&["SET", &format!("order:filler:{i}"), &big]));
     }
+    let sent = hotcache_field(&mut info, "forwarded_commands");
     let writer = std::thread::spawn(move || {
         filler.send(&batch);
         filler
     });
-    // Let the filler fill the socket buffers up to the black hole.
-    std::thread::sleep(Duration::from_millis(300));
+    // 24 MB sent into the black hole: more than the socket buffers hold, so the
+    // connection's writer is blocked and what follows stays in hotcache.
+    forwarded(&mut info, sent + 24);
     c.send(&encode(&["SET", "order:w", "written"]));
-    std::thread::sleep(Duration::from_millis(50));
+    forwarded(&mut info, sent + 25);
     reset_upstream(&mut info);
     c.send(&encode(&["GET", "order:w"]));
     let set = c.read_reply();
