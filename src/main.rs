@@ -63,13 +63,14 @@ fn main() -> ExitCode {
     raise_fd_limit();
     let upstream = match config.upstream.addr() {
         Some(a) => a,
+        None if config.cluster.is_on() => format!("cluster {}", config.cluster.addrs.join(",")),
         None => "the embedded origin".to_string(),
     };
     let threads = config.thread_count();
     let server = match hotcache::server::start(config) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("hotcache: cannot listen: {e}");
+            eprintln!("hotcache: cannot start: {e}");
             return ExitCode::from(1);
         }
     };

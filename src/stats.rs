@@ -54,6 +54,14 @@ counters! {
     upstream_retries,
     /// Requests refused at once because the upstream's circuit breaker was open.
     breaker_rejections,
+    /// Cluster MOVED replies followed inside hotcache.
+    cluster_moved_redirects,
+    /// Cluster ASK replies followed inside hotcache (with ASKING).
+    cluster_ask_redirects,
+    /// Multi-key commands split into one command per slot.
+    cluster_split_commands,
+    /// Keyless commands sent to every master (DBSIZE, FLUSHALL, KEYS, SCAN ...).
+    cluster_fanouts,
     /// Commands refused because they are in degrade-commands and the upstream is degraded.
     degraded_refusals,
     /// Cached replies served past their TTL (or their tracking stream) while the

@@ -38,32 +38,47 @@ use super::epoch::Epochs;
 use crate::protocol::{FrameKind, ReplyFramer, Request, string2ll};
 use crate::stats::{ShardCounters, inc};
 
-/// Whether the tracking streams can vouch for cached replies, over all threads.
+/// Whether the tracking streams can vouch for cached replies, over all threads
+/// (and, with a cluster, over every master each thread tracks).
 #[derive(Debug)]
 pub struct TrackingState {
-    /// Threads whose tracking connection is up.
+    /// Streams that are up.
     up: AtomicUsize,
-    threads: usize,
-    /// Changes whenever any tracking connection goes down.
+    /// Streams there must be: threads, or threads times masters.
+    expected: AtomicUsize,
+    /// Changes whenever any tracking connection goes down, or the set of
+    /// streams changes.
     incarnation: AtomicU64,
 }
 
 impl TrackingState {
-    pub fn new(threads: usize) -> Self {
-        Self { up: AtomicUsize::new(0), threads, incarnation: AtomicU64::new(0) }
+    pub fn new(streams: usize) -> Self {
+        Self {
+            up: AtomicUsize::new(0),
+            expected: AtomicUsize::new(streams),
+            incarnation: AtomicU64::new(0),
+        }
     }
 
-    /// The current incarnation, if every thread's stream is up.
+    /// The current incarnation, if every stream is up.
     pub fn current(&self) -> Option<u64> {
         // Read the incarnation first: a stream that goes down after this bumps it,
         // and `still` then refuses.
         let i = self.incarnation.load(Ordering::Acquire);
-        (self.up.load(Ordering::Acquire) == self.threads).then_some(i)
+        let expected = self.expected.load(Ordering::Acquire);
+        (expected > 0 && self.up.load(Ordering::Acquire) == expected).then_some(i)
     }
 
     /// True while every stream is up and none went down since `i`.
     pub fn still(&self, i: u64) -> bool {
         self.current() == Some(i)
+    }
+
+    /// The number of streams changes (a cluster's masters changed): fills in
+    /// flight are no longer vouched for.
+    pub fn set_expected(&self, streams: usize) {
+        self.incarnation.fetch_add(1, Ordering::AcqRel);
+        self.expected.store(streams, Ordering::Release);
     }
 
     fn up(&self) {

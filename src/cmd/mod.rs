@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 pub use keys::{CommandKeys, KeyRef, command_keys};
-pub use overlay::{Cacheable, Command, Local, Route, State, Writes};
+pub use overlay::{Cacheable, ClusterRun, Command, Local, Merge, Route, State, Writes};
 pub use redis_commands::{REDIS_COMMANDS, REDIS_VERSION};
 
 /// Redis's command flags (`COMMAND INFO`), as bits.

@@ -87,6 +87,34 @@ pub enum Cacheable {
     PerKey,
 }
 
+/// How a command runs against a Redis Cluster upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterRun {
+    /// On the master of its keys' slot (keys in several slots: CROSSSLOT, as
+    /// Redis Cluster answers); keyless: on any master.
+    BySlot,
+    /// Keys in several slots: one command per slot (each key with the `step - 1`
+    /// arguments after it), the replies merged. Not atomic across slots.
+    Split { step: usize, merge: Merge },
+    /// Keyless: sent to every master, the replies merged.
+    Everywhere(Merge),
+    /// SCAN: one master after another, the cursor carrying which.
+    Scan,
+}
+
+/// How the replies of a split or fanned-out command become one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// An array with one element per key, in the order the keys were given.
+    Positions,
+    /// All answered the same (+OK, a script's SHA): that reply.
+    Same,
+    /// Integers added up.
+    Sum,
+    /// Arrays concatenated.
+    Concat,
+}
+
 /// A command as hotcache sees it: Redis's definition plus hotcache's overlay.
 #[derive(Debug)]
 pub struct Command {
@@ -98,6 +126,7 @@ pub struct Command {
     pub state: Option<State>,
     pub writes: Writes,
     pub cacheable: Cacheable,
+    pub cluster: ClusterRun,
 }
 
 impl Command {
@@ -192,6 +221,27 @@ static CACHEABLE: &[(&str, Cacheable)] = &[
     ("zcard", Cacheable::Key),
 ];
 
+/// How commands that are not [`ClusterRun::BySlot`] run against a cluster: what
+/// cluster-aware clients do for them.
+static CLUSTER: &[(&str, ClusterRun)] = &[
+    ("mget", ClusterRun::Split { step: 1, merge: Merge::Positions }),
+    ("mset", ClusterRun::Split { step: 2, merge: Merge::Same }),
+    ("del", ClusterRun::Split { step: 1, merge: Merge::Sum }),
+    ("unlink", ClusterRun::Split { step: 1, merge: Merge::Sum }),
+    ("exists", ClusterRun::Split { step: 1, merge: Merge::Sum }),
+    ("touch", ClusterRun::Split { step: 1, merge: Merge::Sum }),
+    ("dbsize", ClusterRun::Everywhere(Merge::Sum)),
+    ("flushall", ClusterRun::Everywhere(Merge::Same)),
+    ("flushdb", ClusterRun::Everywhere(Merge::Same)),
+    ("keys", ClusterRun::Everywhere(Merge::Concat)),
+    ("script|load", ClusterRun::Everywhere(Merge::Same)),
+    ("script|flush", ClusterRun::Everywhere(Merge::Same)),
+    ("function|load", ClusterRun::Everywhere(Merge::Same)),
+    ("function|delete", ClusterRun::Everywhere(Merge::Same)),
+    ("function|flush", ClusterRun::Everywhere(Merge::Same)),
+    ("scan", ClusterRun::Scan),
+];
+
 /// Commands that may change any key: they are not flagged `write` (scripts) or
 /// cannot say which keys they touch.
 static WRITES_ALL: &[&str] = &["eval", "evalsha", "fcall", "debug"];
@@ -229,5 +279,6 @@ pub(super) fn command(id: u16, def: &'static CommandDef) -> Command {
         state: find(STATES, def.name),
         writes,
         cacheable: find(CACHEABLE, def.name).unwrap_or(Cacheable::No),
+        cluster: find(CLUSTER, def.name).unwrap_or(ClusterRun::BySlot),
     }
 }

@@ -40,7 +40,7 @@ macro_rules! settings {
 mod settings;
 
 pub use settings::{Config, PARAMS};
-pub use values::{ByteSize, CacheMode, LogFormat, Upstream, Value};
+pub use values::{ByteSize, CacheMode, ClusterSeeds, LogFormat, ReadFrom, Upstream, Value};
 
 /// One setting's name, doc, and how to read and write it.
 pub struct Param {
@@ -143,6 +143,14 @@ impl Config {
         }
         if self.upstream_connections == 0 || self.upstream_connections > 64 {
             return Err(ConfigError::Invalid("upstream-connections must be 1..=64".into()));
+        }
+        if self.cluster.is_on() && self.upstream != Upstream::Embedded {
+            return Err(ConfigError::Invalid("give either upstream or cluster, not both".into()));
+        }
+        if self.cluster_refresh_interval < 100 {
+            return Err(ConfigError::Invalid(
+                "cluster-refresh-interval must be at least 100 ms".into(),
+            ));
         }
         if self.threads > 1024 {
             return Err(ConfigError::Invalid("threads must be at most 1024".into()));

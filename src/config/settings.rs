@@ -1,6 +1,6 @@
 //! Every setting, declared once: name, type, default, doc, run-time changeable.
 
-use super::{ByteSize, CacheMode, LogFormat, Param, Upstream, Value};
+use super::{ByteSize, CacheMode, ClusterSeeds, LogFormat, Param, ReadFrom, Upstream, Value};
 
 settings! {
     /// Address to listen on.
@@ -10,6 +10,15 @@ settings! {
     /// The Redis to forward to, `redis://[user:pass@]host:port[/db]`. Empty: serve
     /// from the embedded in-process origin.
     upstream: Upstream = Upstream::Embedded, "upstream", runtime: false;
+    /// A Redis Cluster to front instead of one Redis: seed nodes,
+    /// `redis://[user:pass@]host:port[,host:port...]`. Empty: no cluster.
+    cluster: ClusterSeeds = ClusterSeeds::default(), "cluster", runtime: false;
+    /// Milliseconds between periodic refreshes of the cluster's slot map (it is
+    /// also refreshed on MOVED and on connection failures).
+    cluster_refresh_interval: u64 = 5000, "cluster-refresh-interval", runtime: false;
+    /// Where cluster reads go: `master`, or `replica` (READONLY connections to a
+    /// replica of the slot's master; replicas lag, tracking covers them too).
+    read_from: ReadFrom = ReadFrom::Master, "read-from", runtime: false;
     /// Shard threads; 0 means one per core.
     threads: usize = 0, "threads", runtime: false;
     /// Password clients must AUTH with; empty means none.

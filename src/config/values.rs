@@ -253,9 +253,116 @@ impl Value for Upstream {
     }
 }
 
+/// Seed nodes of a Redis Cluster: `redis://[user:pass@]host:port[,host:port...]`
+/// (empty: no cluster). Credentials apply to every node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterSeeds {
+    /// `host:port` of each seed.
+    pub addrs: Vec<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl ClusterSeeds {
+    pub fn is_on(&self) -> bool {
+        !self.addrs.is_empty()
+    }
+}
+
+impl Value for ClusterSeeds {
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(Self::default());
+        }
+        let rest = s
+            .strip_prefix("redis://")
+            .ok_or_else(|| format!("'{s}' is not a redis:// URL (rediss:// is not supported)"))?;
+        // Credentials, if any, come once before the first host.
+        let (auth, hosts) = match rest.split_once('@') {
+            Some((a, h)) if !a.contains(',') => (Some(a), h),
+            _ => (None, rest),
+        };
+        let mut out = Self::default();
+        for host in hosts.split(',') {
+            let host = host.trim();
+            let host = host.strip_prefix("redis://").unwrap_or(host);
+            if host.is_empty() {
+                return Err(format!("'{s}' has an empty seed"));
+            }
+            let url = match auth {
+                Some(a) => format!("redis://{a}@{host}"),
+                None => format!("redis://{host}"),
+            };
+            let up = Upstream::parse(&url)?;
+            let Upstream::Redis { user, password, db, .. } = &up else {
+                return Err(format!("'{s}' has an empty seed"));
+            };
+            if *db != 0 {
+                return Err("a Redis Cluster has only database 0".into());
+            }
+            out.user = user.clone();
+            out.password = password.clone();
+            out.addrs.push(up.addr().unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    fn show(&self) -> String {
+        if self.addrs.is_empty() {
+            return String::new();
+        }
+        let auth = match (&self.user, &self.password) {
+            (Some(u), Some(p)) => format!("{}:{}@", percent_encode(u), percent_encode(p)),
+            (None, Some(p)) => format!(":{}@", percent_encode(p)),
+            _ => String::new(),
+        };
+        format!("redis://{auth}{}", self.addrs.join(","))
+    }
+}
+
+/// Where cluster reads go: `master` (default) or `replica` (READONLY replicas,
+/// falling back to the master when a slot has none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadFrom {
+    #[default]
+    Master,
+    Replica,
+}
+
+impl Value for ReadFrom {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "master" | "primary" => Ok(ReadFrom::Master),
+            "replica" | "slave" => Ok(ReadFrom::Replica),
+            _ => Err(format!("'{s}' is not master or replica")),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            ReadFrom::Master => "master",
+            ReadFrom::Replica => "replica",
+        }
+        .to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_seeds() {
+        let c = ClusterSeeds::parse("redis://u:p@h1:7000,h2:7001").expect("valid");
+        assert_eq!(c.addrs, vec!["h1:7000".to_string(), "h2:7001".to_string()]);
+        assert_eq!((c.user.as_deref(), c.password.as_deref()), (Some("u"), Some("p")));
+        assert_eq!(ClusterSeeds::parse(&c.show()), Ok(c));
+        let c = ClusterSeeds::parse("redis://a:1,redis://b:2").expect("valid");
+        assert_eq!(c.addrs.len(), 2);
+        assert!(ClusterSeeds::parse("redis://a:1/3").is_err());
+        assert!(ClusterSeeds::parse("redis://a:1,,b:2").is_err());
+        assert!(!ClusterSeeds::parse("").expect("empty").is_on());
+    }
 
     #[test]
     fn sizes() {

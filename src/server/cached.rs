@@ -41,10 +41,8 @@ impl Conn {
     /// (see `cache::tracker`): once per batch of input, before its first hit.
     fn sync_tracking(&mut self) {
         let need = std::mem::replace(&mut self.need_sync, NeedSync::No);
-        if need != NeedSync::No
-            && let Some(t) = &self.ctx.tracker
-        {
-            t.sync(need == NeedSync::Full);
+        if need != NeedSync::No {
+            self.ctx.trackers.sync(need == NeedSync::Full);
         }
     }
 
@@ -170,13 +168,14 @@ impl Conn {
                 self.push_pending(ReplySlot::Fill(rx), Lane::Foreign, Effect::None, fill);
                 self.set_retry(Some(Retry {
                     frame: req.frame.clone(),
+                    dest: self.dest,
                     readonly: true,
                     attempts: 0,
                     error: None,
                 }));
             }
             Join::Lead(flight, rx) => {
-                let link = match ctx.upstream.shared(self.proto, self.affinity) {
+                let link = match ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
                     Ok(l) => l,
                     Err(e) => {
                         flight.fail(e.clone());
@@ -191,6 +190,7 @@ impl Conn {
                 self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);
                 self.set_retry(Some(Retry {
                     frame: req.frame.clone(),
+                    dest: self.dest,
                     readonly: true,
                     attempts: 0,
                     error: None,
@@ -239,7 +239,7 @@ impl Conn {
             }
             return self.reply_raw(out.freeze());
         }
-        let link = match ctx.upstream.shared(self.proto, self.affinity) {
+        let link = match ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
         };
@@ -284,6 +284,7 @@ impl Conn {
         self.push_forwarded(ReplySlot::Wait(rx), lane, Effect::None);
         self.set_retry(Some(Retry {
             frame: req.frame.clone(),
+            dest: self.dest,
             readonly: true,
             attempts: 0,
             error: None,
@@ -388,7 +389,7 @@ impl Parts for MgetFill {
 }
 
 /// The elements of an array reply, as frames.
-fn split_array(reply: &Bytes) -> Vec<Bytes> {
+pub(super) fn split_array(reply: &Bytes) -> Vec<Bytes> {
     let Some(nl) = memchr::memchr(b'\n', reply) else { return Vec::new() };
     let mut out = Vec::new();
     let mut rest = reply.slice(nl + 1..);

@@ -8,11 +8,12 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::cached::merge;
+use super::cluster::{self, CROSSSLOT, Plan};
 use super::conn::{Conn, Dedicated, Effect, Lane, QueuedLocal, Relay, Retry, RetryKind};
 use crate::cmd::{self, Cacheable, Command, Lookup, Route, State, flags};
 use crate::protocol::{ReplyBuf, Request, string2ll};
 use crate::stats::inc;
-use crate::upstream::{After, Link};
+use crate::upstream::{After, Dest, Link};
 
 impl Conn {
     /// Runs one command. False when input processing must pause: the command
@@ -25,6 +26,15 @@ impl Conn {
         if let Lookup::Found(c) = &lookup {
             self.info().last_cmd.store(c.id + 1, Relaxed);
         }
+        self.dest = Dest::default();
+        let req = if self.cluster_multi.is_some() {
+            match self.deferred_multi(&lookup, req) {
+                Ok(done) => return done,
+                Err(req) => req,
+            }
+        } else {
+            req
+        };
         if crate::resilience::logging::allowlist_active() {
             self.log_if_allowlisted(&lookup, &req);
         }
@@ -88,6 +98,24 @@ impl Conn {
             && let Some(d) = &mut self.dedicated
         {
             d.watching = false;
+        }
+        if self.ctx.upstream.is_cluster() && !matches!(c.route, Route::Local(_)) {
+            match cluster::plan(c, &req.args) {
+                Plan::Slot(slot) => {
+                    self.dest = Dest { slot, read: c.def.has(flags::READONLY) };
+                    if self.dedicated.is_some() && !self.cluster_same_node(slot) {
+                        return self.reject(c, CROSSSLOT);
+                    }
+                }
+                Plan::CrossSlot => return self.reject(c, CROSSSLOT),
+                // A client on its own connection (WATCH) stays on its node.
+                _ if self.dedicated.is_some() => return self.reject(c, CROSSSLOT),
+                Plan::Split { step, merge } => {
+                    return self.cluster_split(c, req, step, merge, after);
+                }
+                Plan::Everywhere(merge) => return self.cluster_everywhere(req, merge, after),
+                Plan::Scan => return self.cluster_scan(req),
+            }
         }
         match c.route {
             Route::Local(l) => self.local(l, c, req),
@@ -219,6 +247,16 @@ impl Conn {
 
     /// Commands that start state on the upstream connection.
     fn stateful(&mut self, c: &'static Command, req: Request) -> bool {
+        // With a cluster, a transaction's node is the one of the first command
+        // queued in it: MULTI waits for that command (see `deferred_multi`).
+        if self.ctx.upstream.is_cluster()
+            && self.dedicated.is_none()
+            && c.state == Some(State::Multi)
+        {
+            self.info().in_multi.store(true, Relaxed);
+            self.cluster_multi = Some(req);
+            return self.reply_raw(Bytes::from_static(b"+OK\r\n"));
+        }
         match self.take_dedicated() {
             Ok(()) => {}
             Err(None) => {
@@ -301,7 +339,7 @@ impl Conn {
         }
         // UNWATCH with nothing watched, EXEC without MULTI: the shared connection
         // gives Redis's own answer.
-        let link = match self.ctx.upstream.shared(self.proto, self.affinity) {
+        let link = match self.ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
         };
@@ -314,6 +352,7 @@ impl Conn {
             RetryKind::No => None,
             kind => Some(Retry {
                 frame: req.frame.clone(),
+                dest: self.dest,
                 readonly: kind == RetryKind::Read,
                 attempts: 0,
                 error: None,
@@ -332,14 +371,14 @@ impl Conn {
     /// Makes sure the client holds a dedicated connection. `Err(None)`: commands
     /// are still in flight on the shared connection and Redis must see them first,
     /// so the caller stalls; `Err(Some(reply))`: no connection can be had.
-    fn take_dedicated(&mut self) -> Result<(), Option<Bytes>> {
+    pub(super) fn take_dedicated(&mut self) -> Result<(), Option<Bytes>> {
         if self.dedicated.is_some() {
             return Ok(());
         }
         if self.shared_inflight > 0 || self.foreign_inflight > 0 {
             return Err(None);
         }
-        let link = self.ctx.upstream.dedicated(self.proto).map_err(Some)?;
+        let link = self.ctx.upstream.dedicated_for(self.proto, self.dest.slot).map_err(Some)?;
         if let Link::Pipe(conn) = &link {
             // Pushes for this client (its own CLIENT TRACKING) come back this way.
             let (tx, rx) = mpsc::unbounded_channel();
@@ -415,7 +454,7 @@ impl Conn {
         }
         let link = match self.dedicated.take() {
             Some(d) => d.link,
-            None => match self.ctx.upstream.dedicated(self.proto) {
+            None => match self.ctx.upstream.dedicated_for(self.proto, self.dest.slot) {
                 Ok(l) => l,
                 Err(e) => return self.reply_raw(e),
             },

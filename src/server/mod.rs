@@ -10,6 +10,7 @@ mod admin;
 mod cached;
 mod client_cmd;
 mod clients;
+mod cluster;
 mod config_cmd;
 mod conn;
 mod dispatch;
@@ -87,8 +88,11 @@ pub struct Shared {
     pub run_id: String,
     /// What the threads' caches share (epochs, singleflight, tracking state).
     pub cache: Arc<CacheShared>,
-    /// The upstream's circuit breaker (none for the embedded origin).
+    /// The upstream's circuit breaker (none for the embedded origin or a cluster,
+    /// whose nodes each have theirs in `cluster`).
     pub breaker: Option<Arc<crate::resilience::Breaker>>,
+    /// The Redis Cluster upstream's slot map and node breakers.
+    pub cluster: Option<Arc<crate::upstream::cluster::Cluster>>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
     /// How each thread connects its tracking stream (None: no tracking).
@@ -113,6 +117,9 @@ impl Shared {
         if let Some(b) = &self.breaker {
             b.configure(&config);
         }
+        if let Some(c) = &self.cluster {
+            c.configure(&config);
+        }
         crate::resilience::logging::configure(&config);
     }
 
@@ -131,10 +138,9 @@ pub struct ThreadCtx {
     pub cache: ThreadCache,
     /// How many retries this thread may still send (`retry-budget`).
     pub retry_budget: crate::resilience::retry::RetryBudget,
-    /// This thread's tracking connection (with a Redis upstream and tracking on).
-    pub tracker: Option<Rc<tracker::Tracker>>,
-    /// Stops the tracking task at shutdown.
-    tracker_stop: Rc<Cell<bool>>,
+    /// This thread's tracking connections (with a Redis upstream and tracking
+    /// on): one, or one per cluster node read from.
+    pub trackers: Trackers,
     /// This thread's copy of the configuration and its generation: an `Rc`, so
     /// that taking it on the request path touches no shared cache line.
     config: RefCell<(u64, Rc<Config>)>,
@@ -161,6 +167,86 @@ impl ThreadCtx {
 
     pub fn counters(&self) -> &ShardCounters {
         &self.shared.counters[self.shard]
+    }
+}
+
+/// One thread's tracking connections, by node.
+#[derive(Default)]
+pub struct Trackers {
+    list: RefCell<Vec<TrackerEntry>>,
+}
+
+struct TrackerEntry {
+    addr: Arc<str>,
+    tracker: Rc<tracker::Tracker>,
+    stop: Rc<Cell<bool>>,
+}
+
+impl Trackers {
+    /// Applies what every stream delivered (see `Tracker::sync`).
+    pub fn sync(&self, force: bool) {
+        for e in self.list.borrow().iter() {
+            e.tracker.sync(force);
+        }
+    }
+
+    /// Tracks exactly the nodes in `want`: starts the missing, stops the rest.
+    fn reconcile(&self, ctx: &Rc<ThreadCtx>, template: &tracker::TrackerConfig, want: &[Arc<str>]) {
+        let mut list = self.list.borrow_mut();
+        list.retain(|e| {
+            let keep = want.contains(&e.addr);
+            if !keep {
+                e.stop.set(true);
+            }
+            keep
+        });
+        for addr in want {
+            if list.iter().any(|e| &e.addr == addr) {
+                continue;
+            }
+            let mut tc = template.clone();
+            tc.addr = addr.to_string();
+            let tracker = tracker::Tracker::new(
+                tc,
+                ctx.shared.cache.tracking.clone(),
+                ctx.shared.cache.epochs.clone(),
+                ctx.shared.counters.clone(),
+                ctx.shard,
+            );
+            let stop = Rc::new(Cell::new(false));
+            tokio::task::spawn_local(tracker.clone().run(stop.clone()));
+            list.push(TrackerEntry { addr: addr.clone(), tracker, stop });
+        }
+    }
+
+    fn stop_all(&self) {
+        for e in self.list.borrow().iter() {
+            e.stop.set(true);
+        }
+    }
+}
+
+/// Keeps a thread's tracking connections on the nodes of the current slot map
+/// (every master, and their replicas when reads go there).
+async fn follow_cluster(ctx: Rc<ThreadCtx>, template: tracker::TrackerConfig) {
+    let Some(cluster) = ctx.shared.cluster.clone() else { return };
+    let replicas = ctx.upstream.read_from() == crate::config::ReadFrom::Replica;
+    let mut seen = u64::MAX;
+    while !ctx.stopping.get() {
+        let version = cluster.version();
+        if version != seen {
+            seen = version;
+            let (_, map) = cluster.map();
+            let mut want: Vec<Arc<str>> = Vec::new();
+            for s in &map.shards {
+                want.push(s.addr.clone());
+                if replicas {
+                    want.extend(s.replicas.iter().cloned());
+                }
+            }
+            ctx.trackers.reconcile(&ctx, &template, &want);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -217,8 +303,10 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         listeners.push(bind_reuseport(addr)?);
     }
     let embedded = match config.upstream {
-        UpstreamConfig::Embedded => Some(Arc::new(EmbeddedOrigin::new())),
-        UpstreamConfig::Redis { .. } => None,
+        UpstreamConfig::Embedded if !config.cluster.is_on() => {
+            Some(Arc::new(EmbeddedOrigin::new()))
+        }
+        _ => None,
     };
     let mut handles = Vec::new();
     let mut inboxes = Vec::new();
@@ -231,27 +319,42 @@ pub fn start(config: Config) -> std::io::Result<Server> {
     let counters: Arc<[ShardCounters]> =
         (0..threads + 1).map(|_| ShardCounters::default()).collect();
     let (shutdown_tx, _) = watch::channel(false);
+    let prefixes: Vec<String> =
+        config.cache_tracking_prefixes.split_whitespace().map(String::from).collect();
+    let timeout = Duration::from_millis(config.cache_tracking_timeout);
     let tracking = match &config.upstream {
-        UpstreamConfig::Redis { user, password, .. } if config.cache_tracking => {
-            Some(tracker::TrackerConfig {
-                addr: config.upstream.addr().unwrap_or_default(),
-                user: user.clone(),
-                password: password.clone(),
-                prefixes: config
-                    .cache_tracking_prefixes
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect(),
-                timeout: Duration::from_millis(config.cache_tracking_timeout),
-            })
-        }
-        _ => None,
+        _ if !config.cache_tracking => None,
+        UpstreamConfig::Redis { user, password, .. } => Some(tracker::TrackerConfig {
+            addr: config.upstream.addr().unwrap_or_default(),
+            user: user.clone(),
+            password: password.clone(),
+            prefixes,
+            timeout,
+        }),
+        UpstreamConfig::Embedded if config.cluster.is_on() => Some(tracker::TrackerConfig {
+            addr: String::new(),
+            user: config.cluster.user.clone(),
+            password: config.cluster.password.clone(),
+            prefixes,
+            timeout,
+        }),
+        UpstreamConfig::Embedded => None,
     };
-    let needs_tracking =
-        matches!(config.upstream, UpstreamConfig::Redis { .. }) && config.cache_tracking;
+    let needs_tracking = tracking.is_some();
     let cache = CacheShared::new(&config, threads, needs_tracking);
     let breaker =
         config.upstream.addr().map(|addr| Arc::new(crate::resilience::Breaker::new(addr, &config)));
+    let cluster = if config.cluster.is_on() {
+        let tracking = needs_tracking.then(|| cache.tracking.clone());
+        Some(crate::upstream::cluster::Cluster::start(
+            &config,
+            cache.epochs.clone(),
+            tracking,
+            threads,
+        )?)
+    } else {
+        None
+    };
     crate::resilience::logging::configure(&config);
     let shared = Arc::new(Shared {
         config: SharedConfig::new(config),
@@ -263,6 +366,7 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         run_id: run_id(),
         cache: cache.clone(),
         breaker,
+        cluster,
         shutting_down: AtomicBool::new(false),
         tracking,
         shutdown_tx,
@@ -319,18 +423,10 @@ fn shard_thread(
                 index,
                 shared.cache.epochs.clone(),
                 shared.breaker.clone(),
+                shared.cluster.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
-            tracker: shared.tracking.clone().map(|tc| {
-                tracker::Tracker::new(
-                    tc,
-                    shared.cache.tracking.clone(),
-                    shared.cache.epochs.clone(),
-                    shared.counters.clone(),
-                    index,
-                )
-            }),
-            tracker_stop: Rc::new(Cell::new(false)),
+            trackers: Trackers::default(),
             retry_budget: crate::resilience::retry::RetryBudget::new(index as u64 + 17),
             config: RefCell::new((shared.config.generation(), Rc::new((*config).clone()))),
             shared: shared.clone(),
@@ -340,8 +436,13 @@ fn shard_thread(
             drained: Notify::new(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
-        if let Some(t) = &ctx.tracker {
-            tokio::task::spawn_local(t.clone().run(ctx.tracker_stop.clone()));
+        if let Some(tc) = shared.tracking.clone() {
+            if shared.cluster.is_some() {
+                tokio::task::spawn_local(follow_cluster(ctx.clone(), tc));
+            } else {
+                let addr: Arc<str> = Arc::from(tc.addr.as_str());
+                ctx.trackers.reconcile(&ctx, &tc, &[addr]);
+            }
         }
         let listener = match TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -373,7 +474,7 @@ fn shard_thread(
 /// Stops this thread's connections: each finishes the replies it owes, then closes.
 async fn graceful_stop(ctx: &Rc<ThreadCtx>) {
     ctx.stopping.set(true);
-    ctx.tracker_stop.set(true);
+    ctx.trackers.stop_all();
     signal::fire_all();
     let grace = Duration::from_secs(ctx.config().shutdown_timeout);
     let _ = tokio::time::timeout(grace, async {

@@ -24,6 +24,9 @@ pub(super) async fn handshake(target: &Target, proto: Proto) -> Result<(TcpStrea
     if target.db != 0 {
         frames.push(vec![b"SELECT", db.as_bytes()]);
     }
+    if target.readonly {
+        frames.push(vec![b"READONLY"]);
+    }
     frames.push(vec![b"CLIENT", b"SETNAME", b"hotcache"]);
     // Last, so its reply is the last one read: the connection's id at Redis, to
     // translate client ids in CLIENT TRACKING ... REDIRECT.

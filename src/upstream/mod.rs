@@ -6,24 +6,29 @@
 //! hand to clients that need one of their own. With no upstream configured the
 //! "connection" is the embedded origin, called in place.
 
+pub mod cluster;
 mod handshake;
+mod nodes;
 mod pipe;
 mod waiter;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::cache::{Epochs, FillResult, Flight};
-use crate::config::{Config, Upstream as UpstreamConfig};
+use crate::config::{Config, ReadFrom, Upstream as UpstreamConfig};
 use crate::origin::EmbeddedOrigin;
 use crate::protocol::{Proto, ReplyBuf, Request};
 use crate::resilience::Breaker;
-use crate::stats::{ShardCounters, inc};
+use crate::stats::ShardCounters;
+
+use cluster::Cluster;
+use nodes::{ClusterConns, Common, Node};
 
 pub use pipe::{PipeConn, upstream_error};
 pub use waiter::{After, Failed, Parts, PipeCtx, Reply, Waiter, fail_waiter};
@@ -36,6 +41,8 @@ pub struct Target {
     pub user: Option<String>,
     pub password: Option<String>,
     pub db: u32,
+    /// A cluster replica read from: READONLY after the handshake.
+    pub readonly: bool,
 }
 
 /// Where commands go.
@@ -43,6 +50,7 @@ pub struct Target {
 pub enum Origin {
     Embedded(Arc<EmbeddedOrigin>),
     Redis(Rc<Target>),
+    Cluster(Arc<Cluster>),
 }
 
 /// A reply that is either here or on its way.
@@ -121,7 +129,7 @@ impl Link {
     }
 
     /// Sends an encoded request again (a retry).
-    pub fn resend(&self, frame: &[u8], after: After, epochs: &Epochs) -> ReplySlot {
+    pub fn resend(&self, frame: &Bytes, after: After, epochs: &Epochs) -> ReplySlot {
         match self {
             Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(frame, after, false)),
             // The embedded origin does not fail; nothing is ever resent to it.
@@ -157,6 +165,14 @@ impl Link {
         }
     }
 
+    /// The node it goes to (none for the embedded origin).
+    pub fn addr(&self) -> Option<&str> {
+        match self {
+            Link::Pipe(c) => Some(c.addr()),
+            Link::Embedded(..) => None,
+        }
+    }
+
     /// True if this is the embedded origin.
     pub fn is_embedded(&self) -> bool {
         matches!(self, Link::Embedded(..))
@@ -175,29 +191,24 @@ fn run_embedded(origin: &EmbeddedOrigin, proto: Proto, args: &[Bytes]) -> Bytes 
     out.take()
 }
 
-/// After a failed connect, new connections wait this long before trying again,
-/// so a dead upstream does not get a connect attempt per request.
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// One thread's upstream connections.
+/// One thread's upstream connections: to one Redis, to the nodes of a cluster,
+/// or the embedded origin.
 pub struct Upstream {
     origin: Origin,
-    /// Shared connections per protocol version (index 0: RESP2, 1: RESP3).
-    shared: RefCell<[Vec<Option<Rc<PipeConn>>>; 2]>,
-    /// Idle dedicated connections per protocol version, ready for reuse.
-    pool: RefCell<[Vec<Rc<PipeConn>>; 2]>,
-    connect_timeout: Cell<Duration>,
-    pool_size: Cell<usize>,
-    /// When the last connection attempt failed, for the reconnect backoff.
-    last_failure: Cell<Option<Instant>>,
-    ctx: Rc<PipeCtx>,
+    /// The standalone Redis's connections.
+    node: Option<Rc<Node>>,
+    /// The cluster's nodes' connections.
+    cluster: Option<Rc<ClusterConns>>,
+    common: Rc<Common>,
 }
 
-fn slot(proto: Proto) -> usize {
-    match proto {
-        Proto::Resp2 => 0,
-        Proto::Resp3 => 1,
-    }
+/// Where a shared request goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dest {
+    /// The cluster slot of its keys (None: keyless, any node will do).
+    pub slot: Option<u16>,
+    /// A read that may go to a replica (`read-from replica`).
+    pub read: bool,
 }
 
 impl Upstream {
@@ -208,7 +219,22 @@ impl Upstream {
         shard: usize,
         epochs: Arc<Epochs>,
         breaker: Option<Arc<Breaker>>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
+        let common = Rc::new(Common {
+            connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
+            pool_size: Cell::new(config.upstream_pool_size),
+            conns: config.upstream_connections,
+            timeout: Rc::new(Cell::new(Duration::from_millis(config.upstream_timeout))),
+            max_inflight: Rc::new(Cell::new(config.upstream_max_inflight.max(1))),
+            epochs,
+            counters,
+            shard,
+        });
+        if let Some(c) = cluster {
+            let conns = ClusterConns::new(c.clone(), common.clone(), config.read_from);
+            return Self { origin: Origin::Cluster(c), node: None, cluster: Some(conns), common };
+        }
         let origin = match (&config.upstream, embedded) {
             (UpstreamConfig::Redis { user, password, db, .. }, _) => {
                 Origin::Redis(Rc::new(Target {
@@ -216,56 +242,40 @@ impl Upstream {
                     user: user.clone(),
                     password: password.clone(),
                     db: *db,
+                    readonly: false,
                 }))
             }
             (UpstreamConfig::Embedded, Some(e)) => Origin::Embedded(e),
             (UpstreamConfig::Embedded, None) => Origin::Embedded(Arc::new(EmbeddedOrigin::new())),
         };
-        let n = config.upstream_connections;
-        Self {
-            origin,
-            shared: RefCell::new([vec![None; n], vec![None; n]]),
-            pool: RefCell::new([Vec::new(), Vec::new()]),
-            connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
-            pool_size: Cell::new(config.upstream_pool_size),
-            last_failure: Cell::new(None),
-            ctx: Rc::new(PipeCtx {
-                epochs,
-                counters,
-                shard,
-                breaker,
-                timeout: Cell::new(Duration::from_millis(config.upstream_timeout)),
-                max_inflight: Cell::new(config.upstream_max_inflight.max(1)),
-            }),
-        }
+        let node = match &origin {
+            Origin::Redis(t) => Some(Node::new(t.clone(), &common, breaker, None)),
+            _ => None,
+        };
+        Self { origin, node, cluster: None, common }
     }
 
     /// Applies settings that may change at run time.
     pub fn reconfigure(&self, config: &Config) {
-        self.connect_timeout.set(Duration::from_millis(config.upstream_connect_timeout));
-        self.pool_size.set(config.upstream_pool_size);
-        self.ctx.timeout.set(Duration::from_millis(config.upstream_timeout));
-        self.ctx.max_inflight.set(config.upstream_max_inflight.max(1));
+        let c = &self.common;
+        c.connect_timeout.set(Duration::from_millis(config.upstream_connect_timeout));
+        c.pool_size.set(config.upstream_pool_size);
+        c.timeout.set(Duration::from_millis(config.upstream_timeout));
+        c.max_inflight.set(config.upstream_max_inflight.max(1));
     }
 
-    /// The node's circuit breaker, if the origin is a Redis.
+    /// The standalone node's circuit breaker, if the origin is one Redis.
     pub fn breaker(&self) -> Option<&Arc<Breaker>> {
-        self.ctx.breaker.as_ref()
+        self.node.as_ref().and_then(|n| n.ctx.breaker.as_ref())
     }
 
-    /// True while the upstream is degraded (its breaker is not closed).
+    /// True while the upstream is degraded: its breaker (with a cluster, any
+    /// node's) is not closed.
     pub fn degraded(&self) -> bool {
-        self.ctx.breaker.as_ref().is_some_and(|b| b.degraded())
-    }
-
-    /// Refuses a request at once while the breaker is open.
-    fn admit(&self) -> Result<(), Bytes> {
-        match &self.ctx.breaker {
-            Some(b) if !b.allow() => {
-                inc(&self.counters().breaker_rejections);
-                Err(b.refusal())
-            }
-            _ => Ok(()),
+        match (&self.node, &self.cluster) {
+            (Some(n), _) => n.degraded(),
+            (None, Some(c)) => c.degraded(),
+            _ => false,
         }
     }
 
@@ -278,112 +288,99 @@ impl Upstream {
         matches!(self.origin, Origin::Embedded(_))
     }
 
+    /// True when the upstream is a Redis Cluster.
+    #[inline]
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     /// The address shown in INFO and errors.
     pub fn describe(&self) -> String {
         match &self.origin {
             Origin::Embedded(_) => "embedded".into(),
             Origin::Redis(t) => t.addr.clone(),
+            Origin::Cluster(c) => format!("cluster {}", c.seeds.addrs.join(",")),
         }
-    }
-
-    fn counters(&self) -> &ShardCounters {
-        &self.ctx.counters[self.ctx.shard]
-    }
-
-    /// Opens a new connection, unless the upstream failed a moment ago.
-    fn open(&self, target: &Rc<Target>, proto: Proto) -> Rc<PipeConn> {
-        let conn =
-            PipeConn::connect(target.clone(), proto, self.connect_timeout.get(), self.ctx.clone());
-        inc(&self.counters().upstream_connects);
-        conn
     }
 
     /// The shared link for a client: `affinity` keeps a client on one connection so
     /// its commands reach Redis in the order it sent them.
     pub fn shared(&self, proto: Proto, affinity: usize) -> Result<Link, Bytes> {
-        let target = match &self.origin {
-            Origin::Embedded(e) => return Ok(Link::Embedded(e.clone(), proto)),
-            Origin::Redis(t) => t,
-        };
-        let mut shared = self.shared.borrow_mut();
-        let conns = &mut shared[slot(proto)];
-        let i = affinity % conns.len();
-        if let Some(c) = &conns[i] {
-            if !c.is_dead() {
-                self.admit()?;
-                return Ok(Link::Pipe(c.clone()));
-            }
-            if c.failed_to_connect() {
-                self.last_failure.set(Some(Instant::now()));
-            }
-            conns[i] = None;
-        }
-        // Backing off costs no probe of a half-open breaker.
-        self.backoff(target)?;
-        self.admit()?;
-        let c = self.open(target, proto);
-        conns[i] = Some(c.clone());
-        Ok(Link::Pipe(c))
+        self.shared_for(proto, affinity, Dest::default())
     }
 
-    /// Refuses to connect while the last failure is recent.
-    fn backoff(&self, target: &Target) -> Result<(), Bytes> {
-        if let Some(t) = self.last_failure.get()
-            && t.elapsed() < RECONNECT_BACKOFF
-        {
-            return Err(upstream_error(&target.addr, "reconnecting"));
+    /// The shared link for a request going `route` (the node of its slot in a
+    /// cluster).
+    pub fn shared_for(&self, proto: Proto, affinity: usize, route: Dest) -> Result<Link, Bytes> {
+        match (&self.origin, &self.node, &self.cluster) {
+            (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
+            (_, Some(node), _) => node.shared(proto, affinity).map(Link::Pipe),
+            (_, None, Some(c)) => c.shared(proto, affinity, route).map(Link::Pipe),
+            _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
-        Ok(())
+    }
+
+    /// The shared link to one cluster node (a fan-out to every master).
+    pub fn shared_at(&self, proto: Proto, affinity: usize, addr: &Arc<str>) -> Result<Link, Bytes> {
+        match &self.cluster {
+            Some(c) => c.node(addr, false).shared(proto, affinity).map(Link::Pipe),
+            None => self.shared(proto, affinity),
+        }
+    }
+
+    /// The master serving `slot` now (None without a cluster).
+    pub fn node_for(&self, slot: u16) -> Option<Arc<str>> {
+        let c = self.cluster.as_ref()?;
+        c.addr_for(Dest { slot: Some(slot), read: false }, 0).ok().map(|(a, _)| a)
+    }
+
+    /// The cluster's masters now (empty without a cluster).
+    pub fn masters(&self) -> Vec<Arc<str>> {
+        self.cluster.as_ref().map(|c| c.masters()).unwrap_or_default()
     }
 
     /// A connection for one client alone, from the pool or new.
     pub fn dedicated(&self, proto: Proto) -> Result<Link, Bytes> {
-        let target = match &self.origin {
-            Origin::Embedded(e) => return Ok(Link::Embedded(e.clone(), proto)),
-            Origin::Redis(t) => t,
-        };
-        self.admit()?;
-        inc(&self.counters().dedicated_connections_taken);
-        let mut pool = self.pool.borrow_mut();
-        while let Some(c) = pool[slot(proto)].pop() {
-            if !c.is_dead() {
-                return Ok(Link::Pipe(c));
-            }
+        self.dedicated_for(proto, None)
+    }
+
+    /// A connection for one client alone, to the node of `slot` in a cluster.
+    pub fn dedicated_for(&self, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
+        match (&self.origin, &self.node, &self.cluster) {
+            (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
+            (_, Some(node), _) => node.dedicated(proto).map(Link::Pipe),
+            (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
+            _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
-        drop(pool);
-        self.backoff(target)?;
-        Ok(Link::Pipe(self.open(target, proto)))
     }
 
     /// Takes back a dedicated connection. `clean` says the client left no state on
     /// it (no MULTI, WATCH, SELECT, tracking, subscription); only then is it reused.
     pub fn release(&self, link: Link, clean: bool) {
         let Link::Pipe(conn) = link else { return };
-        if !clean || conn.is_dead() || !conn.is_idle() {
-            conn.close();
-            return;
-        }
-        conn.set_sink(None, false);
-        let mut pool = self.pool.borrow_mut();
-        let p = &mut pool[slot(conn.proto)];
-        if p.len() < self.pool_size.get() {
-            p.push(conn);
-        } else {
-            conn.close();
+        let node = match (&self.node, &self.cluster) {
+            (Some(n), _) => Some(n.clone()),
+            (None, Some(c)) => c.known_node(conn.addr()),
+            _ => None,
+        };
+        match node {
+            Some(n) => n.release(conn, clean),
+            None => conn.close(),
         }
     }
 
     /// Closes every connection (at shutdown).
     pub fn close_all(&self) {
-        for list in self.shared.borrow_mut().iter_mut() {
-            for c in list.iter_mut().flatten() {
-                c.close();
-            }
+        if let Some(n) = &self.node {
+            n.close_all();
         }
-        for list in self.pool.borrow_mut().iter_mut() {
-            for c in list.drain(..) {
-                c.close();
-            }
+        if let Some(c) = &self.cluster {
+            c.close_all();
         }
+    }
+
+    /// Whether cluster reads go to replicas.
+    pub fn read_from(&self) -> ReadFrom {
+        self.cluster.as_ref().map_or(ReadFrom::Master, |c| c.read_from)
     }
 }

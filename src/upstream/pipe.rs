@@ -30,6 +30,10 @@ struct Inflight {
     sent: Instant,
     /// A blocking command: bounded by its own timeout, not `upstream-timeout`.
     blocking: bool,
+    /// The request, kept on a cluster's shared connections to follow MOVED/ASK.
+    frame: Option<Bytes>,
+    /// Redirections it followed so far.
+    hops: u8,
 }
 
 /// Where a connection is in its life.
@@ -80,6 +84,9 @@ pub struct PipeConn {
     ctx: Rc<PipeCtx>,
     /// The node, for messages.
     addr: Rc<str>,
+    /// Keeps each request's frame to follow cluster redirections (a cluster's
+    /// shared connections; a client's own connection never moves).
+    redirects: Cell<bool>,
 }
 
 /// An error reply for a failed upstream, in Redis's style, naming the node.
@@ -118,9 +125,20 @@ impl PipeConn {
             proto,
             addr: Rc::from(target.addr.as_str()),
             ctx,
+            redirects: Cell::new(false),
         });
         tokio::task::spawn_local(conn.clone().run(target, connect_timeout));
         conn
+    }
+
+    /// The node's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Follow MOVED and ASK replies for requests on this connection.
+    pub fn set_redirects(&self, on: bool) {
+        self.redirects.set(on);
     }
 
     /// True once the connection has failed or been closed.
@@ -139,7 +157,7 @@ impl PipeConn {
     }
 
     /// Queues a request; the receiver gets its reply frame (or an error reply).
-    pub fn send(&self, frame: &[u8]) -> oneshot::Receiver<Reply> {
+    pub fn send(&self, frame: &Bytes) -> oneshot::Receiver<Reply> {
         self.send_with(frame, After::Nothing, false)
     }
 
@@ -147,7 +165,7 @@ impl PipeConn {
     /// `blocking` exempts it from `upstream-timeout`.
     pub fn send_with(
         &self,
-        frame: &[u8],
+        frame: &Bytes,
         after: After,
         blocking: bool,
     ) -> oneshot::Receiver<Reply> {
@@ -157,11 +175,20 @@ impl PipeConn {
     }
 
     /// Queues a request for any kind of waiter.
-    pub fn push(&self, frame: &[u8], waiter: Waiter, after: After) {
+    pub fn push(&self, frame: &Bytes, waiter: Waiter, after: After) {
         self.push_with(frame, waiter, after, false);
     }
 
-    fn push_with(&self, frame: &[u8], waiter: Waiter, after: After, blocking: bool) {
+    fn push_with(&self, frame: &Bytes, waiter: Waiter, after: After, blocking: bool) {
+        self.push_hops(frame, waiter, after, blocking, 0);
+    }
+
+    /// Queues a request that a redirection sent here.
+    pub fn push_redirected(&self, frame: Bytes, waiter: Waiter, after: After, hops: u8) {
+        self.push_hops(&frame, waiter, after, false, hops);
+    }
+
+    fn push_hops(&self, frame: &Bytes, waiter: Waiter, after: After, blocking: bool, hops: u8) {
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Dead {
             let error = inner.error.clone();
@@ -182,7 +209,15 @@ impl PipeConn {
         let was_empty = inner.wbuf.is_empty();
         inner.wbuf.extend_from_slice(frame);
         inner.queued += 1;
-        inner.inflight.push_back(Inflight { waiter, after, sent: Instant::now(), blocking });
+        let frame = self.redirects.get().then(|| frame.clone());
+        inner.inflight.push_back(Inflight {
+            waiter,
+            after,
+            sent: Instant::now(),
+            blocking,
+            frame,
+            hops,
+        });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
         if was_empty {
@@ -256,6 +291,9 @@ impl PipeConn {
         }
         if let Some(b) = &self.ctx.breaker {
             b.failure();
+        }
+        if let Some(r) = self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade) {
+            r.node_failed();
         }
         inc(&self.ctx.counters().upstream_connection_errors);
         crate::log_limited!(warn, upstream = %target.addr, reason, "upstream connection failed");
@@ -394,10 +432,29 @@ impl PipeConn {
             return true;
         }
         match inner.inflight.pop_front() {
-            Some(Inflight { waiter, after, .. }) => {
+            Some(Inflight { waiter, after, frame: request, hops, .. }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 inner.handed = inner.handed.saturating_sub(1);
                 drop(inner);
+                let (frame, waiter, after) = match request {
+                    Some(req)
+                        if kind == FrameKind::Error
+                            && (frame.starts_with(b"-MOVED ") || frame.starts_with(b"-ASK ")) =>
+                    {
+                        let redirector =
+                            self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade);
+                        match redirector {
+                            Some(r) => {
+                                match r.redirect(frame, req, waiter, after, self.proto, hops) {
+                                    Some(back) => back,
+                                    None => return true,
+                                }
+                            }
+                            None => (frame, waiter, after),
+                        }
+                    }
+                    _ => (frame, waiter, after),
+                };
 
                 // Invalidate before anyone can see the reply.
                 after.apply(&self.ctx.epochs);
@@ -409,6 +466,7 @@ impl PipeConn {
                     Waiter::Flight(f) => f.reply(frame),
                     Waiter::FlightTtl(f) => f.ttl(&frame),
                     Waiter::Part(p, i) => p.part(i, frame),
+                    Waiter::Discard => {}
                 }
                 true
             }

@@ -1,7 +1,7 @@
 //! Who waits for an upstream reply, and what a write invalidates when it comes.
 
 use std::cell::Cell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +20,29 @@ pub struct PipeCtx {
     pub shard: usize,
     /// The node's circuit breaker (none for the embedded origin).
     pub breaker: Option<Arc<Breaker>>,
-    /// `upstream-timeout`: how long a reply may take.
-    pub timeout: Cell<Duration>,
+    /// `upstream-timeout`: how long a reply may take (shared by the thread's nodes).
+    pub timeout: Rc<Cell<Duration>>,
     /// `upstream-max-inflight`: requests one connection may have waiting.
-    pub max_inflight: Cell<usize>,
+    pub max_inflight: Rc<Cell<usize>>,
+    /// With a cluster: follows MOVED and ASK, and hears of failed nodes.
+    pub redirector: Option<Weak<dyn Redirector>>,
+}
+
+/// Follows cluster redirections for a thread's shared connections.
+pub trait Redirector {
+    /// `reply` (a MOVED or ASK error) answered `frame`: send it where it says.
+    /// Gives the request back if it cannot be redirected (the reply stands).
+    fn redirect(
+        &self,
+        reply: Bytes,
+        frame: Bytes,
+        waiter: Waiter,
+        after: After,
+        proto: crate::protocol::Proto,
+        hops: u8,
+    ) -> Option<(Bytes, Waiter, After)>;
+    /// A node failed or refused: the slot map may have changed.
+    fn node_failed(&self);
 }
 
 impl PipeCtx {
@@ -115,6 +134,8 @@ pub enum Waiter {
     FlightTtl(Arc<Flight>),
     /// One part of a multi-command request on this thread.
     Part(Rc<dyn Parts>, usize),
+    /// Nobody: the reply is dropped (ASKING before a redirected request).
+    Discard,
 }
 
 /// Tells a waiter its request failed; `unsent` if it never left hotcache.
@@ -126,5 +147,6 @@ pub fn fail_waiter(waiter: Waiter, error: Bytes, unsent: bool) {
         Waiter::Flight(f) => f.fail(error),
         Waiter::FlightTtl(f) => f.ttl_failed(),
         Waiter::Part(p, i) => p.failed(i, error),
+        Waiter::Discard => {}
     }
 }

@@ -82,6 +82,11 @@ pub(super) struct Conn {
     pub config_appends: VecDeque<Vec<(String, String)>>,
     /// Whether the command being dispatched may be retried (set by dispatch).
     pub retry_kind: RetryKind,
+    /// Where the command being dispatched goes (its cluster slot; set by dispatch).
+    pub dest: crate::upstream::Dest,
+    /// A MULTI not yet sent: with a cluster, its node is the one of the first
+    /// command queued in it.
+    pub cluster_multi: Option<Request>,
     /// Queued own commands of each EXEC in flight, in order.
     pub exec_splices: VecDeque<Vec<QueuedLocal>>,
     /// Set while queued own commands run at EXEC: they run now, whatever is in
@@ -135,6 +140,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         home_db,
         exec_splices: VecDeque::new(),
         retry_kind: RetryKind::No,
+        dest: crate::upstream::Dest::default(),
+        cluster_multi: None,
         config_appends: VecDeque::new(),
         splicing: false,
         signal,

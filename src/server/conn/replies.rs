@@ -121,7 +121,11 @@ impl Conn {
 
     /// Sends the request at `index` in the queue again.
     fn resend_at(&mut self, index: usize) {
-        let link = self.ctx.upstream.shared(self.proto, self.affinity);
+        let dest = match self.pending.get(index).and_then(|h| h.retry.as_ref()) {
+            Some(r) => r.dest,
+            None => return,
+        };
+        let link = self.ctx.upstream.shared_for(self.proto, self.affinity, dest);
         let epochs = self.ctx.shared.cache.epochs.clone();
         let Some(head) = self.pending.get_mut(index) else { return };
         let Some(retry) = &head.retry else { return };
@@ -246,6 +250,17 @@ impl Conn {
                 }
             }
             Lane::Local => {}
+        }
+        if p.lane == Lane::Dedicated
+            && (frame.starts_with(b"-MOVED ") || frame.starts_with(b"-ASK "))
+            && let Some(c) = &self.ctx.shared.cluster
+        {
+            // A client's own connection stays on one node (MULTI, WATCH, a
+            // blocking command): a key elsewhere is, for it, a key in another
+            // slot. Redis has already flagged a transaction it was queued in.
+            c.request_refresh();
+            frame =
+                Bytes::from_static(b"-CROSSSLOT Keys in request don't hash to the same slot\r\n");
         }
         let ok = frame.first() != Some(&b'-');
         match p.effect {

@@ -63,6 +63,8 @@ pub(in crate::server) struct Pending {
 /// reads, and writes that provably never left hotcache).
 pub(in crate::server) struct Retry {
     pub frame: bytes::Bytes,
+    /// Where it went (its cluster slot).
+    pub dest: crate::upstream::Dest,
     pub readonly: bool,
     pub attempts: u32,
     /// The error of the failure being retried: the answer if the retry cannot
