@@ -28,6 +28,39 @@ pub const CROSSSLOT: &[u8] = b"CROSSSLOT Keys in request don't hash to the same 
 /// Bits of a SCAN cursor that name the master (the rest is that master's cursor).
 const SCAN_NODE_BITS: u32 = 16;
 
+/// The cluster part of hotcache's INFO section: the map as hotcache routes by
+/// it, and a line per master.
+pub(super) fn info_lines(c: &crate::upstream::cluster::Cluster, s: &mut String) {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let (_, map) = c.map();
+    let covered = map.covered();
+    let state = if covered == crate::upstream::cluster::SLOTS { "ok" } else { "fail" };
+    let _ = write!(s, "cluster_state:{state}\r\n");
+    let _ = write!(s, "cluster_slots_covered:{covered}\r\n");
+    let _ = write!(s, "cluster_masters:{}\r\n", map.shards.len());
+    let _ = write!(s, "cluster_refreshes:{}\r\n", c.refreshes.load(Relaxed));
+    let _ = write!(s, "cluster_map_changes:{}\r\n", c.map_changes.load(Relaxed));
+    let _ = write!(s, "cluster_refresh_errors:{}\r\n", c.refresh_errors.load(Relaxed));
+    let mut last = c.last_error();
+    last.retain(|ch| ch != '\r' && ch != '\n');
+    let _ = write!(s, "cluster_last_refresh_error:{last}\r\n");
+    let breakers = c.breakers();
+    let state_of = |addr: &str| {
+        breakers.iter().find(|(a, _)| &**a == addr).map_or("closed", |(_, b)| b.state().name())
+    };
+    for (i, (shard, slots)) in map.shards.iter().zip(map.slot_counts()).enumerate() {
+        let replicas: Vec<&str> = shard.replicas.iter().map(|r| &**r).collect();
+        let _ = write!(
+            s,
+            "cluster_node{i}:addr={},slots={slots},replicas={},breaker={}\r\n",
+            shard.addr,
+            replicas.join("|"),
+            state_of(&shard.addr)
+        );
+    }
+}
+
 /// Where a command goes in a cluster.
 pub(super) enum Plan {
     /// The master of this slot (None: keyless, any master).

@@ -108,8 +108,12 @@ impl Conn {
                     }
                 }
                 Plan::CrossSlot => return self.reject(c, CROSSSLOT),
-                // A client on its own connection (WATCH) stays on its node.
-                _ if self.dedicated.is_some() => return self.reject(c, CROSSSLOT),
+                // A client on its own connection (WATCH) stays on its node: keys
+                // in several slots cannot be, and keyless commands run there.
+                Plan::Split { .. } if self.dedicated.is_some() => {
+                    return self.reject(c, CROSSSLOT);
+                }
+                _ if self.dedicated.is_some() => {}
                 Plan::Split { step, merge } => {
                     return self.cluster_split(c, req, step, merge, after);
                 }

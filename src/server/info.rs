@@ -88,6 +88,9 @@ impl Conn {
                 b.opens.load(std::sync::atomic::Ordering::Relaxed)
             );
         }
+        if let Some(c) = &shared.cluster {
+            super::cluster::info_lines(c, &mut s);
+        }
         let tracking = if !shared.cache.needs_tracking {
             "off"
         } else if shared.cache.tracking.current().is_some() {

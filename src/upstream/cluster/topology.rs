@@ -42,6 +42,17 @@ impl SlotMap {
         self.shards.get(usize::from(i))
     }
 
+    /// Slots each shard serves, in `shards` order.
+    pub fn slot_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.shards.len()];
+        for &o in self.owner.iter() {
+            if let Some(c) = counts.get_mut(usize::from(o)) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+
     /// Slots served by some master.
     pub fn covered(&self) -> usize {
         self.owner.iter().filter(|&&o| o != NONE).count()
