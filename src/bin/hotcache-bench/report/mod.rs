@@ -243,11 +243,11 @@ fn summary_table(runs: &[Run]) -> String {
         let hit = r.hit_ratio_total.map_or("n/a".into(), |h| format!("{:.2}%", h * 100.0));
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>\
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>\
              <td>{:.3}</td><td>{}</td><td>{}</td></tr>",
             escape(&r.label),
             escape(&r.case),
-            r.ops_per_sec,
+            thousands(r.ops_per_sec),
             r.p50_us / 1000.0,
             r.p99_us / 1000.0,
             r.p999_us / 1000.0,
@@ -260,6 +260,19 @@ fn summary_table(runs: &[Run]) -> String {
     out
 }
 
+/// A rate with thousands separators: 1234567.8 -> "1,234,568".
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// An HTML page around `body`, with its styles inline.
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -267,7 +280,8 @@ fn page(title: &str, body: &str) -> String {
          <title>{t}</title>\n<style>\n\
          body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}\n\
          table {{ border-collapse: collapse; margin: 1em 0; }}\n\
-         td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}\n\
+         td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; \
+         white-space: nowrap; }}\n\
          td:first-child, td:nth-child(2), th {{ text-align: left; }}\n\
          svg {{ display: block; margin: 1em 0; }}\n\
          </style>\n</head>\n<body>\n<h1>{t}</h1>\n{body}</body>\n</html>\n",
@@ -417,6 +431,10 @@ mod tests {
         assert_eq!(charts.len(), 3, "throughput, latency, hit ratio");
         let html = r.html();
         assert!(html.contains("<td>hotcache</td>") && html.contains("70.00%"), "{html}");
+        assert_eq!(
+            (thousands(1_234_567.8), thousands(999.0), thousands(0.0)),
+            ("1,234,568".into(), "999".into(), "0".into())
+        );
         assert!(!html.contains("NaN") && !html.contains("src=") && !html.contains("<script"));
 
         // Plain Redis: no hit ratio chart, and the page says why.
