@@ -8,6 +8,7 @@ mod cache;
 mod checker;
 mod common;
 mod config;
+mod deploy;
 mod differential;
 mod embedded;
 mod faultproxy;

@@ -125,3 +125,104 @@ fn redis_py_plain_pipeline_pubsub() {
     let out = run(Command::new("python3").arg(script).arg(hc.port.to_string()));
     assert!(out.contains("redis-py OK"), "{out}");
 }
+
+/// The load tool's `--json` output, with its report files, from a short run.
+fn bench_run(port: u16, label: &str, dir: &std::path::Path, secs: &str) -> serde_json::Value {
+    let html = dir.join(format!("{label}.html"));
+    let svg = dir.join(format!("{label}.svg"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hotcache-bench"))
+        .args(["-p", &port.to_string(), "-c", "4", "--keys", "100", "--ratio", "9:1"])
+        .args(["--duration", secs, "--json", "--label", label])
+        .arg("--report")
+        .arg(&html)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .expect("run hotcache-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "hotcache-bench failed: {stderr}");
+    std::fs::write(dir.join(format!("{label}.json")), &out.stdout).expect("save json");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}: {stderr}"))
+}
+
+/// Checks with Python's XML parser that `file` (an SVG, or each chart inline in an
+/// HTML page) is well-formed, and returns the `data-points` of every series drawn,
+/// by chart title.
+fn charts_in(file: &std::path::Path) -> Vec<(String, Vec<u64>)> {
+    let script = r#"
+import re, sys, xml.etree.ElementTree as ET
+text = open(sys.argv[1], encoding="utf-8").read()
+if text.lstrip().startswith("<!DOCTYPE html>"):
+    charts = [ET.fromstring(s) for s in re.findall(r"<svg .*?</svg>", text, re.S)]
+else:
+    charts = list(ET.fromstring(text.split("?>", 1)[1]))
+NS = "{http://www.w3.org/2000/svg}"
+for c in charts:
+    title = "".join(t.text for t in c.iter(NS + "text") if t.get("class") == "title")
+    points = [g.get("data-points") for g in c.iter(NS + "g") if g.get("class") == "series"]
+    print(title + "\t" + " ".join(points))
+"#;
+    let text = run(Command::new("python3").args(["-c", script]).arg(file));
+    text.lines()
+        .map(|l| {
+            let (title, points) = l.split_once('\t').unwrap_or((l, ""));
+            (title.to_string(), points.split_whitespace().map(|p| p.parse().expect("n")).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn load_tool_writes_reports_with_charts() {
+    let dir = std::env::temp_dir().join(format!("hotcache-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let redis = RedisServer::start();
+    let json = bench_run(redis.port, "redis", &dir, "1");
+    assert!(json["results"]["ops"].as_u64().unwrap_or(0) > 0, "{json}");
+    assert!(json["server"].is_null(), "redis-server has no cache counters: {json}");
+    let series = json["series"].as_array().expect("series");
+    assert!(!series.is_empty() && series[0]["p999_us"].as_f64().unwrap_or(0.0) > 0.0, "{json}");
+    for file in ["redis.html", "redis.svg"] {
+        let charts = charts_in(&dir.join(file));
+        let titles: Vec<&str> = charts.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["redis: throughput (GET:SET 9:1 P1)", "redis: latency per second (GET:SET 9:1 P1)"],
+            "{file}"
+        );
+        // One series of ops/s; p50, p99, p99.9; each with a point per second.
+        assert_eq!(charts[0].1, [series.len() as u64], "{file}");
+        assert_eq!(charts[1].1, [series.len() as u64; 3], "{file}");
+    }
+    let html = std::fs::read_to_string(dir.join("redis.html")).expect("html");
+    assert!(html.contains("No cache hit ratio") && !html.contains("NaN"), "{html}");
+    // Self-contained: nothing to run and nothing fetched from elsewhere.
+    for resource in ["<script", "src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(resource), "{resource} in the report");
+    }
+
+    // Through hotcache (everything cached), the hit ratio over time is charted too.
+    let hc = Hotcache::in_front_of(&redis, 1, &["--cache-mode", "all"]);
+    let json = bench_run(hc.port, "hotcache", &dir, "2");
+    let samples = json["server"]["samples"].as_array().expect("samples");
+    assert!(samples.len() >= 2, "{json}");
+    let charts = charts_in(&dir.join("hotcache.svg"));
+    assert_eq!(charts.len(), 3, "{charts:?}");
+    assert!(charts[2].0.contains("cache hit ratio"), "{charts:?}");
+    assert!(charts[2].1[0] >= 1, "{charts:?}");
+
+    // A comparison of the two runs: bars of ops/s, p50, p99 for both targets.
+    let cmp = dir.join("cmp.svg");
+    run(Command::new(env!("CARGO_BIN_EXE_hotcache-bench"))
+        .arg("compare")
+        .args([dir.join("redis.json"), dir.join("hotcache.json")])
+        .arg("--svg")
+        .arg(&cmp)
+        .arg("--report")
+        .arg(dir.join("cmp.html")));
+    let charts = charts_in(&cmp);
+    let titles: Vec<&str> = charts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["Throughput", "Latency p50", "Latency p99"]);
+    assert!(charts.iter().all(|(_, points)| points == &[1, 1]), "{charts:?}");
+    assert_eq!(charts_in(&dir.join("cmp.html")).len(), 4, "bars and one timeline");
+    let _ = std::fs::remove_dir_all(&dir);
+}

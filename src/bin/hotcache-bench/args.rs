@@ -45,12 +45,28 @@ pub struct Options {
     pub json: bool,
     /// Send MGET of this many keys in place of GET.
     pub mget: Option<usize>,
+    /// The target's name in reports and JSON (default: its address).
+    pub label: Option<String>,
+    /// Write a self-contained HTML report with charts here.
+    pub report: Option<String>,
+    /// Write the charts as one SVG file here.
+    pub svg: Option<String>,
+}
+
+/// `hotcache-bench compare`: several runs' JSON files side by side.
+#[derive(Clone, Debug, Default)]
+pub struct CompareOptions {
+    pub files: Vec<String>,
+    pub svg: Option<String>,
+    pub report: Option<String>,
+    pub title: String,
 }
 
 pub const USAGE: &str = "\
 hotcache-bench: load generator for any RESP server (redis-server, hotcache, twemproxy)
 
 USAGE: hotcache-bench [OPTIONS]
+       hotcache-bench compare RUN.json... [--svg FILE] [--report FILE] [--title T]
 
   --host HOST            server address (127.0.0.1)
   -p, --port PORT        server port (6380)
@@ -69,6 +85,15 @@ USAGE: hotcache-bench [OPTIONS]
   --preload              SET every key once (pipelined) before measuring
   --warmup SECS          run load for SECS before measuring (0)
   --json                 print one JSON object with all results
+  --label NAME           the target's name in reports and JSON (its address)
+  --report FILE          write an HTML report with charts (throughput, latency
+                         p50/p99/p99.9 per second, and the cache hit ratio per
+                         second when the server is hotcache)
+  --svg FILE             write the same charts as one SVG file
+
+compare: reads runs saved with --json and charts them side by side, grouped by
+workload (op, pipeline, distribution) and target (--label): bars of ops/s, p50
+and p99 (--svg and --report), and throughput over time (--report).
   --help                 this text
 
 Exit status: 0 on success, 1 if the server cannot be reached or a connection
@@ -95,6 +120,9 @@ impl Default for Options {
             warmup: Duration::ZERO,
             json: false,
             mget: None,
+            label: None,
+            report: None,
+            svg: None,
         }
     }
 }
@@ -122,11 +150,15 @@ const VALUE_FLAGS: &[&str] = &[
     "--value-size",
     "--mget",
     "--warmup",
+    "--label",
+    "--report",
+    "--svg",
 ];
 
 /// What the command line asked for.
 pub enum Parsed {
     Run(Options),
+    Compare(CompareOptions),
     Help,
 }
 
@@ -141,10 +173,15 @@ fn secs(flag: &str, v: &str) -> Result<Duration, String> {
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("compare") {
+        args.next();
+        return parse_compare(args);
+    }
     let mut o = Options::default();
     let mut dist = "uniform".to_string();
     let mut zipf_s = 0.99;
-    let mut it = args.into_iter();
+    let mut it = args;
     while let Some(arg) = it.next() {
         // `--flag=value` and `--flag value` are both accepted.
         let (flag, inline) = match arg.split_once('=') {
@@ -185,6 +222,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                     "-d" | "--value-size" => o.value_size = num(&flag, &v)?,
                     "--mget" => o.mget = Some(num(&flag, &v)?),
                     "--warmup" => o.warmup = secs(&flag, &v)?,
+                    "--label" => o.label = Some(v),
+                    "--report" => o.report = Some(v),
+                    "--svg" => o.svg = Some(v),
                     _ => return Err(format!("unknown option '{flag}' (see --help)")),
                 }
             }
@@ -197,6 +237,37 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     };
     o.validate()?;
     Ok(Parsed::Run(o))
+}
+
+/// Parses the arguments after `compare`.
+fn parse_compare(args: impl Iterator<Item = String>) -> Result<Parsed, String> {
+    let mut o = CompareOptions { title: "hotcache-bench comparison".into(), ..Default::default() };
+    let mut it = args;
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || match inline.clone() {
+            Some(v) => Ok(v),
+            None => it.next().ok_or_else(|| format!("{flag} needs a value")),
+        };
+        match flag.as_str() {
+            "--help" | "-?" => return Ok(Parsed::Help),
+            "--svg" => o.svg = Some(value()?),
+            "--report" => o.report = Some(value()?),
+            "--title" => o.title = value()?,
+            f if f.starts_with('-') => return Err(format!("compare: unknown option '{f}'")),
+            _ => o.files.push(arg),
+        }
+    }
+    if o.files.is_empty() {
+        return Err("compare: name at least one JSON file written with --json".into());
+    }
+    if o.svg.is_none() && o.report.is_none() {
+        return Err("compare: give --svg FILE and/or --report FILE".into());
+    }
+    Ok(Parsed::Compare(o))
 }
 
 impl Options {
@@ -247,7 +318,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Options, String> {
         match parse(args.iter().map(|s| s.to_string()))? {
             Parsed::Run(o) => Ok(o),
-            Parsed::Help => Err("help".into()),
+            Parsed::Compare(_) | Parsed::Help => Err("not a run".into()),
         }
     }
 
@@ -260,6 +331,22 @@ mod tests {
         assert!(run(&["--ratio", "0:0"]).is_err());
         assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
         assert!(run(&["--pipeline"]).is_err());
+    }
+
+    #[test]
+    fn report_flags_and_compare() {
+        let o = run(&["--report", "r.html", "--svg=r.svg", "--label", "hotcache"]).unwrap();
+        assert_eq!(o.report.as_deref(), Some("r.html"));
+        assert_eq!((o.svg.as_deref(), o.label.as_deref()), (Some("r.svg"), Some("hotcache")));
+        let args = |v: &[&str]| parse(v.iter().map(|s| s.to_string()));
+        let Ok(Parsed::Compare(c)) = args(&["compare", "a.json", "b.json", "--svg", "o.svg"])
+        else {
+            panic!("compare not parsed")
+        };
+        assert_eq!((c.files.len(), c.svg.as_deref()), (2, Some("o.svg")));
+        assert!(args(&["compare", "a.json"]).is_err(), "an output is required");
+        assert!(args(&["compare", "--svg", "o.svg"]).is_err(), "a file is required");
+        assert!(args(&["compare", "a.json", "--svg", "o.svg", "--bogus"]).is_err());
     }
 
     #[test]

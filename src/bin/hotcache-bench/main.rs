@@ -13,10 +13,17 @@
 //! ```
 //!
 //! Latency is from the moment a batch is written to the read that completes each
-//! reply, recorded in nanoseconds in an HDR histogram per thread and merged at the end.
+//! reply, recorded in nanoseconds in an HDR histogram per thread and merged at the end;
+//! each second of sending also has its own histogram, for the per-second series.
+//!
+//! With `--report`/`--svg` (or `--json`), a sampler thread (`sampler.rs`) reads
+//! hotcache's cache counters once a second on a connection of its own. `report/`
+//! turns the JSON object into charts; `compare` does the same for several saved runs.
 
 mod args;
 mod conn;
+mod report;
+mod sampler;
 mod stats;
 mod workload;
 
@@ -30,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use args::{Dist, Options, Parsed};
+use args::{CompareOptions, Dist, Options, Parsed};
 use conn::Clock;
 use stats::{Stats, Summary};
 use workload::Workload;
@@ -41,6 +48,15 @@ type StartSignal = Option<Result<Arc<Clock>, ()>>;
 fn main() -> ExitCode {
     let opts = match args::parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Compare(c)) => {
+            return match compare(&c) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hotcache-bench compare: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Ok(Parsed::Help) => {
             print!("{}", args::USAGE);
             return ExitCode::SUCCESS;
@@ -93,6 +109,22 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         preload = Some((took, errors));
     }
 
+    // The cache counters are sampled only for a report or JSON, and only from a
+    // server that has them.
+    let sampler = if opts.json || opts.report.is_some() || opts.svg.is_some() {
+        match sampler::Sampler::connect(&addr) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                if !opts.json {
+                    eprintln!("no cache hit ratio over time: {why}");
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     let (start_tx, start_rx) = watch::channel::<StartSignal>(None);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut workers = Vec::new();
@@ -123,6 +155,14 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         })
     });
     let _ = start_tx.send(Some(clock.clone().ok_or(())));
+    let (stop_sampler, stop_rx) = mpsc::channel::<()>();
+    let sampling = match (&clock, sampler) {
+        (Some(clock), Some(s)) => Some(
+            s.spawn(clock.measure_start, clock.end, stop_rx)
+                .map_err(|e| format!("spawn sampler thread: {e}"))?,
+        ),
+        _ => None,
+    };
 
     let mut total = Stats::new();
     for w in workers {
@@ -132,20 +172,58 @@ fn run(opts: Options) -> Result<ExitCode, String> {
             Err(_) => return Err("a worker thread panicked".into()),
         }
     }
+    let _ = stop_sampler.send(());
+    let samples = sampling.and_then(|t| t.join().ok());
     if let Some(e) = connect_error {
         return Err(e);
     }
 
     let summary = Summary::of(&total, total.last_reply);
+    let json = report_json(&opts, &addr, preload, &summary, &total, samples.as_deref());
     if opts.json {
-        println!("{}", report_json(&opts, &addr, preload, &summary, &total));
+        println!("{json}");
     } else {
         print!("{}{}", describe(&opts, &addr), summary.human());
+    }
+    if opts.report.is_some() || opts.svg.is_some() {
+        let run = report::Run::from_json(&json)?;
+        if let Some(path) = &opts.report {
+            write(path, &run.html())?;
+        }
+        if let Some(path) = &opts.svg {
+            write(path, &run.svg())?;
+        }
     }
     for f in &total.failures {
         eprintln!("hotcache-bench: connection failed during the run: {f}");
     }
     Ok(if total.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes a report file, saying so on stderr.
+fn write(path: &str, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("write {path}: {e}"))?;
+    eprintln!("wrote {path}");
+    Ok(())
+}
+
+/// `hotcache-bench compare`: reads saved runs and writes the comparison charts.
+fn compare(c: &CompareOptions) -> Result<(), String> {
+    let mut runs = Vec::new();
+    for file in &c.files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("read {file}: {e}"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{file}: not JSON: {e}"))?;
+        runs.push(report::Run::from_json(&json).map_err(|e| format!("{file}: {e}"))?);
+    }
+    let comparison = report::Comparison::new(runs);
+    if let Some(path) = &c.svg {
+        write(path, &comparison.svg())?;
+    }
+    if let Some(path) = &c.report {
+        write(path, &comparison.html(&c.title))?;
+    }
+    Ok(())
 }
 
 /// One worker thread: connects its share, waits for the start, runs, returns its stats.
@@ -233,7 +311,10 @@ fn report_json(
     preload: Option<(Duration, u64)>,
     summary: &Summary,
     total: &Stats,
+    samples: Option<&[sampler::Sample]>,
 ) -> serde_json::Value {
+    // The span the series covers: sending stops at the end of `--duration`.
+    let elapsed = if o.requests.is_none() { o.duration.as_secs_f64() } else { summary.elapsed };
     let (dist, zipf_s) = match o.dist {
         Dist::Uniform => ("uniform", None),
         Dist::Zipf(s) => ("zipf", Some(s)),
@@ -241,6 +322,7 @@ fn report_json(
     serde_json::json!({
         "config": {
             "addr": addr,
+            "label": o.label,
             "connections": o.connections,
             "pipeline": o.pipeline,
             "threads": o.worker_threads(),
@@ -260,6 +342,13 @@ fn report_json(
         })),
         "results": summary.json(),
         "connection_failures": total.failures,
-        "series": stats::series_json(total),
+        "series": stats::series_json(total, elapsed),
+        // hotcache's cache counters at each whole second (null: not hotcache).
+        "server": samples.map(|s| serde_json::json!({
+            "kind": "hotcache",
+            "samples": s.iter().map(|x| serde_json::json!({
+                "t_s": x.t, "cache_hits": x.hits, "cache_misses": x.misses,
+            })).collect::<Vec<_>>(),
+        })),
     })
 }

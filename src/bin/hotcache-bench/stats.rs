@@ -192,16 +192,31 @@ impl Summary {
     }
 }
 
-/// The per-second series as JSON: `[{"second": 0, "ops": .., "errors": .., "p99_us": ..}]`.
-pub fn series_json(s: &Stats) -> serde_json::Value {
+/// The per-second series as JSON, one object per second of sending:
+/// `{"second", "span_s", "ops", "errors", "ops_per_sec", "p50_us", "p99_us", "p999_us"}`.
+/// `span_s` is the part of the second inside the run (`elapsed_s` long), so a last,
+/// partial second shows its true rate.
+pub fn series_json(s: &Stats, elapsed_s: f64) -> serde_json::Value {
     let rows: Vec<serde_json::Value> = s
         .seconds
         .iter()
         .enumerate()
         .map(|(i, sec)| {
-            let p99 =
-                if sec.latency.is_empty() { 0.0 } else { us(sec.latency.value_at_quantile(0.99)) };
-            serde_json::json!({"second": i, "ops": sec.ops, "errors": sec.errors, "p99_us": p99})
+            let q = |x: f64| {
+                if sec.latency.is_empty() { 0.0 } else { us(sec.latency.value_at_quantile(x)) }
+            };
+            // At least a tenth of a second, so a sliver at the end is not a spike.
+            let span = (elapsed_s - i as f64).clamp(0.1, 1.0);
+            serde_json::json!({
+                "second": i,
+                "span_s": span,
+                "ops": sec.ops,
+                "errors": sec.errors,
+                "ops_per_sec": sec.ops as f64 / span,
+                "p50_us": q(0.5),
+                "p99_us": q(0.99),
+                "p999_us": q(0.999),
+            })
         })
         .collect();
     serde_json::Value::Array(rows)
