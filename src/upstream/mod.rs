@@ -208,6 +208,7 @@ impl Upstream {
         shard: usize,
         epochs: Arc<Epochs>,
         breaker: Option<Arc<Breaker>>,
+        node: Option<Arc<crate::metrics::NodeStats>>,
     ) -> Self {
         let origin = match (&config.upstream, embedded) {
             (UpstreamConfig::Redis { user, password, db, .. }, _) => {
@@ -236,6 +237,7 @@ impl Upstream {
                 breaker,
                 timeout: Cell::new(Duration::from_millis(config.upstream_timeout)),
                 max_inflight: Cell::new(config.upstream_max_inflight.max(1)),
+                node,
             }),
         }
     }

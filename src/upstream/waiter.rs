@@ -24,11 +24,18 @@ pub struct PipeCtx {
     pub timeout: Cell<Duration>,
     /// `upstream-max-inflight`: requests one connection may have waiting.
     pub max_inflight: Cell<usize>,
+    /// The node's round trips and errors (none for the embedded origin).
+    pub node: Option<Arc<crate::metrics::NodeStats>>,
 }
 
 impl PipeCtx {
     pub fn counters(&self) -> &ShardCounters {
         &self.counters[self.shard]
+    }
+
+    /// This thread's block of the node's statistics.
+    pub fn node(&self) -> Option<&crate::metrics::nodes::NodeShard> {
+        self.node.as_ref().map(|n| n.shard(self.shard))
     }
 }
 
@@ -40,6 +47,9 @@ pub struct Reply {
     /// Set when the request failed upstream (the connection broke or timed out)
     /// rather than being answered.
     pub failed: Option<Failed>,
+    /// The upstream round trip in nanoseconds, when the reply came from an
+    /// upstream connection (0 otherwise): what SLOWLOG logs.
+    pub rtt_ns: u64,
 }
 
 /// How a request failed.
@@ -52,11 +62,16 @@ pub struct Failed {
 
 impl Reply {
     pub fn ok(frame: Bytes) -> Self {
-        Self { frame, failed: None }
+        Self { frame, failed: None, rtt_ns: 0 }
+    }
+
+    /// A reply that took `rtt_ns` to come back from the upstream.
+    pub fn timed(frame: Bytes, rtt_ns: u64) -> Self {
+        Self { frame, failed: None, rtt_ns }
     }
 
     pub fn failed(frame: Bytes, unsent: bool) -> Self {
-        Self { frame, failed: Some(Failed { unsent }) }
+        Self { frame, failed: Some(Failed { unsent }), rtt_ns: 0 }
     }
 }
 
