@@ -140,22 +140,23 @@ impl Snapshot {
         highest(BUCKETS - 1)
     }
 
-    /// Cumulative counts at each upper bound (seconds), for Prometheus: a
-    /// bucket counts under `le` when its highest value is at most `le`.
-    pub fn cumulative(&self, bounds_s: &[f64]) -> Vec<(f64, u64)> {
+    /// Counts per Prometheus bucket (seconds): for each bound, the values above
+    /// the previous bound and at most this one, then the rest under +Inf (the
+    /// encoder makes them cumulative). A bucket of this histogram counts under
+    /// the first bound its highest value does not exceed.
+    pub fn per_bound(&self, bounds_s: &[f64]) -> Vec<(f64, u64)> {
         let mut out = Vec::with_capacity(bounds_s.len() + 1);
         let mut i = 0;
-        let mut seen = 0;
         for &le in bounds_s {
             let le_ns = (le * 1e9) as u64;
+            let mut n = 0;
             while i < BUCKETS && highest(i) <= le_ns {
-                seen += self.buckets[i];
+                n += self.buckets[i];
                 i += 1;
             }
-            out.push((le, seen));
+            out.push((le, n));
         }
-        let total: u64 = self.buckets.iter().sum();
-        out.push((f64::INFINITY, total));
+        out.push((f64::INFINITY, self.buckets[i.min(BUCKETS)..].iter().sum()));
         out
     }
 }
@@ -202,14 +203,14 @@ mod tests {
     }
 
     #[test]
-    fn cumulative_buckets() {
+    fn prometheus_buckets() {
         let h = Histogram::default();
         h.record(500); // 0.5 µs
         h.record(2_000_000); // 2 ms
         h.record(u64::MAX);
         let mut s = Snapshot::default();
         h.add_to(&mut s);
-        let c = s.cumulative(&[0.000_001, 0.01, 1.0]);
-        assert_eq!(c, vec![(0.000_001, 1), (0.01, 2), (1.0, 2), (f64::INFINITY, 3)]);
+        let c = s.per_bound(&[0.000_001, 0.01, 1.0]);
+        assert_eq!(c, vec![(0.000_001, 1), (0.01, 1), (1.0, 0), (f64::INFINITY, 1)]);
     }
 }

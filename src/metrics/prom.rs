@@ -50,8 +50,10 @@ fn encode_hist(
     enc: &mut prometheus_client::encoding::MetricEncoder<'_>,
     s: &Snapshot,
 ) -> Result<(), std::fmt::Error> {
-    let buckets = s.cumulative(BOUNDS);
-    let count = buckets.last().map_or(0, |b| b.1);
+    let buckets = s.per_bound(BOUNDS);
+    // From the buckets, so `_count` and the +Inf bucket always agree (a
+    // reader may see `s.count` a moment apart from them).
+    let count = buckets.iter().map(|b| b.1).sum();
     enc.encode_histogram::<NoLabelSet>(s.sum_ns as f64 / 1e9, count, &buckets, None)
 }
 

@@ -148,7 +148,7 @@ impl Conn {
                         None => {
                             // Written already: its latency is recorded at the
                             // next drain.
-                            self.direct.push(self.mark);
+                            self.note_direct(self.mark);
                             true
                         }
                     };

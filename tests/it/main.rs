@@ -14,6 +14,7 @@ mod faultproxy;
 mod faults;
 mod lifecycle;
 mod malformed;
+mod observability;
 mod origin;
 mod pipeline;
 mod resilience;

@@ -77,6 +77,31 @@ impl Conn {
         *self.drained_at.get_or_insert_with(std::time::Instant::now)
     }
 
+    /// Notes a cache hit written straight to the output; its latency is
+    /// recorded with the next drain's clock read (or now, if many wait).
+    pub fn note_direct(&mut self, mark: Mark) {
+        self.direct.push(mark);
+        if self.direct.len() >= 1024 {
+            // A long pipeline of hits: bound what waits.
+            self.drained_at = None;
+            self.record_direct();
+        }
+    }
+
+    /// Records the hits written straight to the output, as queued now.
+    fn record_direct(&mut self) {
+        if self.direct.is_empty() {
+            return;
+        }
+        // Taken and given back, so the vector keeps its capacity.
+        let direct = std::mem::take(&mut self.direct);
+        for mark in &direct {
+            self.record_latency(mark, false);
+        }
+        self.direct = direct;
+        self.direct.clear();
+    }
+
     /// Records a command's latency, its reply being queued now.
     fn record_latency(&mut self, mark: &Mark, error: bool) {
         let now = self.drain_clock();
@@ -225,11 +250,7 @@ impl Conn {
             Fill(FillResult),
         }
         self.drained_at = None;
-        if !self.direct.is_empty() {
-            for mark in std::mem::take(&mut self.direct) {
-                self.record_latency(&mark, false);
-            }
-        }
+        self.record_direct();
         while let Some(head) = self.pending.front_mut() {
             let arrived = match &mut head.slot {
                 ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b), 0),
