@@ -59,24 +59,33 @@ fn wanted(sections: &[Bytes]) -> InfoParts {
     InfoParts(bits)
 }
 
-/// Drops the upstream's sections that hotcache's replace (its Commandstats
-/// and Latencystats would describe only what reached Redis).
-fn strip_replaced(text: &[u8]) -> Vec<u8> {
+/// Puts hotcache's Commandstats and Latencystats (given with their headers,
+/// each ending in a line break) in the place of the upstream's sections of
+/// those names, keeping Redis's order; one the upstream did not send is
+/// returned for appending.
+fn replace_sections(text: &[u8], own: &mut Vec<(&'static str, String)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut skipping = false;
     for line in text.split_inclusive(|&b| b == b'\n') {
         if let Some(name) = line.strip_prefix(b"# ") {
             let name = name.trim_ascii_end();
-            skipping = name.eq_ignore_ascii_case(b"commandstats")
-                || name.eq_ignore_ascii_case(b"latencystats");
+            skipping = false;
+            if let Some(i) = own.iter().position(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes())) {
+                let (_, section) = own.remove(i);
+                out.extend_from_slice(section.as_bytes());
+                skipping = true;
+            }
         }
-        if !skipping {
-            out.extend_from_slice(line);
+        if skipping {
+            // The upstream's own lines of a replaced section; the blank line
+            // that ends it is kept.
+            if line == b"\r\n" {
+                out.extend_from_slice(line);
+                skipping = false;
+            }
+            continue;
         }
-    }
-    // A dropped last section leaves the blank line that separated it.
-    while out.ends_with(b"\r\n\r\n") {
-        out.truncate(out.len() - 2);
+        out.extend_from_slice(line);
     }
     out
 }
@@ -93,7 +102,7 @@ impl Conn {
             .cloned()
             .collect();
         if !sections.is_empty() && rest.is_empty() {
-            let text = self.own_sections(parts);
+            let text = Self::join_sections(&self.own_sections(parts));
             return self.reply_raw(text_reply(self.proto, &text));
         }
         let forwarded = if rest.len() == sections.len() {
@@ -107,40 +116,44 @@ impl Conn {
         self.forward(forwarded, effect, crate::upstream::After::Nothing)
     }
 
-    /// hotcache's sections, each ending with a blank line but the last, as
-    /// Redis separates its sections.
-    fn own_sections(&self, parts: InfoParts) -> String {
+    /// hotcache's sections: (name, text with its header), in INFO's order
+    /// for hotcache's own (Hotcache, Upstream, Commandstats, Latencystats).
+    fn own_sections(&self, parts: InfoParts) -> Vec<(&'static str, String)> {
         let metrics = &self.ctx.shared.metrics;
-        let mut out: Vec<String> = Vec::new();
+        let mut out = Vec::new();
         if parts.has(InfoParts::HOTCACHE) {
-            out.push(self.hotcache_section());
+            out.push(("Hotcache", self.hotcache_section()));
         }
         if parts.has(InfoParts::UPSTREAM) {
-            out.push(crate::metrics::upstream_section(metrics));
+            out.push(("Upstream", crate::metrics::upstream_section(metrics)));
         }
         if parts.has(InfoParts::COMMANDSTATS) {
-            out.push(crate::metrics::commandstats_section(metrics));
+            out.push(("Commandstats", crate::metrics::commandstats_section(metrics)));
         }
         if parts.has(InfoParts::LATENCYSTATS) {
             let p = &self.config.latency_tracking_info_percentiles.0;
-            out.push(crate::metrics::latencystats_section(metrics, p));
+            out.push(("Latencystats", crate::metrics::latencystats_section(metrics, p)));
         }
-        out.join("\r\n")
+        out
+    }
+
+    /// Sections joined as Redis joins them: a blank line between two.
+    fn join_sections(sections: &[(&'static str, String)]) -> String {
+        sections.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("\r\n")
     }
 
     /// Adds hotcache's sections to an INFO reply from the upstream (bulk in
-    /// RESP2, verbatim `txt` in RESP3); anything else (an error) passes unchanged.
+    /// RESP2, verbatim `txt` in RESP3): Commandstats and Latencystats in the
+    /// place of the upstream's, the others at the end. Anything else (an
+    /// error) passes unchanged.
     pub(super) fn append_info(&self, frame: Bytes, parts: InfoParts) -> Bytes {
         let Some((kind, body)) = split_text_reply(&frame) else { return frame };
-        let body = if parts.has(InfoParts::COMMANDSTATS) || parts.has(InfoParts::LATENCYSTATS) {
-            strip_replaced(body)
-        } else {
-            body.to_vec()
-        };
-        let text = self.own_sections(parts);
+        let mut own = self.own_sections(parts);
+        let body = replace_sections(body, &mut own);
+        let text = Self::join_sections(&own);
         let mut joined = BytesMut::with_capacity(body.len() + text.len() + 8);
         joined.extend_from_slice(&body);
-        if !body.is_empty() {
+        if !body.is_empty() && !text.is_empty() {
             joined.extend_from_slice(b"\r\n");
         }
         joined.extend_from_slice(text.as_bytes());
@@ -239,9 +252,18 @@ mod tests {
     }
 
     #[test]
-    fn replaced_sections_are_dropped() {
+    fn sections_are_replaced_in_place() {
         let text = b"# Server\r\na:1\r\n\r\n# Commandstats\r\ncmdstat_get:x\r\n\r\n# Keyspace\r\ndb0:k\r\n\r\n# Latencystats\r\nl:1\r\n";
-        let out = strip_replaced(text);
-        assert_eq!(out, b"# Server\r\na:1\r\n\r\n# Keyspace\r\ndb0:k\r\n".to_vec());
+        let mut own = vec![
+            ("Hotcache", "# Hotcache\r\nh:1\r\n".to_string()),
+            ("Commandstats", "# Commandstats\r\nmine:1\r\n".to_string()),
+            ("Latencystats", "# Latencystats\r\nmine:2\r\n".to_string()),
+        ];
+        let out = replace_sections(text, &mut own);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "# Server\r\na:1\r\n\r\n# Commandstats\r\nmine:1\r\n\r\n# Keyspace\r\ndb0:k\r\n\r\n# Latencystats\r\nmine:2\r\n"
+        );
+        assert_eq!(own.len(), 1, "Hotcache is left to append");
     }
 }
