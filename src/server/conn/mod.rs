@@ -396,6 +396,8 @@ impl Conn {
                 ParseOutcome::Incomplete => break,
                 ParseOutcome::Error(e) => {
                     inc(&self.ctx.counters().protocol_errors);
+                    // Not a command: its error counts in no command's stats.
+                    self.mark = crate::metrics::Mark::new(self.now);
                     crate::log_limited!(debug, client = self.info().id, error = %e, "protocol error");
                     self.push_local(Bytes::from(e.reply()), Effect::Close);
                     self.closing = true;
