@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (redis-server and redis-tools from the distribution, redis-py from PyPI),
+# (redis-server, redis-tools and chromium from the distribution, redis-py from PyPI),
 # checks formatting and lints, then runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,15 @@ if ! python3 -c 'import redis' 2>/dev/null; then
     echo "== installing redis-py"
     python3 -m pip install -q redis
 fi
-echo "== $(redis-server --version | cut -d' ' -f1-3), $(python3 -c 'import redis; print("redis-py", redis.__version__)')"
+if ! command -v chromium >/dev/null; then
+    # The dashboard test renders the page in headless Chromium.
+    echo "== installing chromium"
+    as_root apt-get install -y -q chromium >/dev/null 2>&1 || {
+        as_root apt-get update -q >/dev/null
+        as_root apt-get install -y -q chromium >/dev/null
+    }
+fi
+echo "== $(redis-server --version | cut -d' ' -f1-3), $(python3 -c 'import redis; print("redis-py", redis.__version__)'), $(chromium --version 2>/dev/null)"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -17,7 +17,8 @@
 //! | `resilience`| the circuit breaker per upstream node, the retry budget, rate-limited and allow-listed logging |
 //! | `shard`     | one thread and current-thread runtime per core; `shard_for(key)` and running work on a key's shard |
 //! | `upstream`  | connections to the origin: shared pipelined connections per thread and protocol, dedicated connections for stateful clients, the handshake |
-//! | `stats`     | counters behind INFO |
+//! | `stats`     | counters behind INFO (and Prometheus): declared once with their INFO and Prometheus names |
+//! | `metrics`   | latency per command and class, upstream round trips and errors per node, SLOWLOG, the INFO sections made of them, Prometheus rendering, the HTTP endpoint and dashboard |
 //!
 //! # Threads
 //!
@@ -46,6 +47,8 @@ pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod cache;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod resilience;
 #[cfg(feature = "server")]

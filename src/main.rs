@@ -40,8 +40,8 @@ fn raise_fd_limit() {
 }
 
 fn main() -> ExitCode {
-    let config = match config::parse_args(std::env::args().skip(1)) {
-        Ok(Cli::Run(c)) => c,
+    let (config, file) = match config::parse_args(std::env::args().skip(1)) {
+        Ok(Cli::Run(c, file)) => (c, file),
         Ok(Cli::Check(_)) => {
             println!("configuration OK");
             return ExitCode::SUCCESS;
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         None => "the embedded origin".to_string(),
     };
     let threads = config.thread_count();
-    let server = match hotcache::server::start(config) {
+    let server = match hotcache::server::start_with_file(config, file) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hotcache: cannot start: {e}");

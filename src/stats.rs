@@ -6,9 +6,32 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Declares the per-shard counters once, with their INFO names.
+/// How a counter is exported to Prometheus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (CONFIG RESETSTAT aside): `<name>_total`.
+    Counter,
+    /// A level that goes up and down (set, not added to); never reset.
+    Gauge,
+}
+
+/// One counter as Prometheus sees it: counters sharing a name become one
+/// family, told apart by the label.
+#[derive(Clone, Copy, Debug)]
+pub struct Export {
+    /// INFO's field name.
+    pub field: &'static str,
+    /// Prometheus name without `_total`.
+    pub name: &'static str,
+    pub kind: Kind,
+    pub label: Option<(&'static str, &'static str)>,
+    pub help: &'static str,
+}
+
+/// Declares the per-shard counters once, with their INFO names and how
+/// Prometheus shows them.
 macro_rules! counters {
-    ($( $(#[doc = $doc:literal])* $field:ident ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $field:ident : $kind:ident $prom:literal $({ $lk:literal = $lv:literal })? ),* $(,)?) => {
         /// One shard's counters, aligned to keep shards off each other's cache lines.
         #[derive(Default, Debug)]
         #[repr(align(128))]
@@ -20,94 +43,118 @@ macro_rules! counters {
         pub fn fields(shards: &[ShardCounters]) -> Vec<(&'static str, u64)> {
             vec![ $( (stringify!($field), shards.iter().map(|s| s.$field.load(Relaxed)).sum()), )* ]
         }
+
+        /// How each counter is exported, in the order of [`fields`].
+        pub static EXPORTS: &[Export] = &[
+            $( Export {
+                field: stringify!($field),
+                name: $prom,
+                kind: Kind::$kind,
+                label: counters!(@label $($lk, $lv)?),
+                help: concat!($($doc),*),
+            }, )*
+        ];
+
+        impl ShardCounters {
+            /// Zeroes the counters (not the gauges, nor the eviction count the
+            /// store keeps). Only the owning thread may call it.
+            pub fn reset(&self) {
+                $( if Kind::$kind == Kind::Counter && stringify!($field) != "cache_evictions" {
+                    self.$field.store(0, Relaxed);
+                } )*
+            }
+        }
     };
+    (@label $lk:literal, $lv:literal) => { Some(($lk, $lv)) };
+    (@label) => { None };
 }
 
 counters! {
     /// Client connections accepted.
-    total_connections_received,
+    total_connections_received: Counter "hotcache_connections_received",
     /// Connections refused because `maxclients` was reached.
-    rejected_connections,
+    rejected_connections: Counter "hotcache_rejected_connections",
     /// Commands received from clients (local and forwarded).
-    total_commands_processed,
+    total_commands_processed: Counter "hotcache_commands_processed",
     /// Commands answered by hotcache itself.
-    local_commands,
+    local_commands: Counter "hotcache_local_commands",
     /// Commands sent to the upstream.
-    forwarded_commands,
+    forwarded_commands: Counter "hotcache_forwarded_commands",
     /// Bytes read from clients.
-    total_net_input_bytes,
+    total_net_input_bytes: Counter "hotcache_net_input_bytes",
     /// Bytes written to clients.
-    total_net_output_bytes,
+    total_net_output_bytes: Counter "hotcache_net_output_bytes",
     /// Dedicated upstream connections handed to clients (MULTI, blocking, pub/sub ...).
-    dedicated_connections_taken,
+    dedicated_connections_taken: Counter "hotcache_dedicated_connections_taken",
     /// Upstream connections opened.
-    upstream_connects,
+    upstream_connects: Counter "hotcache_upstream_connects",
     /// Upstream connections that failed or broke.
-    upstream_connection_errors,
+    upstream_connection_errors: Counter "hotcache_upstream_connection_errors",
     /// Requests answered with an error because their upstream connection failed.
-    upstream_request_errors,
+    upstream_request_errors: Counter "hotcache_upstream_request_errors",
     /// Upstream connections closed because a reply took longer than upstream-timeout.
-    upstream_timeouts,
+    upstream_timeouts: Counter "hotcache_upstream_timeouts",
     /// Requests failed at once because too many were in flight on a connection.
-    upstream_shed,
+    upstream_shed: Counter "hotcache_upstream_shed",
     /// Reads sent again after their upstream connection failed.
-    upstream_retries,
+    upstream_retries: Counter "hotcache_upstream_retries",
     /// Requests refused at once because the upstream's circuit breaker was open.
-    breaker_rejections,
+    breaker_rejections: Counter "hotcache_breaker_rejections",
     /// Cluster MOVED replies followed inside hotcache.
-    cluster_moved_redirects,
+    cluster_moved_redirects: Counter "hotcache_cluster_moved_redirects",
     /// Cluster ASK replies followed inside hotcache (with ASKING).
-    cluster_ask_redirects,
+    cluster_ask_redirects: Counter "hotcache_cluster_ask_redirects",
     /// Multi-key commands split into one command per slot.
-    cluster_split_commands,
+    cluster_split_commands: Counter "hotcache_cluster_split_commands",
     /// Keyless commands sent to every master (DBSIZE, FLUSHALL, KEYS, SCAN ...).
-    cluster_fanouts,
+    cluster_fanouts: Counter "hotcache_cluster_fanouts",
     /// Commands refused because they are in degrade-commands and the upstream is degraded.
-    degraded_refusals,
+    degraded_refusals: Counter "hotcache_degraded_refusals",
     /// Cached replies served past their TTL (or their tracking stream) while the
     /// upstream was degraded (serve-stale).
-    stale_hits,
+    stale_hits: Counter "hotcache_stale_hits",
     /// Clients closed for exceeding the output buffer limit.
-    client_output_limit_disconnections,
+    client_output_limit_disconnections: Counter "hotcache_client_limit_disconnections" {"limit" = "output"},
     /// Clients closed for exceeding the query buffer limit.
-    client_query_limit_disconnections,
+    client_query_limit_disconnections: Counter "hotcache_client_limit_disconnections" {"limit" = "query"},
     /// Clients closed after a protocol error.
-    protocol_errors,
+    protocol_errors: Counter "hotcache_protocol_errors",
     /// Reads answered from the local cache.
-    cache_hits,
+    cache_hits: Counter "hotcache_cache_hits",
     /// Of those, answers that the key does not exist (negative entries).
-    cache_negative_hits,
+    cache_negative_hits: Counter "hotcache_cache_negative_hits",
     /// Cacheable reads not answered from the cache.
-    cache_misses,
+    cache_misses: Counter "hotcache_cache_misses",
     /// Misses that waited for another client's read of the same entry.
-    singleflight_joins,
+    singleflight_joins: Counter "hotcache_singleflight_joins",
     /// Misses that sent the read others may join.
-    singleflight_leads,
+    singleflight_leads: Counter "hotcache_singleflight_leads",
     /// Replies put in the cache.
-    cache_fills,
+    cache_fills: Counter "hotcache_cache_fills",
     /// Fills of keys admitted because they were hot (cache-mode hot).
-    hot_keys_admitted,
+    hot_keys_admitted: Counter "hotcache_hot_keys_admitted",
     /// Fills not installed because the key changed while the read was in flight.
-    stale_fills_dropped,
+    stale_fills_dropped: Counter "hotcache_stale_fills_dropped",
     /// Keys invalidated by writes through hotcache (before and after each write).
-    invalidations_own_write,
+    invalidations_own_write: Counter "hotcache_invalidations" {"cause" = "own_write"},
     /// Keys invalidated by the tracking stream (writes made straight to Redis).
-    invalidations_tracking,
+    invalidations_tracking: Counter "hotcache_invalidations" {"cause" = "tracking"},
     /// Everything dropped by FLUSHALL/FLUSHDB/SWAPDB, scripts, MULTI with unknown
     /// keys, or a null invalidation.
-    invalidations_flush,
+    invalidations_flush: Counter "hotcache_invalidations" {"cause" = "flush"},
     /// Everything dropped because the tracking connection broke or lagged.
-    invalidations_reconnect,
+    invalidations_reconnect: Counter "hotcache_invalidations" {"cause" = "reconnect"},
     /// Invalidation messages received.
-    tracking_messages,
+    tracking_messages: Counter "hotcache_tracking_messages",
     /// Requests that went to an upstream in one write with others.
-    upstream_batched_requests,
-    /// Cached entries evicted to stay within cache-max-memory (a gauge).
-    cache_evictions,
+    upstream_batched_requests: Counter "hotcache_upstream_batched_requests",
+    /// Cached entries evicted to stay within cache-max-memory (the store's count,
+    /// copied after each fill; CONFIG RESETSTAT leaves it).
+    cache_evictions: Counter "hotcache_cache_evictions",
     /// Entries in the cache (a gauge per thread).
-    cache_entries,
+    cache_entries: Gauge "hotcache_cache_entries",
     /// Bytes held by the cache (a gauge per thread).
-    cache_bytes,
+    cache_bytes: Gauge "hotcache_cache_bytes",
 }
 
 /// Adds `n` to a counter owned by the calling thread.

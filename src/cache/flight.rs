@@ -37,6 +37,8 @@ pub struct FillResult {
     pub sent: Instant,
     /// The read failed upstream (the reply is hotcache's error): it may be retried.
     pub failed: bool,
+    /// The read's upstream round trip in nanoseconds (0 if unknown), for SLOWLOG.
+    pub rtt_ns: u64,
 }
 
 struct State {
@@ -57,6 +59,9 @@ pub struct Flight {
     pub wants_ttl: bool,
     state: Mutex<State>,
     registry: Arc<Flights>,
+    /// The read's upstream round trip (ns), set by the connection before the
+    /// reply; relaxed: it is read after the reply, which the state mutex orders.
+    rtt_ns: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,6 +71,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Flight {
+    /// Records how long the read took upstream (before its reply is recorded).
+    pub fn set_rtt(&self, ns: u64) {
+        self.rtt_ns.store(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Records the read's reply; completes now unless a PTTL is still to come.
     pub fn reply(self: &Arc<Self>, reply: Bytes) {
         if self.wants_ttl && !reply.starts_with(b"-") {
@@ -127,6 +137,7 @@ impl Flight {
             tracking: self.tracking,
             sent: self.started,
             failed,
+            rtt_ns: self.rtt_ns.load(std::sync::atomic::Ordering::Relaxed),
         };
         for w in waiters {
             let _ = w.send(result.clone());
@@ -209,6 +220,7 @@ impl Flights {
             wants_ttl,
             state: Mutex::new(State { reply: None, waiters: vec![tx] }),
             registry: self.clone(),
+            rtt_ns: std::sync::atomic::AtomicU64::new(0),
         });
         // A flight it replaces still completes its own waiters.
         map.insert(entry_key.clone(), flight.clone());

@@ -25,6 +25,12 @@ pub enum Local {
     Debug,
     ConfigGet,
     ConfigSet,
+    ConfigResetStat,
+    ConfigRewrite,
+    SlowlogGet,
+    SlowlogLen,
+    SlowlogReset,
+    SlowlogHelp,
 }
 
 /// How hotcache runs a command.
@@ -157,6 +163,12 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("client|reply", Route::Local(Local::ClientReply)),
     ("config|get", Route::Local(Local::ConfigGet)),
     ("config|set", Route::Local(Local::ConfigSet)),
+    ("config|resetstat", Route::Local(Local::ConfigResetStat)),
+    ("config|rewrite", Route::Local(Local::ConfigRewrite)),
+    ("slowlog|get", Route::Local(Local::SlowlogGet)),
+    ("slowlog|len", Route::Local(Local::SlowlogLen)),
+    ("slowlog|reset", Route::Local(Local::SlowlogReset)),
+    ("slowlog|help", Route::Local(Local::SlowlogHelp)),
     ("multi", Route::Stateful),
     ("watch", Route::Stateful),
     ("select", Route::Stateful),

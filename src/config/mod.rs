@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+mod rewrite;
 mod values;
 
 /// Declares the settings: the [`Config`] struct, its defaults and [`PARAMS`].
@@ -39,8 +40,11 @@ macro_rules! settings {
 
 mod settings;
 
+pub use rewrite::{rewrite, rewrite_file};
 pub use settings::{Config, PARAMS};
-pub use values::{ByteSize, CacheMode, ClusterSeeds, LogFormat, ReadFrom, Upstream, Value};
+pub use values::{
+    ByteSize, CacheMode, ClusterSeeds, LogFormat, Percentiles, ReadFrom, Upstream, Value,
+};
 
 /// One setting's name, doc, and how to read and write it.
 pub struct Param {
@@ -67,6 +71,10 @@ pub const SHARED_WITH_REDIS: &[&str] = &[
     "proto-max-bulk-len",
     "shutdown-timeout",
     "loglevel",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
 ];
 
 /// True if CONFIG GET/SET `name` means a hotcache setting: one Redis has no
@@ -189,7 +197,7 @@ impl Config {
         }
     }
 
-    /// The settings as a TOML document (what CONFIG REWRITE writes).
+    /// The settings as a TOML document, every one of them.
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         for p in PARAMS {
@@ -203,8 +211,8 @@ impl Config {
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Cli {
-    /// Run with this configuration.
-    Run(Config),
+    /// Run with this configuration, read from this file (if `--config`).
+    Run(Config, Option<std::path::PathBuf>),
     /// Validate the configuration and exit (`--check-config`).
     Check(Config),
     Help(String),
@@ -248,8 +256,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, Config
         }
     }
     let mut config = Config::default();
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(&path)
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
         config.apply_toml(&text)?;
     }
@@ -257,7 +265,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, Config
         config.set(&name, &value)?;
     }
     config.validate()?;
-    Ok(if check { Cli::Check(config) } else { Cli::Run(config) })
+    let file = file.map(|f| {
+        // Absolute, so CONFIG REWRITE finds it whatever the working directory.
+        let f = std::path::PathBuf::from(f);
+        std::path::absolute(&f).unwrap_or(f)
+    });
+    Ok(if check { Cli::Check(config) } else { Cli::Run(config, file) })
 }
 
 /// The `--help` text, made from the settings' docs.
@@ -288,7 +301,7 @@ mod tests {
 
     #[test]
     fn flags_set_values() {
-        let Cli::Run(c) = parse_args(args(&["--port", "7000", "--maxclients=5"])).expect("ok")
+        let Cli::Run(c, _) = parse_args(args(&["--port", "7000", "--maxclients=5"])).expect("ok")
         else {
             panic!()
         };

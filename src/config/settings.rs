@@ -1,6 +1,8 @@
 //! Every setting, declared once: name, type, default, doc, run-time changeable.
 
-use super::{ByteSize, CacheMode, ClusterSeeds, LogFormat, Param, ReadFrom, Upstream, Value};
+use super::{
+    ByteSize, CacheMode, ClusterSeeds, LogFormat, Param, Percentiles, ReadFrom, Upstream, Value,
+};
 
 settings! {
     /// Address to listen on.
@@ -121,6 +123,21 @@ settings! {
     log_rate: u64 = 1, "log-rate", runtime: true;
     /// Client names and keys whose commands are logged in full (space separated).
     log_allowlist: String = String::new(), "log-allowlist", runtime: true;
+    /// Keep a latency histogram per command for INFO latencystats (hotcache's own:
+    /// from a command's arrival to its reply being queued).
+    latency_tracking: bool = true, "latency-tracking", runtime: true;
+    /// The percentiles INFO latencystats shows (space separated, 0 to 100).
+    latency_tracking_info_percentiles: Percentiles = Percentiles::default(), "latency-tracking-info-percentiles", runtime: true;
+    /// Log requests whose upstream round trip takes longer than this many
+    /// microseconds in SLOWLOG; 0 logs every request, a negative value none.
+    slowlog_log_slower_than: i64 = 10_000, "slowlog-log-slower-than", runtime: true;
+    /// Most entries SLOWLOG keeps.
+    slowlog_max_len: u64 = 128, "slowlog-max-len", runtime: true;
+    /// Port of the HTTP endpoint serving Prometheus metrics (`/metrics`) and the
+    /// dashboard (`/`); 0 turns it off.
+    metrics_port: u16 = 0, "metrics-port", runtime: false;
+    /// Address the metrics endpoint listens on.
+    metrics_bind: String = "127.0.0.1".to_string(), "metrics-bind", runtime: false;
     /// Enables HOTCACHE.DEBUG, used by the test suite to hold a cache fill. Never
     /// turn it on in production.
     enable_test_hooks: bool = false, "enable-test-hooks", runtime: false;

@@ -31,6 +31,45 @@ macro_rules! int_value {
 }
 int_value!(u16, u32, u64, usize);
 
+impl Value for i64 {
+    fn parse(s: &str) -> Result<Self, String> {
+        s.trim().parse::<i64>().map_err(|_| format!("'{s}' is not a whole number"))
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Percentiles (0 to 100), written as Redis writes them: space separated, no
+/// trailing zeros (`50 99 99.9`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Percentiles(pub Vec<f64>);
+
+impl Default for Percentiles {
+    fn default() -> Self {
+        Percentiles(vec![50.0, 99.0, 99.9])
+    }
+}
+
+impl Value for Percentiles {
+    fn parse(s: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for word in s.split_whitespace() {
+            match word.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => out.push(p),
+                _ => return Err(format!("'{word}' is not a percentile between 0 and 100")),
+            }
+        }
+        if out.len() > 16 {
+            return Err("at most 16 percentiles".to_string());
+        }
+        Ok(Percentiles(out))
+    }
+    fn show(&self) -> String {
+        self.0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+    }
+}
+
 impl Value for bool {
     fn parse(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
@@ -371,6 +410,15 @@ mod tests {
         assert_eq!(ByteSize::parse("7"), Ok(ByteSize(7)));
         assert!(ByteSize::parse("1tb").is_err());
         assert!(ByteSize::parse("-1").is_err());
+    }
+
+    #[test]
+    fn percentiles() {
+        assert_eq!(Percentiles::parse("50 99 99.9"), Ok(Percentiles::default()));
+        assert_eq!(Percentiles::default().show(), "50 99 99.9");
+        assert_eq!(Percentiles::parse(""), Ok(Percentiles(vec![])));
+        assert!(Percentiles::parse("101").is_err());
+        assert!(Percentiles::parse("x").is_err());
     }
 
     #[test]

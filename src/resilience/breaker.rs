@@ -241,6 +241,12 @@ impl Breaker {
         }
     }
 
+    /// Zeroes the counters INFO shows (CONFIG RESETSTAT); the state stays.
+    pub fn reset_stats(&self) {
+        self.opens.store(0, Relaxed);
+        self.rejected.store(0, Relaxed);
+    }
+
     /// The error a refused request gets: Redis's style, naming the node.
     pub fn refusal(&self) -> Bytes {
         Bytes::from(format!("-ERR upstream {} unavailable: circuit breaker open\r\n", self.addr))

@@ -12,6 +12,7 @@ use super::ThreadCtx;
 use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, ReplyMode, Retry};
 use crate::cache::{FillResult, Join, Stamp};
 use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
+use crate::metrics::Source;
 use crate::protocol::{ReplyFramer, Request};
 use crate::stats::{add, inc};
 use crate::upstream::{After, Parts, Reply, ReplySlot};
@@ -132,6 +133,7 @@ impl Conn {
                     }
                 });
                 if let Some(((reply, negative), stale)) = found {
+                    self.mark.source = Source::Cache;
                     inc(&counters.cache_hits);
                     if negative {
                         inc(&counters.cache_negative_hits);
@@ -141,13 +143,19 @@ impl Conn {
                     }
                     return match reply {
                         Some(r) => self.reply_raw(r),
-                        None => true,
+                        None => {
+                            // Written already: its latency is recorded at the
+                            // next drain.
+                            self.note_direct(self.mark);
+                            true
+                        }
                     };
                 }
             }
             std::sync::Arc::from(&ek[..])
         };
         inc(&counters.cache_misses);
+        self.mark.source = Source::Upstream;
         let shared = &ctx.shared.cache;
         let admit = cache.admissible(key, now);
         let stamp = shared.epochs.stamp(key);
@@ -195,6 +203,7 @@ impl Conn {
                     attempts: 0,
                     error: None,
                 }));
+                self.keep_args(req.args);
             }
         }
         true
@@ -231,6 +240,7 @@ impl Conn {
             });
         }
         if hits.iter().all(Option::is_some) {
+            self.mark.source = Source::Cache;
             add(&counters.cache_hits, hits.len() as u64);
             let mut out = BytesMut::new();
             out.extend_from_slice(format!("*{}\r\n", hits.len()).as_bytes());
@@ -281,6 +291,7 @@ impl Conn {
         }
         self.note_shared(&link);
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
+        self.mark.source = Source::Upstream;
         self.push_forwarded(ReplySlot::Wait(rx), lane, Effect::None);
         self.set_retry(Some(Retry {
             frame: req.frame.clone(),
@@ -289,6 +300,7 @@ impl Conn {
             attempts: 0,
             error: None,
         }));
+        self.keep_args(req.args);
         true
     }
 }
@@ -333,7 +345,8 @@ impl MgetFill {
             let r = if st.failed {
                 Reply::failed(reply.clone(), false)
             } else {
-                Reply::ok(reply.clone())
+                // The MGET and its PTTLs, from the first sent to the last answered.
+                Reply::timed(reply.clone(), self.sent.elapsed().as_nanos() as u64)
             };
             let _ = tx.send(r);
         }
@@ -356,6 +369,7 @@ impl MgetFill {
                 tracking: self.tracking,
                 sent: self.sent,
                 failed: false,
+                rtt_ns: 0,
             };
             self.ctx.cache.install(&f.entry_key, &r, true, counters);
         }

@@ -130,3 +130,26 @@ impl Conn {
         }
     }
 }
+
+impl Conn {
+    /// CONFIG REWRITE: hotcache's settings into the file it was started with
+    /// (`--config`). Redis's own file is Redis's business: this is not
+    /// forwarded. The file is small and the command rare, so it is written
+    /// here, on the shard thread.
+    pub(super) fn config_rewrite(&mut self) -> bool {
+        let Some(path) = self.ctx.shared.config_file.clone() else {
+            return self.reply_error(b"ERR The server is running without a config file");
+        };
+        let config = self.ctx.shared.config.load();
+        match crate::config::rewrite_file(&path, &config) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "CONFIG REWRITE executed with success");
+                self.reply_raw(Bytes::from_static(b"+OK\r\n"))
+            }
+            Err(e) => {
+                crate::log_limited!(warn, file = %path.display(), error = %e, "CONFIG REWRITE failed");
+                self.reply_error(format!("ERR Rewriting config file: {e}").as_bytes())
+            }
+        }
+    }
+}

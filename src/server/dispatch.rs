@@ -11,6 +11,7 @@ use super::cached::merge;
 use super::cluster::{self, CROSSSLOT, Plan};
 use super::conn::{Conn, Dedicated, Effect, Lane, QueuedLocal, Relay, Retry, RetryKind};
 use crate::cmd::{self, Cacheable, Command, Lookup, Route, State, flags};
+use crate::metrics::{Class, Mark, Source};
 use crate::protocol::{ReplyBuf, Request, string2ll};
 use crate::stats::inc;
 use crate::upstream::{After, Dest, Link};
@@ -23,8 +24,17 @@ impl Conn {
             return self.dispatch_relayed(req);
         }
         let lookup = cmd::lookup(&req.args);
+        self.mark = Mark::new(self.now);
         if let Lookup::Found(c) = &lookup {
             self.info().last_cmd.store(c.id + 1, Relaxed);
+            self.mark.cmd = c.id;
+            self.mark.class = if c.def.has(flags::WRITE) {
+                Class::Write
+            } else if c.def.has(flags::READONLY) {
+                Class::Read
+            } else {
+                Class::Other
+            };
         }
         self.dest = Dest::default();
         let req = if self.cluster_multi.is_some() {
@@ -79,6 +89,7 @@ impl Conn {
             if self.config.degrade_commands.split_whitespace().any(|d| d.eq_ignore_ascii_case(base))
             {
                 inc(&self.ctx.counters().degraded_refusals);
+                self.mark.rejected = true;
                 let addr = self.ctx.upstream.describe();
                 return self.reply_error(
                     format!("ERR command '{base}' refused: upstream {addr} is degraded").as_bytes(),
@@ -154,6 +165,7 @@ impl Conn {
     /// `EXECABORT` with the reason (without a generic `ERR `), in or out of MULTI.
     /// (In MULTI, EXEC is forwarded and Redis itself refuses it.)
     fn reject(&mut self, c: &Command, msg: &[u8]) -> bool {
+        self.mark.rejected = true;
         if c.state == Some(State::Exec) {
             let mut full = b"EXECABORT Transaction discarded because of: ".to_vec();
             full.extend_from_slice(msg.strip_prefix(b"ERR ").unwrap_or(msg));
@@ -364,10 +376,12 @@ impl Conn {
         };
         let slot = link.send_with(&req, after, &self.ctx.shared.cache.epochs, false);
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
+        self.mark.source = Source::Upstream;
         self.push_forwarded(slot, lane, effect);
         if lane == Lane::Shared {
             self.set_retry(retry);
         }
+        self.keep_args(req.args);
         self.note_shared(&link);
         true
     }
@@ -435,7 +449,9 @@ impl Conn {
         inc(&self.ctx.counters().forwarded_commands);
         let slot = d.link.send_with(&req, after, &self.ctx.shared.cache.epochs, blocking);
         let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
+        self.mark.source = Source::Upstream;
         self.push_forwarded(slot, lane, effect);
+        self.keep_args(req.args);
         if lane == Lane::Local {
             self.maybe_release();
         }

@@ -1,4 +1,8 @@
-//! INFO: the upstream's sections, then a `# Hotcache` section of hotcache's own.
+//! INFO: the upstream's sections, then hotcache's own: `# Hotcache` (its
+//! server, clients, memory and stats), `# Upstream` (per node: round trips,
+//! errors, breaker), and hotcache's `# Commandstats` and `# Latencystats`,
+//! which describe what hotcache's clients saw (cache hits included) and replace
+//! Redis's sections of those names.
 
 use std::fmt::Write as _;
 
@@ -8,23 +12,97 @@ use super::conn::{Conn, Effect};
 use super::local::text_reply;
 use crate::protocol::{Request, string2ll};
 
-/// Section names that include hotcache's section (Redis's `INFO` keywords).
-fn wants_hotcache(section: &[u8]) -> bool {
-    [&b"hotcache"[..], b"default", b"all", b"everything"]
-        .iter()
-        .any(|s| section.eq_ignore_ascii_case(s))
+/// Which of hotcache's sections an INFO reply carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoParts(u8);
+
+impl InfoParts {
+    const HOTCACHE: u8 = 1;
+    const UPSTREAM: u8 = 2;
+    const COMMANDSTATS: u8 = 4;
+    const LATENCYSTATS: u8 = 8;
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// The sections hotcache answers itself, by name.
+const OWN: &[(&[u8], u8)] = &[
+    (b"hotcache", InfoParts::HOTCACHE),
+    (b"upstream", InfoParts::UPSTREAM),
+    (b"commandstats", InfoParts::COMMANDSTATS),
+    (b"latencystats", InfoParts::LATENCYSTATS),
+];
+
+/// hotcache's sections that INFO's arguments ask for (Redis's keywords:
+/// none or `default` mean the default sections, `all` and `everything` all).
+fn wanted(sections: &[Bytes]) -> InfoParts {
+    let default = InfoParts::HOTCACHE | InfoParts::UPSTREAM;
+    if sections.is_empty() {
+        return InfoParts(default);
+    }
+    let mut bits = 0;
+    for s in sections {
+        if s.eq_ignore_ascii_case(b"default") {
+            bits |= default;
+        } else if s.eq_ignore_ascii_case(b"all") || s.eq_ignore_ascii_case(b"everything") {
+            bits |= default | InfoParts::COMMANDSTATS | InfoParts::LATENCYSTATS;
+        } else if let Some((_, b)) = OWN.iter().find(|(n, _)| s.eq_ignore_ascii_case(n)) {
+            bits |= b;
+        }
+    }
+    InfoParts(bits)
+}
+
+/// Puts hotcache's Commandstats and Latencystats (given with their headers,
+/// each ending in a line break) in the place of the upstream's sections of
+/// those names, keeping Redis's order; one the upstream did not send is
+/// returned for appending.
+fn replace_sections(text: &[u8], own: &mut Vec<(&'static str, String)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut skipping = false;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if let Some(name) = line.strip_prefix(b"# ") {
+            let name = name.trim_ascii_end();
+            skipping = false;
+            if let Some(i) = own.iter().position(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes())) {
+                let (_, section) = own.remove(i);
+                out.extend_from_slice(section.as_bytes());
+                skipping = true;
+            }
+        }
+        if skipping {
+            // The upstream's own lines of a replaced section; the blank line
+            // that ends it is kept.
+            if line == b"\r\n" {
+                out.extend_from_slice(line);
+                skipping = false;
+            }
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 impl Conn {
-    /// INFO [section ...]: forwarded without the `hotcache` section name, answered
-    /// with hotcache's section appended when asked for.
+    /// INFO [section ...]: forwarded without hotcache's section names, answered
+    /// with hotcache's sections appended when asked for.
     pub(super) fn info_command(&mut self, req: Request) -> bool {
         let sections = &req.args[1..];
-        let include = sections.is_empty() || sections.iter().any(|s| wants_hotcache(s));
-        let rest: Vec<Bytes> =
-            sections.iter().filter(|s| !s.eq_ignore_ascii_case(b"hotcache")).cloned().collect();
+        let parts = wanted(sections);
+        let rest: Vec<Bytes> = sections
+            .iter()
+            .filter(|s| !OWN.iter().any(|(n, _)| s.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect();
         if !sections.is_empty() && rest.is_empty() {
-            let text = self.hotcache_section();
+            let text = Self::join_sections(&self.own_sections(parts));
             return self.reply_raw(text_reply(self.proto, &text));
         }
         let forwarded = if rest.len() == sections.len() {
@@ -34,18 +112,48 @@ impl Conn {
             args.extend(rest);
             Request::from_args(args)
         };
-        let effect = if include { Effect::AppendInfo } else { Effect::None };
+        let effect = if parts.is_empty() { Effect::None } else { Effect::AppendInfo(parts) };
         self.forward(forwarded, effect, crate::upstream::After::Nothing)
     }
 
-    /// Adds hotcache's section to an INFO reply from the upstream (bulk in RESP2,
-    /// verbatim `txt` in RESP3); anything else (an error) passes unchanged.
-    pub(super) fn append_info(&self, frame: Bytes) -> Bytes {
+    /// hotcache's sections: (name, text with its header), in INFO's order
+    /// for hotcache's own (Hotcache, Upstream, Commandstats, Latencystats).
+    fn own_sections(&self, parts: InfoParts) -> Vec<(&'static str, String)> {
+        let metrics = &self.ctx.shared.metrics;
+        let mut out = Vec::new();
+        if parts.has(InfoParts::HOTCACHE) {
+            out.push(("Hotcache", self.hotcache_section()));
+        }
+        if parts.has(InfoParts::UPSTREAM) {
+            out.push(("Upstream", crate::metrics::upstream_section(metrics)));
+        }
+        if parts.has(InfoParts::COMMANDSTATS) {
+            out.push(("Commandstats", crate::metrics::commandstats_section(metrics)));
+        }
+        if parts.has(InfoParts::LATENCYSTATS) {
+            let p = &self.config.latency_tracking_info_percentiles.0;
+            out.push(("Latencystats", crate::metrics::latencystats_section(metrics, p)));
+        }
+        out
+    }
+
+    /// Sections joined as Redis joins them: a blank line between two.
+    fn join_sections(sections: &[(&'static str, String)]) -> String {
+        sections.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("\r\n")
+    }
+
+    /// Adds hotcache's sections to an INFO reply from the upstream (bulk in
+    /// RESP2, verbatim `txt` in RESP3): Commandstats and Latencystats in the
+    /// place of the upstream's, the others at the end. Anything else (an
+    /// error) passes unchanged.
+    pub(super) fn append_info(&self, frame: Bytes, parts: InfoParts) -> Bytes {
         let Some((kind, body)) = split_text_reply(&frame) else { return frame };
-        let text = self.hotcache_section();
+        let mut own = self.own_sections(parts);
+        let body = replace_sections(body, &mut own);
+        let text = Self::join_sections(&own);
         let mut joined = BytesMut::with_capacity(body.len() + text.len() + 8);
-        joined.extend_from_slice(body);
-        if !body.is_empty() {
+        joined.extend_from_slice(&body);
+        if !body.is_empty() && !text.is_empty() {
             joined.extend_from_slice(b"\r\n");
         }
         joined.extend_from_slice(text.as_bytes());
@@ -80,6 +188,10 @@ impl Conn {
         let _ = write!(s, "connected_clients:{}\r\n", shared.clients.count());
         let _ = write!(s, "maxclients:{}\r\n", config.maxclients);
         let _ = write!(s, "used_memory_rss:{}\r\n", rss_bytes());
+        if let Some(a) = shared.metrics_addr {
+            let _ = write!(s, "metrics_port:{}\r\n", a.port());
+        }
+        let _ = write!(s, "slowlog_len:{}\r\n", shared.metrics.slowlog.len());
         if let Some(b) = &shared.breaker {
             let _ = write!(s, "upstream_breaker:{}\r\n", b.state().name());
             let _ = write!(
@@ -126,4 +238,35 @@ pub fn rss_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * u64::try_from(page).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_wanted() {
+        let b = |v: &[&str]| v.iter().map(|s| Bytes::from(s.to_string())).collect::<Vec<_>>();
+        assert_eq!(wanted(&[]), InfoParts(3));
+        assert_eq!(wanted(&b(&["server"])), InfoParts(0));
+        assert_eq!(wanted(&b(&["ALL"])), InfoParts(15));
+        assert_eq!(wanted(&b(&["server", "LatencyStats"])), InfoParts(8));
+        assert_eq!(wanted(&b(&["upstream", "default"])), InfoParts(3));
+    }
+
+    #[test]
+    fn sections_are_replaced_in_place() {
+        let text = b"# Server\r\na:1\r\n\r\n# Commandstats\r\ncmdstat_get:x\r\n\r\n# Keyspace\r\ndb0:k\r\n\r\n# Latencystats\r\nl:1\r\n";
+        let mut own = vec![
+            ("Hotcache", "# Hotcache\r\nh:1\r\n".to_string()),
+            ("Commandstats", "# Commandstats\r\nmine:1\r\n".to_string()),
+            ("Latencystats", "# Latencystats\r\nmine:2\r\n".to_string()),
+        ];
+        let out = replace_sections(text, &mut own);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "# Server\r\na:1\r\n\r\n# Commandstats\r\nmine:1\r\n\r\n# Keyspace\r\ndb0:k\r\n\r\n# Latencystats\r\nmine:2\r\n"
+        );
+        assert_eq!(own.len(), 1, "Hotcache is left to append");
+    }
 }

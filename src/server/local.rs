@@ -95,6 +95,20 @@ impl Conn {
             Local::Hotkeys => self.hotkeys(&req),
             Local::ConfigGet => self.config_get(req),
             Local::ConfigSet => self.config_set(req),
+            Local::ConfigResetStat => self.config_resetstat(req),
+            Local::ConfigRewrite => self.config_rewrite(),
+            Local::SlowlogGet => self.slowlog_get(&req),
+            Local::SlowlogLen => {
+                let n = self.ctx.shared.metrics.slowlog.len() as i64;
+                self.reply_with(|o| {
+                    o.int(n);
+                })
+            }
+            Local::SlowlogReset => {
+                self.ctx.shared.metrics.slowlog.reset();
+                self.reply_raw(Bytes::from_static(b"+OK\r\n"))
+            }
+            Local::SlowlogHelp => self.slowlog_help(),
             Local::Debug => self.debug(&req),
             Local::ClientKill => self.client_kill(&req),
             Local::ClientReply => {

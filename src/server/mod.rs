@@ -20,7 +20,7 @@ mod multi;
 mod signal;
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,7 +36,9 @@ use crate::shard::{self, ShardHandle};
 use crate::stats::{ShardCounters, inc};
 use crate::upstream::Upstream;
 
+pub use admin::gather_hot_keys;
 pub use clients::{ClientInfo, Registry};
+pub use info::rss_bytes;
 
 /// The current configuration, readable from any thread; CONFIG SET replaces it.
 ///
@@ -93,6 +95,12 @@ pub struct Shared {
     pub breaker: Option<Arc<crate::resilience::Breaker>>,
     /// The Redis Cluster upstream's slot map and node breakers.
     pub cluster: Option<Arc<crate::upstream::cluster::Cluster>>,
+    /// Latency, upstream nodes, SLOWLOG (see `metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The `--config` file it was started with (for CONFIG REWRITE).
+    pub config_file: Option<std::path::PathBuf>,
+    /// Where the metrics endpoint listens, if it does.
+    pub metrics_addr: Option<SocketAddr>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
     /// How each thread connects its tracking stream (None: no tracking).
@@ -120,7 +128,34 @@ impl Shared {
         if let Some(c) = &self.cluster {
             c.configure(&config);
         }
+        self.metrics.slowlog.trim(usize::try_from(config.slowlog_max_len).unwrap_or(usize::MAX));
         crate::resilience::logging::configure(&config);
+    }
+
+    /// CONFIG RESETSTAT on shard thread `shard` (run there: only a block's
+    /// owner writes it). Shard 0 also resets what no shard thread owns.
+    pub fn reset_stats_on(&self, shard: usize) {
+        if let Some(c) = self.counters.get(shard) {
+            c.reset();
+        }
+        self.metrics.reset_shard(shard);
+        if shard == 0 {
+            // The block past the shards' (no thread writes it now), and the
+            // breakers' counters (atomic adds: any thread may reset them).
+            if let Some(c) = self.counters.get(self.shards.len()) {
+                c.reset();
+            }
+            for n in self.metrics.nodes.all() {
+                if let Some(b) = &n.breaker {
+                    b.reset_stats();
+                }
+            }
+        }
+    }
+
+    /// A receiver that turns true when shutdown starts.
+    pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
     }
 
     /// Starts a graceful shutdown.
@@ -286,7 +321,6 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 
 /// Resolves `bind` and `port` into a socket address.
 fn listen_addr(config: &Config) -> std::io::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
     (config.bind.as_str(), config.port).to_socket_addrs()?.next().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind address resolves to nothing")
     })
@@ -294,6 +328,15 @@ fn listen_addr(config: &Config) -> std::io::Result<SocketAddr> {
 
 /// Starts the server: binds, spawns the shard threads, returns once all listen.
 pub fn start(config: Config) -> std::io::Result<Server> {
+    start_with_file(config, None)
+}
+
+/// Starts the server, remembering the config file it was read from (CONFIG
+/// REWRITE writes it back).
+pub fn start_with_file(
+    config: Config,
+    config_file: Option<std::path::PathBuf>,
+) -> std::io::Result<Server> {
     let threads = config.thread_count();
     let addr = listen_addr(&config)?;
     let first = bind_reuseport(addr)?;
@@ -356,6 +399,32 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         None
     };
     crate::resilience::logging::configure(&config);
+    let metrics = Arc::new(crate::metrics::Metrics::new(threads));
+    if let Some(addr) = config.upstream.addr() {
+        // Registered now, so INFO upstream shows the node before any traffic.
+        metrics.nodes.node(&addr, breaker.clone());
+    }
+    // Bound here, so a port in use fails the start like the main port does.
+    let metrics_listener = if config.metrics_port != 0 {
+        let addr = (config.metrics_bind.as_str(), config.metrics_port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "metrics-bind resolves to nothing",
+                )
+            })?;
+        let l = std::net::TcpListener::bind(addr)?;
+        l.set_nonblocking(true)?;
+        Some(l)
+    } else {
+        None
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         config: SharedConfig::new(config),
         clients: Arc::new(Registry::default()),
@@ -367,6 +436,9 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         cache: cache.clone(),
         breaker,
         cluster,
+        metrics,
+        config_file,
+        metrics_addr,
         shutting_down: AtomicBool::new(false),
         tracking,
         shutdown_tx,
@@ -378,6 +450,13 @@ pub fn start(config: Config) -> std::io::Result<Server> {
         let join = std::thread::Builder::new()
             .name(format!("shard-{i}"))
             .spawn(move || shard_thread(i, listener, inbox, shared, embedded))?;
+        joins.push(join);
+    }
+    if let Some(listener) = metrics_listener {
+        let shared = shared.clone();
+        let join = std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || crate::metrics::http::run(listener, shared))?;
         joins.push(join);
     }
     Ok(Server { addr, shared, threads: joins })
@@ -423,6 +502,7 @@ fn shard_thread(
                 index,
                 shared.cache.epochs.clone(),
                 shared.breaker.clone(),
+                shared.metrics.clone(),
                 shared.cluster.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),

@@ -12,7 +12,9 @@ use crate::protocol::ReplyFramer;
 /// Own commands that run at EXEC rather than going to Redis. PING, ECHO and INFO
 /// go to Redis (it answers them the same); QUIT and RESET never queue.
 /// HOTKEYS and HOTCACHE.DEBUG go to Redis too, which refuses them as unknown,
-/// and so the transaction: their answers are not known at once.
+/// and so the transaction: their answers are not known at once. CONFIG
+/// RESETSTAT goes to Redis alone (hotcache's counters are reset on every
+/// thread, which is not done at once either).
 pub fn runs_at_exec(l: Local) -> bool {
     !matches!(
         l,
@@ -25,6 +27,7 @@ pub fn runs_at_exec(l: Local) -> bool {
             | Local::Debug
             | Local::ConfigGet
             | Local::ConfigSet
+            | Local::ConfigResetStat
     )
 }
 

@@ -219,6 +219,7 @@ impl Upstream {
         shard: usize,
         epochs: Arc<Epochs>,
         breaker: Option<Arc<Breaker>>,
+        metrics: Arc<crate::metrics::Metrics>,
         cluster: Option<Arc<Cluster>>,
     ) -> Self {
         let common = Rc::new(Common {
@@ -230,6 +231,7 @@ impl Upstream {
             epochs,
             counters,
             shard,
+            metrics,
         });
         if let Some(c) = cluster {
             let conns = ClusterConns::new(c.clone(), common.clone(), config.read_from);
@@ -249,7 +251,10 @@ impl Upstream {
             (UpstreamConfig::Embedded, None) => Origin::Embedded(Arc::new(EmbeddedOrigin::new())),
         };
         let node = match &origin {
-            Origin::Redis(t) => Some(Node::new(t.clone(), &common, breaker, None)),
+            Origin::Redis(t) => {
+                let stats = common.metrics.nodes.node(&t.addr, breaker.clone());
+                Some(Node::new(t.clone(), &common, breaker, Some(stats), None))
+            }
             _ => None,
         };
         Self { origin, node, cluster: None, common }

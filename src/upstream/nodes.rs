@@ -38,6 +38,8 @@ pub(super) struct Common {
     pub epochs: Arc<Epochs>,
     pub counters: Arc<[ShardCounters]>,
     pub shard: usize,
+    /// Round trips and errors per node (INFO upstream, Prometheus).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn slot(proto: Proto) -> usize {
@@ -65,6 +67,7 @@ impl Node {
         target: Rc<Target>,
         common: &Rc<Common>,
         breaker: Option<Arc<Breaker>>,
+        stats: Option<Arc<crate::metrics::NodeStats>>,
         redirector: Option<Weak<dyn Redirector>>,
     ) -> Rc<Self> {
         let n = common.conns;
@@ -80,6 +83,7 @@ impl Node {
                 breaker,
                 timeout: common.timeout.clone(),
                 max_inflight: common.max_inflight.clone(),
+                node: stats,
                 redirector,
             }),
             common: common.clone(),
@@ -291,7 +295,9 @@ impl ClusterConns {
             readonly,
         });
         let me: Weak<dyn Redirector> = self.me.clone();
-        let node = Node::new(target, &self.common, Some(self.cluster.breaker(addr)), Some(me));
+        let breaker = self.cluster.breaker(addr);
+        let stats = self.common.metrics.nodes.node(addr, Some(breaker.clone()));
+        let node = Node::new(target, &self.common, Some(breaker), Some(stats), Some(me));
         self.nodes.borrow_mut().insert(key, node.clone());
         node
     }

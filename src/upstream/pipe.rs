@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::metrics::nodes::NodeShard;
 use crate::protocol::{FrameKind, Proto, ReplyFramer};
 use crate::stats::{add, inc};
 
@@ -264,6 +265,9 @@ impl PipeConn {
         let error = inner.error.clone();
         let handed = inner.handed;
         let failed: Vec<Inflight> = inner.inflight.drain(..).collect();
+        if let Some(n) = self.ctx.node() {
+            NodeShard::add(&n.failed_requests, failed.len() as u64);
+        }
         inner.wbuf.clear();
         inner.sink = None;
         inner.handed = 0;
@@ -294,6 +298,9 @@ impl PipeConn {
         }
         if let Some(r) = self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade) {
             r.node_failed();
+        }
+        if let Some(n) = self.ctx.node() {
+            NodeShard::add(&n.errors, 1);
         }
         inc(&self.ctx.counters().upstream_connection_errors);
         crate::log_limited!(warn, upstream = %target.addr, reason, "upstream connection failed");
@@ -341,6 +348,9 @@ impl PipeConn {
             };
             if late && !timeout.is_zero() {
                 inc(&self.ctx.counters().upstream_timeouts);
+                if let Some(n) = self.ctx.node() {
+                    NodeShard::add(&n.timeouts, 1);
+                }
                 return self
                     .fail_with(&target, &format!("no reply within {} ms", timeout.as_millis()));
             }
@@ -394,11 +404,13 @@ impl PipeConn {
                 Err(e) => return self.fail_with(target, &e.to_string()),
             }
             let mut replies = 0u32;
+            // One clock read per read: every reply in it arrived at this time.
+            let now = Instant::now();
             loop {
                 match framer.next_frame(&rbuf) {
                     Ok(Some((len, kind))) => {
                         let frame = rbuf.split_to(len).freeze();
-                        if !self.deliver(frame, kind) {
+                        if !self.deliver(frame, kind, now) {
                             return self.fail_with(target, "reply without a request");
                         }
                         replies = replies.saturating_add(1);
@@ -422,7 +434,7 @@ impl PipeConn {
     }
 
     /// Hands one frame to its waiter or the sink. False if nobody expected it.
-    fn deliver(&self, frame: Bytes, kind: FrameKind) -> bool {
+    fn deliver(&self, frame: Bytes, kind: FrameKind, now: Instant) -> bool {
         let mut inner = self.inner.borrow_mut();
         if inner.relay || kind == FrameKind::Push {
             if let Some(sink) = &inner.sink {
@@ -432,10 +444,14 @@ impl PipeConn {
             return true;
         }
         match inner.inflight.pop_front() {
-            Some(Inflight { waiter, after, frame: request, hops, .. }) => {
+            Some(Inflight { waiter, after, sent, frame: request, hops, .. }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 inner.handed = inner.handed.saturating_sub(1);
                 drop(inner);
+                let rtt_ns = now.saturating_duration_since(sent).as_nanos() as u64;
+                if let Some(n) = self.ctx.node() {
+                    n.rtt.record(rtt_ns);
+                }
                 let (frame, waiter, after) = match request {
                     Some(req)
                         if kind == FrameKind::Error
@@ -461,9 +477,12 @@ impl PipeConn {
                 match waiter {
                     // The client may have gone; its reply is then dropped.
                     Waiter::Reply(tx) => {
-                        let _ = tx.send(Reply::ok(frame));
+                        let _ = tx.send(Reply::timed(frame, rtt_ns));
                     }
-                    Waiter::Flight(f) => f.reply(frame),
+                    Waiter::Flight(f) => {
+                        f.set_rtt(rtt_ns);
+                        f.reply(frame)
+                    }
                     Waiter::FlightTtl(f) => f.ttl(&frame),
                     Waiter::Part(p, i) => p.part(i, frame),
                     Waiter::Discard => {}

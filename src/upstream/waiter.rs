@@ -24,6 +24,8 @@ pub struct PipeCtx {
     pub timeout: Rc<Cell<Duration>>,
     /// `upstream-max-inflight`: requests one connection may have waiting.
     pub max_inflight: Rc<Cell<usize>>,
+    /// The node's round trips and errors (none for the embedded origin).
+    pub node: Option<Arc<crate::metrics::NodeStats>>,
     /// With a cluster: follows MOVED and ASK, and hears of failed nodes.
     pub redirector: Option<Weak<dyn Redirector>>,
 }
@@ -49,6 +51,11 @@ impl PipeCtx {
     pub fn counters(&self) -> &ShardCounters {
         &self.counters[self.shard]
     }
+
+    /// This thread's block of the node's statistics.
+    pub fn node(&self) -> Option<&crate::metrics::nodes::NodeShard> {
+        self.node.as_ref().map(|n| n.shard(self.shard))
+    }
 }
 
 /// What a client waiting on an upstream reply receives.
@@ -59,6 +66,9 @@ pub struct Reply {
     /// Set when the request failed upstream (the connection broke or timed out)
     /// rather than being answered.
     pub failed: Option<Failed>,
+    /// The upstream round trip in nanoseconds, when the reply came from an
+    /// upstream connection (0 otherwise): what SLOWLOG logs.
+    pub rtt_ns: u64,
 }
 
 /// How a request failed.
@@ -71,11 +81,16 @@ pub struct Failed {
 
 impl Reply {
     pub fn ok(frame: Bytes) -> Self {
-        Self { frame, failed: None }
+        Self { frame, failed: None, rtt_ns: 0 }
+    }
+
+    /// A reply that took `rtt_ns` to come back from the upstream.
+    pub fn timed(frame: Bytes, rtt_ns: u64) -> Self {
+        Self { frame, failed: None, rtt_ns }
     }
 
     pub fn failed(frame: Bytes, unsent: bool) -> Self {
-        Self { frame, failed: Some(Failed { unsent }) }
+        Self { frame, failed: Some(Failed { unsent }), rtt_ns: 0 }
     }
 }
 

@@ -8,7 +8,7 @@
 
 mod check;
 mod corpus;
-mod resp;
+pub(crate) mod resp;
 mod sessions;
 
 use std::io::Write;

@@ -15,6 +15,7 @@ mod faultproxy;
 mod faults;
 mod lifecycle;
 mod malformed;
+mod observability;
 mod origin;
 mod pipeline;
 mod resilience;

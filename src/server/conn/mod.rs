@@ -92,6 +92,14 @@ pub(super) struct Conn {
     /// Set while queued own commands run at EXEC: they run now, whatever is in
     /// flight.
     pub splicing: bool,
+    /// The command being dispatched: its queue entries take this mark.
+    pub mark: crate::metrics::Mark,
+    /// The time replies drained now count as queued at (one clock read per
+    /// drain, taken at the first reply).
+    pub drained_at: Option<std::time::Instant>,
+    /// Cache hits written straight to the output (no queue entry): their
+    /// latency is recorded at the next drain, with its clock read.
+    pub direct: Vec<crate::metrics::Mark>,
     /// Fired by CLIENT KILL and at shutdown.
     pub signal: Rc<super::signal::Signal>,
     _signal_registration: super::signal::Registered,
@@ -144,6 +152,9 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         cluster_multi: None,
         config_appends: VecDeque::new(),
         splicing: false,
+        mark: crate::metrics::Mark::new(std::time::Instant::now()),
+        drained_at: None,
+        direct: Vec::new(),
         signal,
         _signal_registration: signal_registration,
     };
@@ -392,6 +403,8 @@ impl Conn {
                 ParseOutcome::Incomplete => break,
                 ParseOutcome::Error(e) => {
                     inc(&self.ctx.counters().protocol_errors);
+                    // Not a command: its error counts in no command's stats.
+                    self.mark = crate::metrics::Mark::new(self.now);
                     crate::log_limited!(debug, client = self.info().id, error = %e, "protocol error");
                     self.push_local(Bytes::from(e.reply()), Effect::Close);
                     self.closing = true;

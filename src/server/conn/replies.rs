@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{Conn, Effect, FillTarget, Lane, Pending, ReplyMode, Retry};
 use crate::cache::FillResult;
+use crate::metrics::Mark;
 use crate::stats::inc;
 use crate::upstream::After;
 use crate::upstream::ReplySlot;
@@ -48,7 +49,87 @@ impl Conn {
             }
             Lane::Local => {}
         }
-        self.pending.push_back(Pending { slot, lane, effect, silent, fill, retry: None });
+        let mark = self.mark;
+        self.pending.push_back(Pending {
+            slot,
+            lane,
+            effect,
+            silent,
+            fill,
+            retry: None,
+            mark,
+            args: Vec::new(),
+        });
+    }
+
+    /// Keeps the arguments of the request just queued, for SLOWLOG (only while
+    /// SLOWLOG is on: they hold their part of the read buffer until the reply).
+    pub fn keep_args(&mut self, args: Vec<Bytes>) {
+        if self.config.slowlog_log_slower_than >= 0
+            && let Some(p) = self.pending.back_mut()
+        {
+            p.args = args;
+        }
+    }
+
+    /// The time replies queued now count as queued at.
+    fn drain_clock(&mut self) -> std::time::Instant {
+        *self.drained_at.get_or_insert_with(std::time::Instant::now)
+    }
+
+    /// Notes a cache hit written straight to the output; its latency is
+    /// recorded with the next drain's clock read (or now, if many wait).
+    pub fn note_direct(&mut self, mark: Mark) {
+        self.direct.push(mark);
+        if self.direct.len() >= 1024 {
+            // A long pipeline of hits: bound what waits.
+            self.drained_at = None;
+            self.record_direct();
+        }
+    }
+
+    /// Records the hits written straight to the output, as queued now.
+    fn record_direct(&mut self) {
+        if self.direct.is_empty() {
+            return;
+        }
+        // Taken and given back, so the vector keeps its capacity.
+        let direct = std::mem::take(&mut self.direct);
+        for mark in &direct {
+            self.record_latency(mark, false);
+        }
+        self.direct = direct;
+        self.direct.clear();
+    }
+
+    /// Records a command's latency, its reply being queued now.
+    fn record_latency(&mut self, mark: &Mark, error: bool) {
+        let now = self.drain_clock();
+        let ns = now.saturating_duration_since(mark.started).as_nanos() as u64;
+        if let Some(l) = self.ctx.shared.metrics.latency.get(self.ctx.shard) {
+            l.record(mark, ns, error, self.config.latency_tracking);
+        }
+    }
+
+    /// Logs the request in SLOWLOG if its upstream round trip was slow. Reads
+    /// that joined another client's are that client's to log.
+    fn maybe_slowlog(&self, p: &Pending, rtt_ns: u64) {
+        let threshold = self.config.slowlog_log_slower_than;
+        if threshold < 0 || rtt_ns == 0 || p.lane == Lane::Foreign {
+            return;
+        }
+        let us = rtt_ns / 1000;
+        if us < threshold as u64 {
+            return;
+        }
+        let info = self.info();
+        self.ctx.shared.metrics.slowlog.push(
+            usize::try_from(self.config.slowlog_max_len).unwrap_or(usize::MAX),
+            us,
+            &p.args,
+            info.addr.to_string(),
+            info.name().unwrap_or_default(),
+        );
     }
 
     /// Lets the request just queued be sent again if its connection fails.
@@ -168,12 +249,15 @@ impl Conn {
     pub(super) fn drain_ready(&mut self) {
         use tokio::sync::oneshot::error::TryRecvError;
         enum Arrived {
-            Frame(Bytes),
+            /// A reply, and its upstream round trip (0: not from upstream).
+            Frame(Bytes, u64),
             Fill(FillResult),
         }
+        self.drained_at = None;
+        self.record_direct();
         while let Some(head) = self.pending.front_mut() {
             let arrived = match &mut head.slot {
-                ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b)),
+                ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b), 0),
                 ReplySlot::Retry(_) => return,
                 ReplySlot::Wait(rx) => match rx.try_recv() {
                     Ok(r) => {
@@ -181,7 +265,7 @@ impl Conn {
                         continue;
                     }
                     Err(TryRecvError::Empty) => return,
-                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
+                    Err(TryRecvError::Closed) => Arrived::Frame(lost(), 0),
                 },
                 ReplySlot::Arrived(_) => {
                     let ReplySlot::Arrived(r) =
@@ -195,7 +279,7 @@ impl Conn {
                             return;
                         }
                     }
-                    Arrived::Frame(r.frame)
+                    Arrived::Frame(r.frame, r.rtt_ns)
                 }
                 ReplySlot::Fill(rx) => match rx.try_recv() {
                     Ok(r) => {
@@ -203,7 +287,7 @@ impl Conn {
                         continue;
                     }
                     Err(TryRecvError::Empty) => return,
-                    Err(TryRecvError::Closed) => Arrived::Frame(lost()),
+                    Err(TryRecvError::Closed) => Arrived::Frame(lost(), 0),
                 },
                 ReplySlot::Filled(_) => {
                     let ReplySlot::Filled(r) =
@@ -222,8 +306,14 @@ impl Conn {
             };
             let Some(p) = self.pending.pop_front() else { return };
             let frame = match arrived {
-                Arrived::Frame(b) => b,
-                Arrived::Fill(r) => self.install_fill(&p, r),
+                Arrived::Frame(b, rtt_ns) => {
+                    self.maybe_slowlog(&p, rtt_ns);
+                    b
+                }
+                Arrived::Fill(r) => {
+                    self.maybe_slowlog(&p, r.rtt_ns);
+                    self.install_fill(&p, r)
+                }
             };
             self.complete(p, frame);
         }
@@ -263,6 +353,7 @@ impl Conn {
                 Bytes::from_static(b"-CROSSSLOT Keys in request don't hash to the same slot\r\n");
         }
         let ok = frame.first() != Some(&b'-');
+        self.record_latency(&p.mark, !ok);
         match p.effect {
             Effect::None => {}
             Effect::Select(db) if ok => {
@@ -282,7 +373,7 @@ impl Conn {
                 }
                 self.info().in_multi.store(was, Relaxed);
             }
-            Effect::AppendInfo => frame = self.append_info(frame),
+            Effect::AppendInfo(parts) => frame = self.append_info(frame, parts),
             Effect::Splice => frame = self.splice_exec(frame),
             Effect::MapRedir => frame = self.map_redir(frame),
             Effect::AppendConfig => frame = self.append_config(frame),

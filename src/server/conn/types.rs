@@ -31,8 +31,9 @@ pub(in crate::server) enum Effect {
     Multi {
         was: bool,
     },
-    /// INFO: add hotcache's section to the upstream's text.
-    AppendInfo,
+    /// INFO: add hotcache's sections to the upstream's text (and drop the
+    /// upstream's sections that hotcache's replace).
+    AppendInfo(super::super::info::InfoParts),
     /// The reply ends the connection (QUIT, protocol error).
     Close,
     /// EXEC: hotcache's own commands queued in the transaction run now, their
@@ -57,6 +58,11 @@ pub(in crate::server) struct Pending {
     pub fill: Option<Box<FillTarget>>,
     /// What it takes to send the request again if its connection fails.
     pub retry: Option<Retry>,
+    /// Its command and arrival, to record its latency when the reply is queued.
+    pub mark: crate::metrics::Mark,
+    /// The request's arguments, kept while it is upstream for SLOWLOG (moved
+    /// from the request, not copied; empty when not kept).
+    pub args: Vec<bytes::Bytes>,
 }
 
 /// A request that may be sent again if its upstream connection fails (rule 7:

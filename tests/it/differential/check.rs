@@ -44,8 +44,8 @@ const INFO_STABLE: &[&str] = &[
 const CLIENT_STABLE: &[&str] =
     &["name", "db", "sub", "psub", "ssub", "multi", "flags", "cmd", "user", "redir", "resp"];
 
-/// Normalised INFO text: the `# Hotcache` section (hotcache's own addition,
-/// documented in ARCHITECTURE.md) is dropped; field names are kept; values are
+/// Normalised INFO text: the `# Hotcache` and `# Upstream` sections
+/// (hotcache's own additions, see README) are dropped; field names are kept; values are
 /// kept only for [`INFO_STABLE`] and for the key counts in `# Keyspace`.
 /// `# Errorstats`, `# Commandstats` and `# Latencystats` list only their
 /// headers: their fields are one per error or command the server has seen, and
@@ -59,13 +59,16 @@ fn normalise_info(text: &[u8]) -> Vec<u8> {
     for line in text.split("\r\n").filter(|l| !l.is_empty()) {
         if let Some(name) = line.strip_prefix("# ") {
             section = name.to_string();
-            if section != "Hotcache" {
+            if section != "Hotcache" && section != "Upstream" {
                 out.push_str(line);
                 out.push('\n');
             }
             continue;
         }
-        if matches!(section.as_str(), "Hotcache" | "Errorstats" | "Commandstats" | "Latencystats") {
+        if matches!(
+            section.as_str(),
+            "Hotcache" | "Upstream" | "Errorstats" | "Commandstats" | "Latencystats"
+        ) {
             continue;
         }
         let (key, value) = line.split_once(':').unwrap_or((line, ""));
