@@ -12,11 +12,11 @@
 //! | [`cmd`]     | the one command table: Redis's arity, flags and key specs (generated from a real server) and hotcache's routing for each command |
 //! | [`origin`]  | the embedded origin: a small in-process Redis (strings, keyspace, hashes) used when no upstream is given |
 //! | [`config`]  | every setting, declared once: defaults, validation, TOML file, `--flags`, CONFIG GET/SET |
-//! | `server`    | listeners, the per-connection loop (pipelining, replies in request order), hotcache's own commands, client registry and limits, shutdown |
+//! | `server`    | listeners, the per-connection loop (pipelining, replies in request order), hotcache's own commands, client registry and limits, shutdown, how commands run against a cluster (split, fan-out, SCAN, transactions) |
 //! | `cache`     | the hot-key tier: per-thread stores of cached replies, the epoch table that keeps them valid, singleflight, hot-key detection, the tracking connection |
 //! | `resilience`| the circuit breaker per upstream node, the retry budget, rate-limited and allow-listed logging |
 //! | `shard`     | one thread and current-thread runtime per core; `shard_for(key)` and running work on a key's shard |
-//! | `upstream`  | connections to the origin: shared pipelined connections per thread and protocol, dedicated connections for stateful clients, the handshake |
+//! | `upstream`  | connections to the origin: shared pipelined connections per thread, node and protocol, dedicated connections for stateful clients, the handshake; a Redis Cluster's slot map, its refresher thread and MOVED/ASK redirection (`upstream::cluster`) |
 //! | `stats`     | counters behind INFO (and Prometheus): declared once with their INFO and Prometheus names |
 //! | `metrics`   | latency per command and class, upstream round trips and errors per node, SLOWLOG, the INFO sections made of them, Prometheus rendering, the HTTP endpoint and dashboard |
 //!
