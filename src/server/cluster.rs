@@ -451,3 +451,80 @@ impl Parts for ScanPart {
         self.part(index, error);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::lookup;
+
+    fn plan_of(args: &[&str]) -> Plan {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        match lookup(&args) {
+            Lookup::Found(c) => plan(c, &args),
+            _ => panic!("unknown command {args:?}"),
+        }
+    }
+
+    #[test]
+    fn plans() {
+        assert!(matches!(plan_of(&["GET", "foo"]), Plan::Slot(Some(12182))));
+        assert!(matches!(plan_of(&["MGET", "{a}1", "{a}2"]), Plan::Slot(Some(_))));
+        assert!(matches!(
+            plan_of(&["MGET", "a", "b"]),
+            Plan::Split { step: 1, merge: Merge::Positions }
+        ));
+        assert!(matches!(plan_of(&["MSET", "a", "1", "b", "2"]), Plan::Split { step: 2, .. }));
+        assert!(matches!(plan_of(&["RENAME", "a", "b"]), Plan::CrossSlot));
+        assert!(matches!(plan_of(&["EVAL", "s", "2", "a", "b"]), Plan::CrossSlot));
+        assert!(matches!(plan_of(&["EVAL", "s", "0"]), Plan::Slot(None)));
+        assert!(matches!(plan_of(&["DBSIZE"]), Plan::Everywhere(Merge::Sum)));
+        assert!(matches!(plan_of(&["KEYS", "*"]), Plan::Everywhere(Merge::Concat)));
+        assert!(matches!(plan_of(&["SCAN", "0"]), Plan::Scan));
+        assert!(matches!(plan_of(&["PUBLISH", "ch", "m"]), Plan::Slot(None)));
+    }
+
+    fn gather(merge: Merge, positions: Vec<Vec<usize>>, total: usize) -> Gather {
+        let (tx, _rx) = oneshot::channel();
+        Gather {
+            merge,
+            positions,
+            total,
+            after: After::Nothing,
+            epochs: Arc::new(Epochs::new(4)),
+            st: RefCell::new(GatherState { frames: Vec::new(), left: 0, tx: Some(tx) }),
+        }
+    }
+
+    #[test]
+    fn merges() {
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let g = gather(Merge::Positions, vec![vec![0, 2], vec![1]], 3);
+        assert_eq!(
+            g.merge(&[b("*2\r\n$1\r\na\r\n$-1\r\n"), b("*1\r\n$1\r\nb\r\n")]),
+            b("*3\r\n$1\r\na\r\n$1\r\nb\r\n$-1\r\n")
+        );
+        assert_eq!(g.merge(&[b("*1\r\n$1\r\na\r\n"), b("*1\r\n$1\r\nb\r\n")]), odd());
+        let g = gather(Merge::Sum, Vec::new(), 0);
+        assert_eq!(g.merge(&[b(":2\r\n"), b(":3\r\n")]), b(":5\r\n"));
+        assert_eq!(g.merge(&[b(":2\r\n"), b("-ERR x\r\n")]), b("-ERR x\r\n"));
+        let g = gather(Merge::Concat, Vec::new(), 0);
+        assert_eq!(g.merge(&[b("*1\r\n$1\r\na\r\n"), b("*0\r\n")]), b("*1\r\n$1\r\na\r\n"));
+        let g = gather(Merge::Same, Vec::new(), 0);
+        assert_eq!(g.merge(&[b("+OK\r\n"), b("+OK\r\n")]), b("+OK\r\n"));
+    }
+
+    #[test]
+    fn scan_cursors_carry_the_node() {
+        let (tx, _rx) = oneshot::channel();
+        let p = ScanPart { node: 1, nodes: 3, tx: RefCell::new(Some(tx)) };
+        let r = p.rewrite(&Bytes::from_static(b"*2\r\n$2\r\n17\r\n*0\r\n")).expect("rewrites");
+        assert_eq!(&r[..], format!("*2\r\n$7\r\n{}\r\n*0\r\n", (17u64 << 16) | 1).as_bytes());
+        let r = p
+            .rewrite(&Bytes::from_static(b"*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n"))
+            .expect("rewrites");
+        assert_eq!(&r[..], b"*2\r\n$1\r\n2\r\n*1\r\n$1\r\nk\r\n");
+        let last = ScanPart { node: 2, nodes: 3, tx: RefCell::new(None) };
+        let r = last.rewrite(&Bytes::from_static(b"*2\r\n$1\r\n0\r\n*0\r\n")).expect("rewrites");
+        assert_eq!(&r[..], b"*2\r\n$1\r\n0\r\n*0\r\n");
+    }
+}
