@@ -6,8 +6,8 @@
 //! server's name in HELLO, per-process numbers in INFO), the step's
 //! [`Check`](corpus::Check) says how it is normalised and why.
 
-mod check;
-mod corpus;
+pub(crate) mod check;
+pub(crate) mod corpus;
 pub(crate) mod resp;
 mod sessions;
 

@@ -6,6 +6,8 @@
 mod access;
 mod cache;
 mod checker;
+mod cluster;
+mod cluster_common;
 mod common;
 mod config;
 mod deploy;

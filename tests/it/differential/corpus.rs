@@ -81,11 +81,11 @@ pub struct Dumps {
 }
 
 #[derive(Default)]
-struct Builder {
+pub(crate) struct Builder {
     steps: Vec<Step>,
 }
 
-fn label_of(args: &[Vec<u8>]) -> String {
+pub(crate) fn label_of(args: &[Vec<u8>]) -> String {
     let mut s = String::new();
     for a in args {
         if !s.is_empty() {
@@ -106,33 +106,33 @@ fn label_of(args: &[Vec<u8>]) -> String {
 
 impl Builder {
     /// A command written as a redis-cli style line (quotes and `\x` escapes).
-    fn c(&mut self, line: &str) {
+    pub(crate) fn c(&mut self, line: &str) {
         self.ck(line, Check::Exact);
     }
 
-    fn ck(&mut self, line: &str, check: Check) {
+    pub(crate) fn ck(&mut self, line: &str, check: Check) {
         let args = split_args(line.as_bytes()).expect("corpus line with balanced quotes");
         self.args_ck(args, check);
     }
 
     /// Several lines, one command each.
-    fn lines(&mut self, text: &str) {
+    pub(crate) fn lines(&mut self, text: &str) {
         for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             self.c(l);
         }
     }
 
-    fn args<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+    pub(crate) fn args<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         let args = args.iter().map(|a| a.as_ref().to_vec()).collect();
         self.args_ck(args, Check::Exact);
     }
 
-    fn args_ck(&mut self, args: Vec<Vec<u8>>, check: Check) {
+    pub(crate) fn args_ck(&mut self, args: Vec<Vec<u8>>, check: Check) {
         self.steps.push(Step { label: label_of(&args), bytes: encode(&args), replies: 1, check });
     }
 
     /// Bytes sent as they are (inline commands, several commands in one write).
-    fn raw(&mut self, label: &str, bytes: &[u8], replies: usize) {
+    pub(crate) fn raw(&mut self, label: &str, bytes: &[u8], replies: usize) {
         self.steps.push(Step {
             label: label.to_string(),
             bytes: bytes.to_vec(),
@@ -168,4 +168,33 @@ pub fn build(proto: u8, dumps: &Dumps) -> Vec<Step> {
     inline(&mut b);
     client_state(&mut b, proto);
     b.steps
+}
+
+/// The sections about data (every data type, transactions, errors) and nothing
+/// about the connection or the server process: the part of the corpus that a
+/// Redis Cluster can answer like one server once the keys of each multi-key
+/// command share a slot (`tests/it/cluster/corpus.rs` rewrites them so). The
+/// server process's own sections (INFO, CLIENT LIST, CONFIG, scripts kept per
+/// node, databases) and inline and CLIENT REPLY steps are left out.
+pub(crate) fn data_sections(b: &mut Builder, dumps: &Dumps) {
+    strings(b);
+    values(b);
+    many(b);
+    keyspace(b, dumps);
+    hashes(b);
+    lists(b);
+    sets(b);
+    sorted_sets(b);
+    streams(b);
+    bitmaps_and_hll(b);
+    geo(b);
+    transactions(b);
+    errors(b);
+}
+
+impl Builder {
+    /// The steps built so far.
+    pub(crate) fn into_steps(self) -> Vec<Step> {
+        self.steps
+    }
 }
