@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 use super::cached::split_array;
-use super::conn::{Conn, Effect, Lane};
+use super::conn::{Conn, Effect, Lane, ReplyMode};
 use crate::cache::Epochs;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -232,44 +232,98 @@ impl Conn {
         }
     }
 
-    /// The command after a held-back MULTI (see `stateful`): EXEC and DISCARD of
-    /// an empty transaction are answered here; any other command picks the node,
-    /// MULTI goes there on the client's own connection, and the command is
-    /// queued after it (`Err(req)`: dispatch goes on with it).
+    /// A command while MULTI is held back (see `stateful`). The first command
+    /// with keys picks the node: MULTI goes there on the client's own connection,
+    /// the keyless commands queued so far follow (their +QUEUED was given here),
+    /// and dispatch goes on with the command (`Err(req)`). EXEC and DISCARD of a
+    /// transaction with no keys are answered here or sent to any master.
     pub(super) fn deferred_multi(
         &mut self,
         lookup: &Lookup,
         req: Request,
     ) -> Result<bool, Request> {
-        let mut slot = None;
-        if let Lookup::Found(c) = lookup {
-            match (c.route, c.state) {
-                (Route::Local(Local::Quit), _) => return Err(req),
-                (Route::Local(Local::Reset), _) => {
-                    self.cluster_multi = None;
-                    return Err(req);
+        let c = match lookup {
+            Lookup::Found(c) => *c,
+            _ => {
+                // Redis answers an unknown command in MULTI and fails EXEC.
+                let msg = match lookup {
+                    Lookup::UnknownSub(_) => crate::cmd::unknown_subcommand_error(&req.args),
+                    _ => crate::cmd::unknown_command_error(&req.args),
+                };
+                if let Some(h) = &mut self.cluster_multi {
+                    h.dirty = true;
                 }
-                (_, Some(State::Exec)) if c.def.arity_ok(req.args.len()) => {
-                    self.cluster_multi = None;
-                    self.info().in_multi.store(false, Relaxed);
+                return Ok(self.reply_error(&msg));
+            }
+        };
+        let arity = c.def.arity_ok(req.args.len());
+        match (c.route, c.state) {
+            (Route::Local(Local::Quit), _) => return Err(req),
+            (Route::Local(Local::Reset), _) => {
+                self.end_held_multi();
+                return Err(req);
+            }
+            (_, Some(State::Multi)) if arity => {
+                return Ok(self.reply_error(b"ERR MULTI calls can not be nested"));
+            }
+            (_, Some(State::Watch)) if arity => {
+                return Ok(self.reply_error(b"ERR WATCH inside MULTI is not allowed"));
+            }
+            (_, Some(State::Discard)) if arity => {
+                self.end_held_multi();
+                return Ok(self.reply_raw(Bytes::from_static(b"+OK\r\n")));
+            }
+            (_, Some(State::Exec)) if arity => {
+                let (dirty, empty) = self
+                    .cluster_multi
+                    .as_ref()
+                    .map_or((false, true), |h| (h.dirty, h.queued.is_empty()));
+                if dirty {
+                    self.end_held_multi();
+                    return Ok(self.reply_error(
+                        b"EXECABORT Transaction discarded because of previous errors.",
+                    ));
+                }
+                if empty {
+                    self.end_held_multi();
                     return Ok(self.reply_raw(Bytes::from_static(b"*0\r\n")));
                 }
-                (_, Some(State::Discard)) if c.def.arity_ok(req.args.len()) => {
-                    self.cluster_multi = None;
-                    self.info().in_multi.store(false, Relaxed);
-                    return Ok(self.reply_raw(Bytes::from_static(b"+OK\r\n")));
-                }
-                (_, Some(State::Multi)) => {
-                    return Ok(self.reply_error(b"ERR MULTI calls can not be nested"));
-                }
-                (_, Some(State::Watch)) => {
-                    return Ok(self.reply_error(b"ERR WATCH inside MULTI is not allowed"));
-                }
-                _ => {}
+                return self.send_held_multi(None, req);
             }
-            // Keys in several slots: any node; Redis refuses it there itself.
-            slot = slots_of(c, &req.args).ok().flatten();
+            _ => {}
         }
+        if !arity {
+            if let Some(h) = &mut self.cluster_multi {
+                h.dirty = true;
+            }
+            return Ok(self.reply_error(crate::cmd::arity_error(c).as_bytes()));
+        }
+        match slots_of(c, &req.args) {
+            Ok(Some(slot)) => self.send_held_multi(Some(slot), req),
+            // Keys in several slots: Redis refuses the command, and EXEC.
+            Err(()) => {
+                if let Some(h) = &mut self.cluster_multi {
+                    h.dirty = true;
+                }
+                Ok(self.reply_error(CROSSSLOT))
+            }
+            Ok(None) => {
+                if let Some(h) = &mut self.cluster_multi {
+                    h.queued.push(req);
+                }
+                Ok(self.reply_raw(Bytes::from_static(b"+QUEUED\r\n")))
+            }
+        }
+    }
+
+    fn end_held_multi(&mut self) {
+        self.cluster_multi = None;
+        self.info().in_multi.store(false, Relaxed);
+    }
+
+    /// Sends the held MULTI and the commands queued behind it to the node of
+    /// `slot` (any master if None); `req` then goes on through dispatch.
+    fn send_held_multi(&mut self, slot: Option<u16>, req: Request) -> Result<bool, Request> {
         self.dest = Dest { slot, read: false };
         match self.take_dedicated() {
             Ok(()) => {}
@@ -279,20 +333,43 @@ impl Conn {
             }
             Err(Some(e)) => {
                 // No node to be had: the transaction cannot start.
-                self.cluster_multi = None;
-                self.info().in_multi.store(false, Relaxed);
+                self.end_held_multi();
                 return Ok(self.reply_raw(e));
             }
         }
-        let Some(multi) = self.cluster_multi.take() else { return Err(req) };
+        let Some(held) = self.cluster_multi.take() else { return Err(req) };
         if let Some(d) = &mut self.dedicated {
             if let Link::Pipe(conn) = &d.link {
                 // Its +OK was given when it came.
-                conn.push(&multi.frame, Waiter::Discard, After::Nothing);
+                conn.push(&held.multi.frame, Waiter::Discard, After::Nothing);
             }
             d.in_multi = true;
         }
+        // The queued commands' +QUEUED were given when they came: Redis's are
+        // dropped, as with CLIENT REPLY OFF.
+        let mode = self.reply_mode;
+        for q in held.queued {
+            self.reply_mode = ReplyMode::Off;
+            let lookup = crate::cmd::lookup(&q.args);
+            self.queue_in_transaction(&lookup, q);
+        }
+        self.reply_mode = mode;
         Err(req)
+    }
+}
+
+/// A MULTI held back until a command says which node the transaction is for.
+pub(super) struct HeldMulti {
+    multi: Request,
+    /// Keyless commands queued so far (answered +QUEUED).
+    queued: Vec<Request>,
+    /// A command was refused while held: EXEC answers EXECABORT.
+    dirty: bool,
+}
+
+impl HeldMulti {
+    pub fn new(multi: Request) -> Self {
+        Self { multi, queued: Vec::new(), dirty: false }
     }
 }
 

@@ -111,16 +111,32 @@ impl Conn {
             d.watching = false;
         }
         if self.ctx.upstream.is_cluster() && !matches!(c.route, Route::Local(_)) {
-            match cluster::plan(c, &req.args) {
+            let plan = cluster::plan(c, &req.args);
+            // A client on its own connection only while a command runs there (a
+            // blocking one) waits for it to end before going elsewhere.
+            let elsewhere = match &plan {
+                Plan::Slot(slot) => !self.cluster_same_node(*slot),
+                Plan::CrossSlot => false,
+                _ => true,
+            };
+            if elsewhere && self.dedicated.as_ref().is_some_and(|d| !d.pinned()) {
+                if self.dedicated.as_ref().is_some_and(|d| d.inflight > 0) {
+                    self.stalled = Some(req);
+                    return false;
+                }
+                self.maybe_release();
+            }
+            match plan {
                 Plan::Slot(slot) => {
                     self.dest = Dest { slot, read: c.def.has(flags::READONLY) };
-                    if self.dedicated.is_some() && !self.cluster_same_node(slot) {
+                    // One with state there (WATCH, tracking) stays on its node.
+                    if self.dedicated.is_some() && elsewhere {
                         return self.reject(c, CROSSSLOT);
                     }
                 }
                 Plan::CrossSlot => return self.reject(c, CROSSSLOT),
-                // A client on its own connection (WATCH) stays on its node: keys
-                // in several slots cannot be, and keyless commands run there.
+                // Keys in several slots cannot be on one node; keyless commands
+                // run there.
                 Plan::Split { .. } if self.dedicated.is_some() => {
                     return self.reject(c, CROSSSLOT);
                 }
@@ -210,7 +226,7 @@ impl Conn {
     /// keys are collected to be invalidated again when EXEC's reply arrives.
     /// hotcache's own commands that concern this client (CLIENT SETNAME, ...)
     /// are queued here and run when EXEC does.
-    fn queue_in_transaction(&mut self, lookup: &Lookup, req: Request) -> bool {
+    pub(super) fn queue_in_transaction(&mut self, lookup: &Lookup, req: Request) -> bool {
         if let Lookup::Found(c) = lookup
             && let Route::Local(l) = c.route
             && super::multi::runs_at_exec(l)
@@ -270,7 +286,7 @@ impl Conn {
             && c.state == Some(State::Multi)
         {
             self.info().in_multi.store(true, Relaxed);
-            self.cluster_multi = Some(req);
+            self.cluster_multi = Some(cluster::HeldMulti::new(req));
             return self.reply_raw(Bytes::from_static(b"+OK\r\n"));
         }
         match self.take_dedicated() {

@@ -1,23 +1,24 @@
 //! Redis Cluster upstream (issue 4): differential tests of hotcache in front of
 //! a cluster, and the tests that prove the cluster harness itself.
 //!
-//! * Through hotcache (`#[ignore = "needs --cluster (issue 4)"]` until
-//!   `hotcache --cluster` exists; run them with `cargo test --test it cluster --
-//!   --ignored`): the cluster corpus through the reference client on cluster A
-//!   against hotcache in front of cluster B, byte for byte under each step's
-//!   check, RESP2 and RESP3, sequential and pipelined; cross-slot
+//! * Through hotcache: the cluster corpus through the reference client on
+//!   cluster A against hotcache in front of cluster B, byte for byte under each
+//!   step's check, RESP2 and RESP3, sequential and pipelined; cross-slot
 //!   MGET/MSET/DEL/EXISTS/UNLINK/TOUCH against one standalone Redis; the other
 //!   cross-slot commands against `-CROSSSLOT`; SCAN, a reshard and a failover
-//!   under traffic.
-//! * Run now: the same corpus through the reference client on two clusters
-//!   (the corpus and the reference client are deterministic, so any difference
-//!   through hotcache is hotcache's), Redis's own `-CROSSSLOT` for the
-//!   cross-slot corpus, and the harness tests in `cluster/harness.rs`.
+//!   under traffic; and in `cluster/ops.rs`, resharding, SIGKILL of a master
+//!   and CLUSTER FAILOVER under load (checked writers and readers plus the
+//!   load tool).
+//! * The same corpus through the reference client on two clusters (the corpus
+//!   and the reference client are deterministic, so any difference through
+//!   hotcache is hotcache's), Redis's own `-CROSSSLOT` for the cross-slot
+//!   corpus, and the harness tests in `cluster/harness.rs`.
 //!
 //! Every test starts its own clusters on free ports.
 
 mod corpus;
 mod harness;
+mod ops;
 mod run;
 
 use std::collections::BTreeSet;
@@ -73,25 +74,21 @@ fn reference_vs_hotcache(proto: u8, pipelined: bool, flags: &[&str]) {
 }
 
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn differential_resp2() {
     reference_vs_hotcache(2, false, &[]);
 }
 
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn differential_resp3() {
     reference_vs_hotcache(3, false, &[]);
 }
 
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn differential_pipelined_resp2() {
     reference_vs_hotcache(2, true, &[]);
 }
 
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn differential_pipelined_resp3() {
     reference_vs_hotcache(3, true, &[]);
 }
@@ -99,7 +96,6 @@ fn differential_pipelined_resp3() {
 /// With every cacheable reply cached, a missing invalidation shows as a stale
 /// reply.
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn differential_caching_everything() {
     let flags = ["--cache-mode", "all", "--cache-ttl", "60000", "--negative-ttl", "30000"];
     reference_vs_hotcache(2, false, &flags);
@@ -133,7 +129,6 @@ fn corpus_is_deterministic_on_two_clusters() {
 /// MGET/MSET/DEL/EXISTS/UNLINK/TOUCH across slots through hotcache give what
 /// one standalone Redis gives.
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn cross_slot_split_matches_standalone() {
     let standalone = RedisServer::start();
     let cluster = RedisCluster::start(3, 1);
@@ -189,7 +184,6 @@ fn cross_slot_refused_by_redis() {
 
 /// Commands that cannot be split answer exactly CROSSSLOT through hotcache.
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn cross_slot_refused_through_hotcache() {
     let cluster = RedisCluster::start(3, 1);
     let h = hotcache_for(&cluster, 2, &[]);
@@ -220,7 +214,6 @@ fn bulk_items(reply: &[u8]) -> Vec<Vec<u8>> {
 /// SCAN through hotcache walks every master: every key once at least, and the
 /// cursor comes back to 0. DBSIZE and KEYS cover the whole cluster.
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn scan_dbsize_keys_span_the_cluster() {
     let cluster = RedisCluster::start(3, 1);
     let h = hotcache_for(&cluster, 2, &[]);
@@ -254,7 +247,6 @@ fn scan_dbsize_keys_span_the_cluster() {
 /// slots: every write is acknowledged, every read returns the last write, no
 /// MOVED or ASK reaches the client, and the cluster ends up with every value.
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn reshard_under_traffic_through_hotcache() {
     let cluster = RedisCluster::start(3, 1);
     let h = hotcache_for(&cluster, 2, &[]);
@@ -290,7 +282,6 @@ fn reshard_under_traffic_through_hotcache() {
 /// writes of every slot succeed through hotcache again (within a few seconds of
 /// the cluster being ok), on the connection the client already had.
 #[test]
-#[ignore = "needs --cluster (issue 4)"]
 fn failover_through_hotcache() {
     let mut cluster = RedisCluster::start(3, 1);
     let h = hotcache_for(&cluster, 2, &["--upstream-timeout", "1000"]);

@@ -85,8 +85,8 @@ pub(super) struct Conn {
     /// Where the command being dispatched goes (its cluster slot; set by dispatch).
     pub dest: crate::upstream::Dest,
     /// A MULTI not yet sent: with a cluster, its node is the one of the first
-    /// command queued in it.
-    pub cluster_multi: Option<Request>,
+    /// command with keys queued in it.
+    pub cluster_multi: Option<super::cluster::HeldMulti>,
     /// Queued own commands of each EXEC in flight, in order.
     pub exec_splices: VecDeque<Vec<QueuedLocal>>,
     /// Set while queued own commands run at EXEC: they run now, whatever is in

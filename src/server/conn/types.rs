@@ -114,6 +114,14 @@ pub(in crate::server) struct Dedicated {
     pub tx_locals: Vec<QueuedLocal>,
 }
 
+impl Dedicated {
+    /// True while the client left state on the connection that keeps it there
+    /// (the conditions `Conn::maybe_release` checks, but for commands in flight).
+    pub fn pinned(&self) -> bool {
+        self.in_multi || self.watching || self.tracking
+    }
+}
+
 /// A command of hotcache's own queued in a transaction: it runs when EXEC does.
 pub(in crate::server) struct QueuedLocal {
     pub position: usize,

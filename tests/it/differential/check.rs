@@ -133,6 +133,14 @@ fn normalise_hello(mut v: Value) -> Result<Value, String> {
         return Err("HELLO id or proto is not an integer".into());
     }
     resp::mask_fields(&mut v, &["server", "id"]);
+    // hotcache in front of a cluster is one server to its clients (they need
+    // not be cluster-aware): it says `standalone` where a cluster node says
+    // `cluster`.
+    if let Some(items) = v.items_mut()
+        && items[9].text() == Some(&b"cluster"[..])
+    {
+        items[9] = Value::Blob(b'$', b"standalone".to_vec());
+    }
     Ok(v)
 }
 

@@ -45,6 +45,13 @@ impl Value {
         }
     }
 
+    pub fn items_mut(&mut self) -> Option<&mut Vec<Value>> {
+        match self {
+            Value::Agg(_, v) => Some(v),
+            _ => None,
+        }
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Value::Line(t, text) => {
