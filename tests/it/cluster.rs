@@ -309,3 +309,68 @@ fn failover_through_hotcache() {
     let mut raw = RawClient::connect(h.port);
     assert_eq!(raw.cmd_str(&["DBSIZE"]), format!(":{}\r\n", keys.len()));
 }
+
+/// GETs served by a node so far (INFO commandstats).
+fn gets_at(cluster: &RedisCluster, node: usize) -> u64 {
+    let info = cluster.client(node).cmd_str(&["INFO", "commandstats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `read-from replica`: reads go to replicas (and none to masters), writes to
+/// masters, and a write made straight to a master is seen through hotcache
+/// (the replicas' tracking streams invalidate what hotcache cached from them).
+#[test]
+fn replica_reads() {
+    let cluster = RedisCluster::start(3, 1);
+    let flags =
+        ["--read-from", "replica", "--cache-mode", "all", "--cluster-refresh-interval", "200"];
+    let h = hotcache_for(&cluster, 2, &flags);
+    let keys = spread_keys(30);
+    let mut c = h.client();
+    for k in &keys {
+        assert_eq!(c.cmd_str(&["SET", k.as_str(), "v1"]), "+OK\r\n");
+    }
+    // Redis 7.0 lists a replica in CLUSTER SLOTS only once it has replicated
+    // something: wait until hotcache's map names one for every master.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = c.cmd_str(&["INFO", "hotcache"]);
+        let with_replicas = info
+            .lines()
+            .filter(|l| l.starts_with("cluster_node") && !l.contains("replicas=,"))
+            .count();
+        if with_replicas == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replicas never listed: {info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let masters_before: u64 = cluster.masters().into_iter().map(|m| gets_at(&cluster, m)).sum();
+    // Replicas lag: wait until each key reads back (cached from then on).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for k in &keys {
+        while c.cmd_str(&["GET", k.as_str()]) != "$2\r\nv1\r\n" {
+            assert!(Instant::now() < deadline, "{k} never read back from its replica");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let masters_after: u64 = cluster.masters().into_iter().map(|m| gets_at(&cluster, m)).sum();
+    let replicas: u64 = cluster.replicas().into_iter().map(|r| gets_at(&cluster, r)).sum();
+    assert_eq!(masters_after, masters_before, "reads reached a master");
+    assert!(replicas >= keys.len() as u64, "replicas served {replicas} GETs");
+    // A write straight to the cluster: hotcache's cached reply is dropped when
+    // the replica applies it.
+    let mut direct = cluster.cluster_client();
+    assert_eq!(direct.cmd_str(&["SET", keys[0].as_str(), "v2"]), "+OK\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.cmd_str(&["GET", keys[0].as_str()]) != "$2\r\nv2\r\n" {
+        assert!(Instant::now() < deadline, "the write straight to the master was never seen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let info = c.cmd_str(&["INFO", "hotcache"]);
+    assert!(info.contains("cache_tracking:up"), "{info}");
+}
