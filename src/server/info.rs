@@ -203,13 +203,14 @@ impl Conn {
         if let Some(c) = &shared.cluster {
             super::cluster::info_lines(c, &mut s);
         }
-        let tracking = if !shared.cache.needs_tracking {
-            "off"
-        } else if shared.cache.tracking.current().is_some() {
-            "up"
-        } else {
-            "down"
-        };
+        let tracking =
+            if !shared.cache.needs_tracking || config.cache_mode == crate::config::CacheMode::Off {
+                "off"
+            } else if shared.cache.tracking.current().is_some() {
+                "up"
+            } else {
+                "down"
+            };
         let _ = write!(s, "cache_tracking:{tracking}\r\n");
         for (name, value) in crate::stats::fields(&shared.counters) {
             let _ = write!(s, "{name}:{value}\r\n");

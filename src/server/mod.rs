@@ -261,22 +261,32 @@ impl Trackers {
     }
 }
 
-/// Keeps a thread's tracking connections on the nodes of the current slot map
-/// (every master, and their replicas when reads go there).
-async fn follow_cluster(ctx: Rc<ThreadCtx>, template: tracker::TrackerConfig) {
-    let Some(cluster) = ctx.shared.cluster.clone() else { return };
+/// Keeps a thread's tracking connections on the nodes it reads from: the
+/// upstream, or every master of the current slot map (and their replicas when
+/// reads go there). None while `cache-mode off`: nothing is cached then, and
+/// every write would still cost Redis an invalidation message per thread. When
+/// the cache comes back on, fills are cached only once every stream is up again.
+async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::TrackerConfig) {
+    let cluster = ctx.shared.cluster.clone();
     let replicas = ctx.upstream.read_from() == crate::config::ReadFrom::Replica;
-    let mut seen = u64::MAX;
+    let mut seen = None;
     while !ctx.stopping.get() {
-        let version = cluster.version();
-        if version != seen {
-            seen = version;
-            let (_, map) = cluster.map();
+        let on = ctx.config().cache_mode != crate::config::CacheMode::Off;
+        let version = cluster.as_ref().map_or(0, |c| c.version());
+        if seen != Some((on, version)) {
+            seen = Some((on, version));
             let mut want: Vec<Arc<str>> = Vec::new();
-            for s in &map.shards {
-                want.push(s.addr.clone());
-                if replicas {
-                    want.extend(s.replicas.iter().cloned());
+            match &cluster {
+                _ if !on => {}
+                None => want.push(Arc::from(template.addr.as_str())),
+                Some(c) => {
+                    let (_, map) = c.map();
+                    for s in &map.shards {
+                        want.push(s.addr.clone());
+                        if replicas {
+                            want.extend(s.replicas.iter().cloned());
+                        }
+                    }
                 }
             }
             ctx.trackers.reconcile(&ctx, &template, &want);
@@ -517,12 +527,7 @@ fn shard_thread(
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
         if let Some(tc) = shared.tracking.clone() {
-            if shared.cluster.is_some() {
-                tokio::task::spawn_local(follow_cluster(ctx.clone(), tc));
-            } else {
-                let addr: Arc<str> = Arc::from(tc.addr.as_str());
-                ctx.trackers.reconcile(&ctx, &tc, &[addr]);
-            }
+            tokio::task::spawn_local(follow_tracking(ctx.clone(), tc));
         }
         let listener = match TcpListener::from_std(listener) {
             Ok(l) => l,

@@ -475,3 +475,41 @@ fn config_get_set_cache_settings() {
     }
     assert_eq!(stat(&mut c, "cache_hits"), hits, "cache-mode off still served from the cache");
 }
+
+/// Tracking connections at Redis (CLIENT LIST, named `hotcache-tracking`).
+fn tracking_clients(redis: &RedisServer) -> usize {
+    redis.client().cmd_str(&["CLIENT", "LIST"]).matches("name=hotcache-tracking").count()
+}
+
+/// With `cache-mode off` no tracking connection costs Redis an invalidation per
+/// write; switched back on, the streams come back before anything is cached,
+/// and a write straight to Redis is seen again.
+#[test]
+fn cache_mode_off_closes_tracking_and_on_restores_it() {
+    let redis = RedisServer::start();
+    let hc = caching_all(&redis, 2, &[]);
+    assert_eq!(tracking_clients(&redis), 2, "one tracking connection per thread");
+    let mut c = hc.client();
+    assert_eq!(c.cmd_str(&["CONFIG", "SET", "hotcache.cache-mode", "off"]), "+OK\r\n");
+    assert!(within(Duration::from_secs(10), || tracking_clients(&redis) == 0).is_some());
+    assert!(c.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:off"));
+    assert_eq!(c.cmd_str(&["CONFIG", "SET", "hotcache.cache-mode", "all"]), "+OK\r\n");
+    assert!(within(Duration::from_secs(10), || tracking_clients(&redis) == 2).is_some());
+    c.cmd(&["SET", "k", "v1"]);
+    // Cached once the streams are up.
+    assert!(
+        within(Duration::from_secs(10), || {
+            let before = stat(&mut c, "cache_hits");
+            c.cmd(&["GET", "k"]);
+            c.cmd(&["GET", "k"]);
+            stat(&mut c, "cache_hits") > before
+        })
+        .is_some(),
+        "nothing cached after cache-mode came back on"
+    );
+    redis.client().cmd(&["SET", "k", "v2"]);
+    assert!(
+        within(Duration::from_secs(5), || c.cmd(&["GET", "k"]) == bulk("v2")).is_some(),
+        "a write straight to Redis was not seen after tracking came back"
+    );
+}
