@@ -81,6 +81,12 @@ impl TrackingState {
         self.expected.store(streams, Ordering::Release);
     }
 
+    /// Fills in flight are no longer vouched for (their replies may come from a
+    /// node no stream covers).
+    pub fn bump(&self) {
+        self.incarnation.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn up(&self) {
         self.up.fetch_add(1, Ordering::AcqRel);
     }
@@ -181,6 +187,12 @@ impl Tracker {
         Ok(())
     }
 
+    /// Stops vouching at once (the node is no longer read from); the task ends
+    /// once it sees its stop flag.
+    pub fn stop(&self) {
+        self.lost("stopped");
+    }
+
     /// The stream is gone: nothing it vouched for may be served again.
     fn lost(&self, why: &str) {
         if self.conn.borrow_mut().take().is_some() {
@@ -197,6 +209,7 @@ impl Tracker {
         let mut backoff = Duration::from_millis(50);
         while !stop.get() {
             match self.connect().await {
+                Ok(_) if stop.get() => break,
                 Ok(live) => {
                     backoff = Duration::from_millis(50);
                     *self.conn.borrow_mut() = Some(live.clone());

@@ -25,6 +25,13 @@ use crate::upstream::{After, Dest, Link, Parts, Reply, ReplySlot, Waiter};
 /// Redis Cluster's error for keys in different slots.
 pub const CROSSSLOT: &[u8] = b"CROSSSLOT Keys in request don't hash to the same slot";
 
+/// A command no Redis knows (an empty name): queued in a transaction, Redis
+/// refuses it and then EXEC (EXECABORT).
+const FLAG_TX: &[u8] = b"*1\r\n$0\r\n\r\n";
+
+/// Keyless commands a held MULTI queues before it picks a node anyway.
+const HELD_MAX: usize = 1024;
+
 /// Bits of a SCAN cursor that name the master (the rest is that master's cursor).
 const SCAN_NODE_BITS: u32 = 16;
 
@@ -120,6 +127,10 @@ impl Conn {
         merge: Merge,
         after: After,
     ) -> bool {
+        // MSET's pairs: Redis refuses an odd count before writing anything.
+        if !(req.args.len() - 1).is_multiple_of(step) {
+            return self.reply_error(crate::cmd::arity_error(c).as_bytes());
+        }
         let keys = command_keys(c.def, &req.args);
         let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
         for (pos, k) in keys.keys.iter().enumerate() {
@@ -183,6 +194,9 @@ impl Conn {
             return self.reply_error(b"ERR invalid cursor");
         };
         let masters = self.ctx.upstream.masters();
+        if masters.is_empty() {
+            return self.reply_error(b"CLUSTERDOWN Hash slot not served");
+        }
         let node = (cursor & ((1 << SCAN_NODE_BITS) - 1)) as usize;
         let Some(addr) = masters.get(node) else {
             // A cursor from before the cluster shrank: the scan is over.
@@ -307,6 +321,10 @@ impl Conn {
                 }
                 Ok(self.reply_error(CROSSSLOT))
             }
+            // Bounded: past HELD_MAX keyless commands, any master it is.
+            Ok(None) if self.cluster_multi.as_ref().is_some_and(|h| h.queued.len() >= HELD_MAX) => {
+                self.send_held_multi(None, req)
+            }
             Ok(None) => {
                 if let Some(h) = &mut self.cluster_multi {
                     h.queued.push(req);
@@ -342,6 +360,12 @@ impl Conn {
             if let Link::Pipe(conn) = &d.link {
                 // Its +OK was given when it came.
                 conn.push(&held.multi.frame, Waiter::Discard, After::Nothing);
+                if held.dirty {
+                    // A command was refused while MULTI was held: Redis must
+                    // refuse EXEC too. A command it cannot know fails the
+                    // transaction there, as the refused one would have.
+                    conn.push(&Bytes::from_static(FLAG_TX), Waiter::Discard, After::Nothing);
+                }
             }
             d.in_multi = true;
         }

@@ -126,6 +126,14 @@ impl Conn {
                 }
                 self.maybe_release();
             }
+            let epoch = self.ctx.upstream.routing_epoch();
+            if epoch != self.route_epoch {
+                if self.shared_inflight > 0 || self.foreign_inflight > 0 {
+                    self.stalled = Some(req);
+                    return false;
+                }
+                self.route_epoch = epoch;
+            }
             match plan {
                 Plan::Slot(slot) => {
                     self.dest = Dest { slot, read: c.def.has(flags::READONLY) };

@@ -232,6 +232,7 @@ impl Trackers {
             let keep = want.contains(&e.addr);
             if !keep {
                 e.stop.set(true);
+                e.tracker.stop();
             }
             keep
         });
@@ -287,6 +288,7 @@ async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::TrackerConfig) {
                             want.extend(s.replicas.iter().cloned());
                         }
                     }
+                    want.extend(map.idle_masters.iter().cloned());
                 }
             }
             ctx.trackers.reconcile(&ctx, &template, &want);

@@ -339,6 +339,20 @@ impl Upstream {
         c.addr_for(Dest { slot: Some(slot), read: false }, 0).ok().map(|(a, _)| a)
     }
 
+    /// A MOVED or ASK came back on a client's own connection (see
+    /// `ClusterConns::note_redirect`).
+    pub fn note_redirect(&self, reply: &[u8]) {
+        if let Some(c) = &self.cluster {
+            c.note_redirect(reply);
+        }
+    }
+
+    /// Changes whenever a cluster slot may have changed node (0 without a cluster).
+    #[inline]
+    pub fn routing_epoch(&self) -> u64 {
+        self.cluster.as_ref().map_or(0, |c| c.routing_epoch())
+    }
+
     /// The cluster's masters now (empty without a cluster).
     pub fn masters(&self) -> Vec<Arc<str>> {
         self.cluster.as_ref().map(|c| c.masters()).unwrap_or_default()

@@ -214,6 +214,9 @@ pub(super) struct ClusterConns {
     view: RefCell<(u64, Arc<SlotMap>)>,
     /// Slots a MOVED reply said are elsewhere, until the next map.
     moved: RefCell<HashMap<u16, Arc<str>>>,
+    /// Bumped with each entry of `moved`: with the map's version, says when
+    /// routing changed (see `routing_epoch`).
+    routing: Cell<u64>,
     /// Connections per (node, read-only).
     nodes: RefCell<HashMap<NodeKey, Rc<Node>>>,
     common: Rc<Common>,
@@ -228,6 +231,7 @@ impl ClusterConns {
             cluster,
             view: RefCell::new(view),
             moved: RefCell::new(HashMap::new()),
+            routing: Cell::new(0),
             nodes: RefCell::new(HashMap::new()),
             common,
             read_from,
@@ -246,8 +250,17 @@ impl ClusterConns {
         view.1.clone()
     }
 
+    /// The masters, by address: an order that moving slots does not change (a
+    /// SCAN cursor names a master by its place in it).
+    /// Changes whenever a slot may have changed node (a new map, a MOVED).
+    pub fn routing_epoch(&self) -> u64 {
+        (self.cluster.version() << 32) ^ self.routing.get()
+    }
+
     pub fn masters(&self) -> Vec<Arc<str>> {
-        self.map().shards.iter().map(|s| s.addr.clone()).collect()
+        let mut m: Vec<Arc<str>> = self.map().shards.iter().map(|s| s.addr.clone()).collect();
+        m.sort();
+        m
     }
 
     pub fn degraded(&self) -> bool {
@@ -322,6 +335,19 @@ impl ClusterConns {
         self.node(&addr, false).dedicated(proto)
     }
 
+    /// A MOVED or ASK that reached a client's own connection: remembers a
+    /// MOVED's slot owner and asks for a new map.
+    pub fn note_redirect(&self, reply: &[u8]) {
+        if let Some((ask, slot, addr)) = parse_redirect(reply)
+            && !ask
+        {
+            self.map();
+            self.moved.borrow_mut().insert(slot, addr);
+            self.routing.set(self.routing.get() + 1);
+        }
+        self.cluster.redirected();
+    }
+
     pub fn close_all(&self) {
         for n in self.nodes.borrow().values() {
             n.close_all();
@@ -373,16 +399,29 @@ impl Redirector for ClusterConns {
             inc(&counters.cluster_moved_redirects);
             self.map();
             self.moved.borrow_mut().insert(slot, addr.clone());
-            self.cluster.request_refresh();
+            self.routing.set(self.routing.get() + 1);
         }
+        self.cluster.redirected();
         let conn = match self.node(&addr, false).shared(proto, 0) {
             Ok(c) => c,
             Err(e) => {
+                // MOVED and ASK mean Redis did not run it: safe to send again.
                 after.apply(&self.common.epochs);
-                fail_waiter(waiter, e, false);
+                fail_waiter(waiter, e, true);
                 return None;
             }
         };
+        // ASKING and its request go together or not at all (ASKING alone
+        // would apply to whatever came next on the connection).
+        if ask && !conn.has_room(2) {
+            after.apply(&self.common.epochs);
+            fail_waiter(
+                waiter,
+                upstream_error(&addr, "overloaded: too many requests in flight"),
+                true,
+            );
+            return None;
+        }
         if ask {
             conn.push_redirected(
                 Bytes::from_static(b"*1\r\n$6\r\nASKING\r\n"),

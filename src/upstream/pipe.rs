@@ -184,6 +184,12 @@ impl PipeConn {
         self.push_hops(frame, waiter, after, blocking, 0);
     }
 
+    /// True if `n` more requests fit under `upstream-max-inflight`.
+    pub fn has_room(&self, n: usize) -> bool {
+        let inner = self.inner.borrow();
+        inner.state != State::Dead && inner.inflight.len() + n <= self.ctx.max_inflight.get()
+    }
+
     /// Queues a request that a redirection sent here.
     pub fn push_redirected(&self, frame: Bytes, waiter: Waiter, after: After, hops: u8) {
         self.push_hops(&frame, waiter, after, false, hops);

@@ -19,6 +19,7 @@
 mod corpus;
 mod harness;
 mod ops;
+mod regressions;
 mod run;
 
 use std::collections::BTreeSet;

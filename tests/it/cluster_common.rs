@@ -219,6 +219,26 @@ impl RedisCluster {
         panic!("could not start a cluster node");
     }
 
+    /// Starts an empty node and has it join the cluster as a master that serves
+    /// no slot (CLUSTER MEET); waits until every node knows it. Its index.
+    pub fn add_master(&mut self) -> usize {
+        let mut node = self.start_node();
+        let first = self.live_ports()[0];
+        let reply = RawClient::connect(first).cmd_str(&[
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &node.port.to_string(),
+            &node.bus_port.to_string(),
+        ]);
+        assert_eq!(reply, "+OK\r\n", "CLUSTER MEET");
+        node.id = text_cmd(&mut RawClient::connect(node.port), &["CLUSTER", "MYID"])
+            .unwrap_or_else(|e| panic!("new node: {e}"));
+        self.nodes.push(node);
+        self.wait_ok();
+        self.nodes.len() - 1
+    }
+
     /// Number of nodes, killed ones included.
     pub fn len(&self) -> usize {
         self.nodes.len()

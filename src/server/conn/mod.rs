@@ -87,6 +87,10 @@ pub(super) struct Conn {
     /// A MULTI not yet sent: with a cluster, its node is the one of the first
     /// command with keys queued in it.
     pub cluster_multi: Option<super::cluster::HeldMulti>,
+    /// The cluster routing its requests in flight were sent under: a request
+    /// routed differently waits for them (else a write redirected from the old
+    /// node could land after a newer one sent straight to the new node).
+    pub route_epoch: u64,
     /// Queued own commands of each EXEC in flight, in order.
     pub exec_splices: VecDeque<Vec<QueuedLocal>>,
     /// Set while queued own commands run at EXEC: they run now, whatever is in
@@ -150,6 +154,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         retry_kind: RetryKind::No,
         dest: crate::upstream::Dest::default(),
         cluster_multi: None,
+        route_epoch: 0,
         config_appends: VecDeque::new(),
         splicing: false,
         mark: crate::metrics::Mark::new(std::time::Instant::now()),

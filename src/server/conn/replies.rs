@@ -343,14 +343,19 @@ impl Conn {
         }
         if p.lane == Lane::Dedicated
             && (frame.starts_with(b"-MOVED ") || frame.starts_with(b"-ASK "))
-            && let Some(c) = &self.ctx.shared.cluster
+            && self.ctx.upstream.is_cluster()
         {
-            // A client's own connection stays on one node (MULTI, WATCH, a
-            // blocking command): a key elsewhere is, for it, a key in another
-            // slot. Redis has already flagged a transaction it was queued in.
-            c.request_refresh();
-            frame =
-                Bytes::from_static(b"-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+            // A client's own connection stays on one node. With state there
+            // (MULTI, WATCH), a key elsewhere is, for it, a key in another slot
+            // (Redis has already flagged a transaction it was queued in);
+            // without (a blocking command), the slot moved: TRYAGAIN, and the
+            // next try goes to the node the MOVED named.
+            self.ctx.upstream.note_redirect(&frame);
+            frame = if self.dedicated.as_ref().is_some_and(|d| d.pinned()) {
+                Bytes::from_static(b"-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+            } else {
+                Bytes::from_static(b"-TRYAGAIN the key's slot moved to another node; try again\r\n")
+            };
         }
         let ok = frame.first() != Some(&b'-');
         self.record_latency(&p.mark, !ok);

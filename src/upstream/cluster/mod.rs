@@ -34,6 +34,10 @@ use crate::resilience::Breaker;
 /// The least time between two refreshes.
 const MIN_GAP: Duration = Duration::from_millis(100);
 
+/// The least time after a refresh that found nothing new: while a node is down,
+/// every refused request asks for one, and each costs a node a CLUSTER SLOTS.
+const IDLE_GAP: Duration = Duration::from_millis(250);
+
 /// The cluster as every thread sees it.
 pub struct Cluster {
     pub seeds: ClusterSeeds,
@@ -142,6 +146,15 @@ impl Cluster {
         }
     }
 
+    /// A request was redirected: the map is behind, and its reply may come from
+    /// a node no tracking stream covers yet, so no fill in flight may be cached.
+    pub fn redirected(&self) {
+        if let Some(t) = &self.tracking {
+            t.bump();
+        }
+        self.request_refresh();
+    }
+
     /// The last refresh error (empty if the last refresh succeeded).
     pub fn last_error(&self) -> String {
         self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -154,27 +167,41 @@ impl Cluster {
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             }
             let started = Instant::now();
-            self.refresh();
-            if let Some(rest) = MIN_GAP.checked_sub(started.elapsed()) {
+            let gap = if self.refresh() { MIN_GAP } else { IDLE_GAP };
+            if let Some(rest) = gap.checked_sub(started.elapsed()) {
                 std::thread::sleep(rest);
             }
         }
     }
 
-    /// Reads the map from a known master, else a replica, else a seed; stores it
-    /// if it changed.
-    fn refresh(&self) {
-        self.refreshes.fetch_add(1, Ordering::Relaxed);
+    /// Reads the map from a known node, else a seed; stores it if it changed.
+    /// True if it did. Known nodes are asked in turn (one that lags or hangs
+    /// is not asked first every time), nodes whose breaker is not closed last.
+    fn refresh(&self) -> bool {
+        let n = self.refreshes.fetch_add(1, Ordering::Relaxed) as usize;
         let (_, current) = self.map();
-        let mut candidates: Vec<String> = Vec::new();
+        let mut known: Vec<String> = Vec::new();
         for s in &current.shards {
-            candidates.push(s.addr.to_string());
+            known.push(s.addr.to_string());
+            known.extend(s.replicas.iter().map(|r| r.to_string()));
         }
-        for s in &current.shards {
-            candidates.extend(s.replicas.iter().map(|r| r.to_string()));
+        if !known.is_empty() {
+            let len = known.len();
+            known.rotate_left(n % len);
         }
-        candidates.extend(self.seeds.addrs.iter().cloned());
-        candidates.dedup();
+        let degraded: Vec<String> = self
+            .breakers()
+            .into_iter()
+            .filter(|(_, b)| b.degraded())
+            .map(|(a, _)| a.to_string())
+            .collect();
+        known.sort_by_key(|a| degraded.contains(a));
+        let mut candidates = known;
+        for s in &self.seeds.addrs {
+            if !candidates.contains(s) {
+                candidates.push(s.clone());
+            }
+        }
         let timeout = {
             let c = self.config.lock().unwrap_or_else(|e| e.into_inner());
             Duration::from_millis(c.upstream_connect_timeout.clamp(100, 2000))
@@ -192,10 +219,11 @@ impl Cluster {
                 Ok(map) if map.covered() == 0 => last = format!("{addr}: no slots served"),
                 Ok(map) => {
                     self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                    if map != *current {
+                    let changed = map != *current;
+                    if changed {
                         self.install(map);
                     }
-                    return;
+                    return changed;
                 }
                 Err(e) => last = format!("{addr}: {e}"),
             }
@@ -203,15 +231,15 @@ impl Cluster {
         self.refresh_errors.fetch_add(1, Ordering::Relaxed);
         crate::log_limited!(warn, error = %last, "cluster slot map refresh failed");
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = last;
+        false
     }
 
     fn install(&self, map: SlotMap) {
         let masters = map.shards.len();
-        let streams = if self.replicas {
-            masters + map.shards.iter().map(|s| s.replicas.len()).sum::<usize>()
-        } else {
-            masters
-        };
+        let mut streams = masters + map.idle_masters.len();
+        if self.replicas {
+            streams += map.shards.iter().map(|s| s.replicas.len()).sum::<usize>();
+        }
         tracing::info!(masters, covered = map.covered(), "cluster slot map changed");
         {
             let mut m = self.map.write().unwrap_or_else(|e| e.into_inner());

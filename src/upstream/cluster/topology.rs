@@ -27,11 +27,18 @@ pub struct SlotMap {
     /// Index into `shards` per slot, or `NONE`.
     owner: Box<[u16]>,
     pub shards: Vec<Shard>,
+    /// Masters that serve no slot yet (just added, or emptied by a reshard):
+    /// slots may move to them before the map says so, so they are tracked too.
+    pub idle_masters: Vec<Arc<str>>,
 }
 
 impl Default for SlotMap {
     fn default() -> Self {
-        Self { owner: vec![NONE; SLOTS].into_boxed_slice(), shards: Vec::new() }
+        Self {
+            owner: vec![NONE; SLOTS].into_boxed_slice(),
+            shards: Vec::new(),
+            idle_masters: Vec::new(),
+        }
     }
 }
 
@@ -97,6 +104,30 @@ impl SlotMap {
         }
         Ok(map)
     }
+}
+
+/// Adds, from a CLUSTER NODES text, the healthy masters that serve no slot.
+pub fn add_idle_masters(map: &mut SlotMap, nodes: &str, host: &str) {
+    for line in nodes.lines() {
+        let mut f = line.split(' ');
+        let (Some(_id), Some(addr), Some(flags)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let flags: Vec<&str> = flags.split(',').collect();
+        if !flags.contains(&"master")
+            || flags.iter().any(|x| matches!(*x, "fail" | "fail?" | "handshake" | "noaddr"))
+        {
+            continue;
+        }
+        let hostport = addr.split(['@', ',']).next().unwrap_or("");
+        let Some((ip, port)) = hostport.rsplit_once(':') else { continue };
+        let ip = if ip.is_empty() { host } else { ip };
+        let a: Arc<str> = Arc::from(format!("{ip}:{port}"));
+        if !map.shards.iter().any(|s| s.addr == a) && !map.idle_masters.contains(&a) {
+            map.idle_masters.push(a);
+        }
+    }
+    map.idle_masters.sort();
 }
 
 /// `ip:port` of a node entry `[ip, port, id, ...]`.
@@ -187,10 +218,15 @@ pub fn fetch(
         expect += 1;
     }
     out.extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
+    out.extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n");
+    expect += 1;
     s.write_all(&out).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
     let mut framer = ReplyFramer::new();
     let mut chunk = [0u8; 16 * 1024];
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut map = None;
     loop {
         while let Some((len, kind)) = framer.next_frame(&buf).map_err(|e| e.to_string())? {
             let frame = buf.split_to(len);
@@ -198,10 +234,17 @@ pub fn fetch(
             if kind == FrameKind::Error {
                 return Err(String::from_utf8_lossy(&frame[1..frame.len() - 2]).into_owned());
             }
-            if expect == 0 {
-                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                return SlotMap::from_cluster_slots(&frame, host);
+            match expect {
+                1 => map = Some(SlotMap::from_cluster_slots(&frame, host)?),
+                0 => {
+                    let mut map = map.ok_or("no CLUSTER SLOTS reply")?;
+                    let mut pos = 0;
+                    if let Some(Value::Bulk(text)) = parse(&frame, &mut pos, 0) {
+                        add_idle_masters(&mut map, &String::from_utf8_lossy(&text), host);
+                    }
+                    return Ok(map);
+                }
+                _ => {}
             }
         }
         if buf.len() > 64 << 20 {
@@ -233,5 +276,19 @@ mod tests {
         assert!(SlotMap::from_cluster_slots(b"*1\r\n*3\r\n:0\r\n:99999\r\n*0\r\n", "h").is_err());
         assert!(SlotMap::from_cluster_slots(b"-ERR no cluster\r\n", "h").is_err());
         assert!(SlotMap::default().shard_of(5).is_none());
+        let mut m = m;
+        add_idle_masters(
+            &mut m,
+            "a 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
+             b 127.0.0.1:7009@17009 master - 0 0 4 connected\n\
+             c 127.0.0.1:7008@17008 master,fail - 0 0 5 disconnected\n\
+             d :7007@17007 master - 0 0 6 connected\n\
+             e 127.0.0.1:7003@17003 slave a 0 0 1 connected\n",
+            "10.0.0.9",
+        );
+        assert_eq!(
+            m.idle_masters,
+            vec![Arc::<str>::from("10.0.0.9:7007"), Arc::<str>::from("127.0.0.1:7009")]
+        );
     }
 }
