@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
@@ -12,8 +13,6 @@ use tokio::sync::oneshot;
 use super::cached::split_array;
 use super::conn::{Conn, Effect, Lane, ReplyMode};
 use crate::cache::Epochs;
-use std::sync::atomic::Ordering::Relaxed;
-
 use crate::cmd::{
     Begin, ClusterRun, Command, Find, Local, Lookup, Merge, Route, State, command_keys, flags,
 };
@@ -39,7 +38,6 @@ const SCAN_NODE_BITS: u32 = 16;
 /// it, and a line per master.
 pub(super) fn info_lines(c: &crate::upstream::cluster::Cluster, s: &mut String) {
     use std::fmt::Write as _;
-    use std::sync::atomic::Ordering::Relaxed;
     let (_, map) = c.map();
     let covered = map.covered();
     let state = if covered == crate::upstream::cluster::SLOTS { "ok" } else { "fail" };
