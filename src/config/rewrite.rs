@@ -118,9 +118,23 @@ pub fn rewrite_file(path: &Path, config: &Config) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
+    // One rewrite at a time: two interleaved would race on the file.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let new = rewrite(&text, config);
+    // What cannot be read back (a multi-line value only partly replaced, say)
+    // is never written over a file that could.
+    let mut check = Config::default();
+    check.apply_toml(&new).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the rewritten file would not load ({e}); left unchanged"),
+        )
+    })?;
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".rewrite-{}", std::process::id()));
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tmp.push(format!(".rewrite-{}-{seq}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
     let result = (|| {
         use std::io::Write as _;
@@ -142,6 +156,21 @@ pub fn rewrite_file(path: &Path, config: &Config) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn never_writes_a_file_that_would_not_load() {
+        let dir = std::env::temp_dir().join(format!("hotcache-rewrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("multi.toml");
+        // A multi-line value: only its first line would be replaced.
+        let text = "port = 7000\ndegrade-commands = \"\"\"\nkeys\nscan\n\"\"\"\n";
+        std::fs::write(&path, text).expect("write");
+        let mut c = Config::default();
+        c.apply_toml(text).expect("the file loads");
+        assert!(rewrite_file(&path, &c).is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text, "left unchanged");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn keeps_lines_updates_values_appends_changes() {

@@ -129,7 +129,9 @@ impl Snapshot {
             return 0;
         }
         let p = percentile.clamp(0.0, 100.0);
-        let want = ((p / 100.0) * total as f64).ceil().max(1.0) as u64;
+        // Rounded as Redis's HdrHistogram does (`p/100*n + 0.5`): a ceiling
+        // would turn 99.9% of 1000 (999.0000000000001) into the maximum.
+        let want = ((p / 100.0) * total as f64 + 0.5).max(1.0) as u64;
         let mut seen = 0;
         for (i, &n) in self.buckets.iter().enumerate() {
             seen += n;

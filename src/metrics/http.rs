@@ -8,7 +8,7 @@
 //! one shard; the thread is idle between requests and its one-second sampling.
 //!
 //! Every connection is bounded: one request per connection (`Connection:
-//! close`), a head of at most 8 KiB read within 5 s, a reply written within
+//! close`), a head of at most 8 KiB read within 1 s, a reply written within
 //! 5 s, at most 64 connections at once. Anything else gets 400, 404, 405, 431
 //! or the connection is dropped; nothing a peer sends can make it panic.
 
@@ -28,6 +28,9 @@ use crate::server::Shared;
 const MAX_HEAD: usize = 8 * 1024;
 /// Time a peer gets to send its request, and to take the reply.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to send its request head: short, so that idle or
+/// dribbling connections cannot hold the few slots there are for long.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connections served at once; more are closed at once.
 const MAX_CONNS: usize = 64;
 /// Per-second samples kept: five minutes.
@@ -205,6 +208,10 @@ async fn read_head(stream: &mut TcpStream) -> Parsed {
         if let Some(end) = memchr::memmem::find(&buf, b"\r\n\r\n") {
             return parse_head(&buf[..end]);
         }
+        // A hand-written request (`nc`, a probe) may end its lines with LF alone.
+        if let Some(end) = memchr::memmem::find(&buf, b"\n\n") {
+            return parse_head(&buf[..end]);
+        }
         if buf.len() >= MAX_HEAD {
             return Parsed::TooLarge;
         }
@@ -217,7 +224,7 @@ async fn read_head(stream: &mut TcpStream) -> Parsed {
 
 /// Parses the request line; headers are not needed.
 fn parse_head(head: &[u8]) -> Parsed {
-    let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
+    let line_end = memchr::memchr2(b'\r', b'\n', head).unwrap_or(head.len());
     let Ok(line) = std::str::from_utf8(&head[..line_end]) else { return Parsed::Bad };
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -242,7 +249,7 @@ async fn serve(
     shared: &Arc<Shared>,
     registry: &prometheus_client::registry::Registry,
 ) {
-    let parsed = match tokio::time::timeout(IO_TIMEOUT, read_head(&mut stream)).await {
+    let parsed = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
         Ok(p) => p,
         Err(_) => return,
     };

@@ -44,6 +44,58 @@ pub struct SlowLog {
     inner: Mutex<Inner>,
 }
 
+/// Arguments Redis's SLOWLOG shows as `(redacted)`: passwords and the like.
+const REDACTED: &[u8] = b"(redacted)";
+
+/// Hides secrets as Redis does before logging (`redactClientCommandArgument`):
+/// AUTH's arguments, HELLO's AUTH pair, MIGRATE's AUTH/AUTH2 credentials,
+/// ACL SETUSER's rules, and CONFIG SET values of settings holding credentials.
+pub fn redact(args: &[Bytes]) -> Vec<Bytes> {
+    let mut out = args.to_vec();
+    let is = |i: usize, w: &str| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()));
+    let hide = |out: &mut Vec<Bytes>, from: usize, n: usize| {
+        for a in out.iter_mut().skip(from).take(n) {
+            *a = Bytes::from_static(REDACTED);
+        }
+    };
+    if is(0, "auth") {
+        hide(&mut out, 1, usize::MAX);
+    } else if is(0, "hello") {
+        if let Some(at) = (2..out.len()).find(|&i| is(i, "auth")) {
+            hide(&mut out, at + 1, 2);
+        }
+    } else if is(0, "migrate") {
+        let mut i = 6;
+        while i < out.len() {
+            if is(i, "auth") {
+                hide(&mut out, i + 1, 1);
+                i += 2;
+            } else if is(i, "auth2") {
+                hide(&mut out, i + 1, 2);
+                i += 3;
+            } else if is(i, "keys") {
+                break;
+            } else {
+                i += 1;
+            }
+        }
+    } else if is(0, "acl") && is(1, "setuser") {
+        hide(&mut out, 3, usize::MAX);
+    } else if is(0, "config") && is(1, "set") {
+        let mut i = 2;
+        while i + 1 < out.len() {
+            let name = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
+            if matches!(name.as_str(), "masterauth" | "masteruser" | "requirepass")
+                || name.contains("pass")
+            {
+                hide(&mut out, i + 1, 1);
+            }
+            i += 2;
+        }
+    }
+    out
+}
+
 /// Redis's truncation: at most 32 arguments, the last of which then says how
 /// many more there were; arguments over 128 bytes cut, saying how many more.
 pub fn truncate_argv(args: &[Bytes]) -> Vec<Bytes> {
@@ -82,7 +134,7 @@ impl SlowLog {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let argv = truncate_argv(args);
+        let argv = truncate_argv(&redact(args));
         let mut inner = self.lock();
         let id = inner.next_id;
         inner.next_id += 1;
@@ -124,6 +176,34 @@ mod tests {
 
     #[test]
     fn truncates_like_redis() {
+        let b =
+            |v: &[&str]| v.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
+        assert_eq!(redact(&b(&["AUTH", "u", "pw"])), b(&["AUTH", "(redacted)", "(redacted)"]));
+        assert_eq!(
+            redact(&b(&["MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "p", "KEYS", "k"])),
+            b(&[
+                "MIGRATE",
+                "h",
+                "1",
+                "",
+                "0",
+                "5",
+                "AUTH2",
+                "(redacted)",
+                "(redacted)",
+                "KEYS",
+                "k"
+            ])
+        );
+        assert_eq!(
+            redact(&b(&["CONFIG", "SET", "maxmemory", "1", "masterauth", "s3cret"])),
+            b(&["CONFIG", "SET", "maxmemory", "1", "masterauth", "(redacted)"])
+        );
+        assert_eq!(
+            redact(&b(&["ACL", "SETUSER", "bob", "on", ">pw"])),
+            b(&["ACL", "SETUSER", "bob", "(redacted)", "(redacted)"])
+        );
+        assert_eq!(redact(&b(&["GET", "auth"])), b(&["GET", "auth"]));
         let a = truncate_argv(&args(40));
         assert_eq!(a.len(), 32);
         assert_eq!(a[30], Bytes::from("30"));
