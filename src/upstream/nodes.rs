@@ -250,13 +250,13 @@ impl ClusterConns {
         view.1.clone()
     }
 
-    /// The masters, by address: an order that moving slots does not change (a
-    /// SCAN cursor names a master by its place in it).
     /// Changes whenever a slot may have changed node (a new map, a MOVED).
     pub fn routing_epoch(&self) -> u64 {
         (self.cluster.version() << 32) ^ self.routing.get()
     }
 
+    /// The masters, by address: an order that moving slots does not change (a
+    /// SCAN cursor names a master by its place in it).
     pub fn masters(&self) -> Vec<Arc<str>> {
         let mut m: Vec<Arc<str>> = self.map().shards.iter().map(|s| s.addr.clone()).collect();
         m.sort();
