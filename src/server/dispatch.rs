@@ -398,7 +398,8 @@ impl Conn {
                 error: None,
             }),
         };
-        let slot = link.send_with(&req, after, &self.ctx.shared.cache.epochs, false);
+        let slot =
+            link.send_with(&req, after, &self.ctx.shared.cache.epochs, false, self.send_time());
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.mark.source = Source::Upstream;
         self.push_forwarded(slot, lane, effect);
@@ -471,7 +472,13 @@ impl Conn {
         self.invalidate_now(&after);
         let Some(d) = &self.dedicated else { return true };
         inc(&self.ctx.counters().forwarded_commands);
-        let slot = d.link.send_with(&req, after, &self.ctx.shared.cache.epochs, blocking);
+        let slot = d.link.send_with(
+            &req,
+            after,
+            &self.ctx.shared.cache.epochs,
+            blocking,
+            self.send_time(),
+        );
         let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
         self.mark.source = Source::Upstream;
         self.push_forwarded(slot, lane, effect);

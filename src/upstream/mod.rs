@@ -92,15 +92,17 @@ impl Link {
 
     /// Sends a request; `after` is invalidated once its reply is in; a
     /// `blocking` command is bounded by its own timeout, not upstream-timeout.
+    /// `now`: when the request counts as sent (a clock read of the caller's).
     pub fn send_with(
         &self,
         req: &Request,
         after: After,
         epochs: &Epochs,
         blocking: bool,
+        now: std::time::Instant,
     ) -> ReplySlot {
         match self {
-            Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(&req.frame, after, blocking)),
+            Link::Pipe(conn) => ReplySlot::Wait(conn.send_at(&req.frame, after, blocking, now)),
             Link::Embedded(origin, proto) => {
                 let reply = run_embedded(origin, *proto, &req.args);
                 after.apply(epochs);

@@ -170,8 +170,20 @@ impl PipeConn {
         after: After,
         blocking: bool,
     ) -> oneshot::Receiver<Reply> {
+        self.send_at(frame, after, blocking, Instant::now())
+    }
+
+    /// As `send_with`, for a request that counts as sent at `now` (a clock read
+    /// the caller already took for its batch of input).
+    pub fn send_at(
+        &self,
+        frame: &Bytes,
+        after: After,
+        blocking: bool,
+        now: Instant,
+    ) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.push_with(frame, Waiter::Reply(tx), after, blocking);
+        self.push_hops(frame, Waiter::Reply(tx), after, blocking, 0, now);
         rx
     }
 
@@ -181,7 +193,7 @@ impl PipeConn {
     }
 
     fn push_with(&self, frame: &Bytes, waiter: Waiter, after: After, blocking: bool) {
-        self.push_hops(frame, waiter, after, blocking, 0);
+        self.push_hops(frame, waiter, after, blocking, 0, Instant::now());
     }
 
     /// True if `n` more requests fit under `upstream-max-inflight`.
@@ -192,10 +204,18 @@ impl PipeConn {
 
     /// Queues a request that a redirection sent here.
     pub fn push_redirected(&self, frame: Bytes, waiter: Waiter, after: After, hops: u8) {
-        self.push_hops(&frame, waiter, after, false, hops);
+        self.push_hops(&frame, waiter, after, false, hops, Instant::now());
     }
 
-    fn push_hops(&self, frame: &Bytes, waiter: Waiter, after: After, blocking: bool, hops: u8) {
+    fn push_hops(
+        &self,
+        frame: &Bytes,
+        waiter: Waiter,
+        after: After,
+        blocking: bool,
+        hops: u8,
+        now: Instant,
+    ) {
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Dead {
             let error = inner.error.clone();
@@ -217,14 +237,7 @@ impl PipeConn {
         inner.wbuf.extend_from_slice(frame);
         inner.queued += 1;
         let frame = self.redirects.get().then(|| frame.clone());
-        inner.inflight.push_back(Inflight {
-            waiter,
-            after,
-            sent: Instant::now(),
-            blocking,
-            frame,
-            hops,
-        });
+        inner.inflight.push_back(Inflight { waiter, after, sent: now, blocking, frame, hops });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
         if was_empty {

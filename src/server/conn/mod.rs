@@ -6,10 +6,12 @@
 //! only, so pipelined clients get them in order whatever path each command took.
 
 use std::collections::VecDeque;
-use std::future::pending;
+use std::future::{Future, pending};
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -73,6 +75,8 @@ pub(super) struct Conn {
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
     pub now: std::time::Instant,
+    /// `now` was read for the input being dispatched right now.
+    pub now_fresh: bool,
     /// Picks this client's shared connection among `upstream-connections`.
     pub affinity: usize,
     pub config: Rc<Config>,
@@ -147,6 +151,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         need_sync: NeedSync::Full,
         last_read: NeedSync::Full,
         now: std::time::Instant::now(),
+        now_fresh: false,
         affinity,
         config,
         home_db,
@@ -274,43 +279,65 @@ impl Conn {
         let relay = self.sink.as_mut();
         let signal = &self.signal;
         let stream = &self.stream;
-        tokio::select! {
-            biased;
-            _ = signal.wait() => Wake::Signal,
-            slot = async {
-                match head {
-                    // A dropped sender means the connection went away mid-reply.
-                    Some(ReplySlot::Wait(rx)) => match rx.await {
-                        Ok(r) => ReplySlot::Arrived(r),
-                        Err(_) => ReplySlot::Ready(lost()),
-                    },
-                    Some(ReplySlot::Retry(at)) => {
-                        tokio::time::sleep_until(*at).await;
-                        // Marks "retry due" for the loop, which sends it again.
-                        ReplySlot::Retry(*at)
-                    }
-                    Some(ReplySlot::Fill(rx)) => match rx.await {
-                        Ok(r) => ReplySlot::Filled(r),
-                        Err(_) => ReplySlot::Ready(lost()),
-                    },
-                    _ => pending().await,
+        let mut signal_wait = signal.wait();
+        let mut reply = pin!(async {
+            match head {
+                // A dropped sender means the connection went away mid-reply.
+                Some(ReplySlot::Wait(rx)) => match rx.await {
+                    Ok(r) => ReplySlot::Arrived(r),
+                    Err(_) => ReplySlot::Ready(lost()),
+                },
+                Some(ReplySlot::Retry(at)) => {
+                    tokio::time::sleep_until(*at).await;
+                    // Marks "retry due" for the loop, which sends it again.
+                    ReplySlot::Retry(*at)
                 }
-            } => Wake::Reply(slot),
-            frame = async {
-                match relay {
-                    Some(rx) => rx.recv().await,
-                    None => pending().await,
-                }
-            } => Wake::Relayed(frame),
-            r = stream.writable(), if want_write => { let _ = r; Wake::Writable }
-            r = stream.readable(), if want_read => { let _ = r; Wake::Readable }
-            _ = async {
-                match idle {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => pending().await,
-                }
-            } => Wake::Idle,
-        }
+                Some(ReplySlot::Fill(rx)) => match rx.await {
+                    Ok(r) => ReplySlot::Filled(r),
+                    Err(_) => ReplySlot::Ready(lost()),
+                },
+                _ => pending().await,
+            }
+        });
+        let mut relayed = pin!(async {
+            match relay {
+                Some(rx) => rx.recv().await,
+                None => pending().await,
+            }
+        });
+        let mut idle = pin!(async {
+            match idle {
+                Some(d) => tokio::time::sleep(d).await,
+                None => pending().await,
+            }
+        });
+        // Polled in this order (as a biased select). The socket's readiness is
+        // polled with `poll_*_ready`, which keeps one waker in the socket's slot,
+        // rather than a `readable()` future queued on (and, each wait, unlinked
+        // from) the socket's waiter list. A waker left there by a wait that
+        // returned for something else costs at most one spurious wake.
+        std::future::poll_fn(|cx| {
+            if Pin::new(&mut signal_wait).poll(cx).is_ready() {
+                return Poll::Ready(Wake::Signal);
+            }
+            if let Poll::Ready(slot) = reply.as_mut().poll(cx) {
+                return Poll::Ready(Wake::Reply(slot));
+            }
+            if let Poll::Ready(frame) = relayed.as_mut().poll(cx) {
+                return Poll::Ready(Wake::Relayed(frame));
+            }
+            if want_write && stream.poll_write_ready(cx).is_ready() {
+                return Poll::Ready(Wake::Writable);
+            }
+            if want_read && stream.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(Wake::Readable);
+            }
+            if idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Idle);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// At shutdown: takes in what the client already sent, answers it, and closes.
@@ -385,7 +412,23 @@ impl Conn {
     /// command has to wait for earlier replies first.
     fn process_input(&mut self) {
         self.config = self.ctx.config();
+        if self.stalled.is_none() && self.rbuf.is_empty() {
+            // Woken by a reply, with no input: no clock read, nothing to parse.
+            return;
+        }
         self.now = std::time::Instant::now();
+        self.now_fresh = true;
+        self.parse_and_dispatch();
+        self.now_fresh = false;
+    }
+
+    /// The time a request sent now counts as sent at: the batch's clock read
+    /// while its input is being dispatched, else a fresh one.
+    pub fn send_time(&self) -> std::time::Instant {
+        if self.now_fresh { self.now } else { std::time::Instant::now() }
+    }
+
+    fn parse_and_dispatch(&mut self) {
         if let Some(req) = self.stalled.take()
             && !self.dispatch(req)
         {
