@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+mod cpus;
 mod rewrite;
 mod values;
 
@@ -40,6 +41,7 @@ macro_rules! settings {
 
 mod settings;
 
+pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use settings::{Config, PARAMS};
 pub use values::{

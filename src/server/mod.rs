@@ -7,6 +7,7 @@
 //! and closes.
 
 mod admin;
+mod affinity;
 mod cached;
 mod client_cmd;
 mod clients;
@@ -456,12 +457,20 @@ pub fn start_with_file(
         shutdown_tx,
     });
     let mut joins = Vec::new();
+    let allowed = affinity::allowed_cpus();
+    let pinning = shared.config.load().cpu_affinity.clone();
     for (i, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
         let shared = shared.clone();
         let embedded = embedded.clone();
-        let join = std::thread::Builder::new()
-            .name(format!("shard-{i}"))
-            .spawn(move || shard_thread(i, listener, inbox, shared, embedded))?;
+        let cpu = pinning.cpu_for(i, threads, &allowed);
+        let join = std::thread::Builder::new().name(format!("shard-{i}")).spawn(move || {
+            if let Some(cpu) = cpu
+                && let Err(e) = affinity::pin_current_thread(cpu)
+            {
+                tracing::warn!(shard = i, cpu, error = %e, "cannot pin the shard thread; it runs unpinned");
+            }
+            shard_thread(i, listener, inbox, shared, embedded)
+        })?;
         joins.push(join);
     }
     if let Some(listener) = metrics_listener {

@@ -76,3 +76,69 @@ fn readme_lists_every_setting() {
         assert!(readme.contains(&format!("| `{}` |", p.name)), "README does not list {}", p.name);
     }
 }
+
+/// The CPUs each of `pid`'s threads named `shard-*` may run on, by name.
+fn shard_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let dir = task.expect("task").path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default();
+        if name.starts_with("shard-") {
+            out.push((name.trim().to_string(), cpus));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `cpu-affinity`: a list pins shard i to its i-th CPU (wrapping), `off`
+/// leaves every CPU allowed, `auto` pins one shard per CPU and leaves fewer
+/// shards alone; a list that is not one is refused at start.
+#[test]
+fn cpu_affinity_pins_shard_threads() {
+    let allowed = std::fs::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|l| l.trim().to_string()))
+        .expect("Cpus_allowed_list");
+    // The last CPU this process may use (the list ends "...,N" or "...-N").
+    let last = allowed.rsplit([',', '-']).next().expect("a cpu").to_string();
+    let hc = Hotcache::start(&["--threads", "3", "--cpu-affinity", &format!("{last},{last}")]);
+    let pinned = shard_cpus(hc.child.id());
+    assert_eq!(pinned.len(), 3, "{pinned:?}");
+    for (name, cpus) in &pinned {
+        assert_eq!(cpus, &last, "{name} runs on {cpus}");
+    }
+    assert!(hc.client().cmd_str(&["CONFIG", "GET", "cpu-affinity"]).contains(&last));
+
+    let free = Hotcache::start(&["--threads", "2", "--cpu-affinity", "off"]);
+    for (name, cpus) in shard_cpus(free.child.id()) {
+        assert_eq!(cpus, allowed, "{name} is pinned with cpu-affinity off");
+    }
+
+    // auto (the default) with a shard per CPU: shard i on the i-th CPU.
+    use hotcache::config::{CpuAffinity, Value};
+    let Ok(CpuAffinity::List(cpus)) = CpuAffinity::parse(&allowed) else {
+        panic!("Cpus_allowed_list {allowed} does not parse");
+    };
+    let auto = Hotcache::start(&["--threads", &cpus.len().to_string()]);
+    let mut pinned = shard_cpus(auto.child.id());
+    pinned.sort_by_key(|(name, _)| name[6..].parse::<usize>().unwrap_or(usize::MAX));
+    let want: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
+    let got: Vec<String> = pinned.into_iter().map(|(_, c)| c).collect();
+    assert_eq!(got, want);
+    if cpus.len() > 1 {
+        // Fewer shards than CPUs: auto leaves them to the kernel.
+        let one = Hotcache::start(&["--threads", "1"]);
+        assert_eq!(shard_cpus(one.child.id()), vec![("shard-0".to_string(), allowed.clone())]);
+    }
+
+    let (ok, text) = hotcache(&["--cpu-affinity", "3-1", "--check-config"]);
+    assert!(!ok && text.contains("cpu-affinity") && text.contains("CPU list"), "{text}");
+}
