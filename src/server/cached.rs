@@ -174,13 +174,7 @@ impl Conn {
             Join::Follow(rx) => {
                 inc(&counters.singleflight_joins);
                 self.push_pending(ReplySlot::Fill(rx), Lane::Foreign, Effect::None, fill);
-                self.set_retry(Some(Retry {
-                    frame: req.frame.clone(),
-                    dest: self.dest,
-                    readonly: true,
-                    attempts: 0,
-                    error: None,
-                }));
+                self.set_retry(Some(Retry::new(&req.frame, self.dest, true)));
             }
             Join::Lead(flight, rx) => {
                 let link = match ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
@@ -196,13 +190,7 @@ impl Conn {
                 self.note_shared(&link);
                 let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
                 self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);
-                self.set_retry(Some(Retry {
-                    frame: req.frame.clone(),
-                    dest: self.dest,
-                    readonly: true,
-                    attempts: 0,
-                    error: None,
-                }));
+                self.set_retry(Some(Retry::new(&req.frame, self.dest, true)));
                 self.keep_args(req.args);
             }
         }
@@ -293,13 +281,7 @@ impl Conn {
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.mark.source = Source::Upstream;
         self.push_forwarded(ReplySlot::Wait(rx), lane, Effect::None);
-        self.set_retry(Some(Retry {
-            frame: req.frame.clone(),
-            dest: self.dest,
-            readonly: true,
-            attempts: 0,
-            error: None,
-        }));
+        self.set_retry(Some(Retry::new(&req.frame, self.dest, true)));
         self.keep_args(req.args);
         true
     }

@@ -78,6 +78,14 @@ pub(in crate::server) struct Retry {
     pub error: Option<bytes::Bytes>,
 }
 
+impl Retry {
+    /// A request not yet retried: `frame` as sent to `dest`; `readonly` if it
+    /// may be sent again even after it was written.
+    pub fn new(frame: &bytes::Bytes, dest: crate::upstream::Dest, readonly: bool) -> Self {
+        Retry { frame: frame.clone(), dest, readonly, attempts: 0, error: None }
+    }
+}
+
 /// Whether the command being dispatched may be retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(in crate::server) enum RetryKind {

@@ -12,16 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::nodes::NodeShard;
-use crate::protocol::{FrameKind, Proto, ReplyFramer};
-use crate::stats::{add, inc};
+use crate::protocol::Proto;
+use crate::stats::inc;
+
+mod io;
 
 use super::Target;
-use super::handshake::handshake;
 use super::waiter::{After, PipeCtx, Reply, Waiter, fail_waiter};
 
 struct Inflight {
@@ -324,191 +323,5 @@ impl PipeConn {
         inc(&self.ctx.counters().upstream_connection_errors);
         crate::log_limited!(warn, upstream = %target.addr, reason, "upstream connection failed");
         self.fail(reason);
-    }
-
-    async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
-        let stream =
-            match tokio::time::timeout(connect_timeout, handshake(&target, self.proto)).await {
-                Ok(Ok((s, id))) => {
-                    self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
-                    s
-                }
-                Ok(Err(reason)) => return self.fail_with(&target, &reason),
-                Err(_) => return self.fail_with(&target, "connect timeout"),
-            };
-        if self.is_dead() {
-            return;
-        }
-        self.inner.borrow_mut().state = State::Ready;
-        self.was_ready.set(true);
-        let (rd, wr) = stream.into_split();
-        tokio::task::spawn_local(self.clone().write_loop(wr, target.clone()));
-        tokio::task::spawn_local(self.clone().watchdog(target.clone()));
-        self.read_loop(rd, &target).await;
-    }
-
-    /// Fails the connection when its oldest request has waited longer than
-    /// `upstream-timeout` (a reply that late would arrive out of step with the
-    /// requests behind it, so the connection cannot be kept).
-    async fn watchdog(self: Rc<Self>, target: Rc<Target>) {
-        loop {
-            let timeout = self.ctx.timeout.get();
-            let tick = (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                _ = self.closed.notified() => return,
-            }
-            if self.is_dead() {
-                return;
-            }
-            let late = {
-                let inner = self.inner.borrow();
-                inner.inflight.front().is_some_and(|f| !f.blocking && f.sent.elapsed() > timeout)
-            };
-            if late && !timeout.is_zero() {
-                inc(&self.ctx.counters().upstream_timeouts);
-                if let Some(n) = self.ctx.node() {
-                    NodeShard::add(&n.timeouts, 1);
-                }
-                return self
-                    .fail_with(&target, &format!("no reply within {} ms", timeout.as_millis()));
-            }
-        }
-    }
-
-    async fn write_loop(self: Rc<Self>, mut wr: OwnedWriteHalf, target: Rc<Target>) {
-        let mut spare = BytesMut::new();
-        loop {
-            {
-                let mut inner = self.inner.borrow_mut();
-                if inner.state == State::Dead {
-                    return;
-                }
-                std::mem::swap(&mut inner.wbuf, &mut spare);
-                inner.handed = inner.inflight.len();
-                let n = std::mem::take(&mut inner.queued);
-                if n > 1 {
-                    add(&self.ctx.counters[self.ctx.shard].upstream_batched_requests, n as u64);
-                }
-            }
-            if spare.is_empty() {
-                self.wake_writer.notified().await;
-                continue;
-            }
-            if let Err(e) = wr.write_all(&spare).await {
-                return self.fail_with(&target, &e.to_string());
-            }
-            spare.clear();
-            // Large one-off requests should not pin a large buffer forever.
-            if spare.capacity() > 1 << 20 {
-                spare = BytesMut::new();
-            }
-        }
-    }
-
-    async fn read_loop(&self, mut rd: OwnedReadHalf, target: &Target) {
-        let mut rbuf = BytesMut::with_capacity(16 * 1024);
-        let mut framer = ReplyFramer::new();
-        loop {
-            if rbuf.capacity() - rbuf.len() < 4096 {
-                rbuf.reserve(16 * 1024);
-            }
-            let read = tokio::select! {
-                r = rd.read_buf(&mut rbuf) => r,
-                _ = self.closed.notified() => return,
-            };
-            match read {
-                Ok(0) => return self.fail_with(target, "connection closed by the server"),
-                Ok(_) => {}
-                Err(e) => return self.fail_with(target, &e.to_string()),
-            }
-            let mut replies = 0u32;
-            // One clock read per read: every reply in it arrived at this time.
-            let now = Instant::now();
-            loop {
-                match framer.next_frame(&rbuf) {
-                    Ok(Some((len, kind))) => {
-                        let frame = rbuf.split_to(len).freeze();
-                        if !self.deliver(frame, kind, now) {
-                            return self.fail_with(target, "reply without a request");
-                        }
-                        replies = replies.saturating_add(1);
-                    }
-                    Ok(None) => break,
-                    Err(e) => return self.fail_with(target, &format!("bad reply: {e}")),
-                }
-            }
-            // Replies tell the breaker the node is alive: once per read, not once
-            // per reply, so threads do not fight over its counters. It is told how
-            // many came: a half-open breaker counts each probe's reply.
-            if replies > 0
-                && let Some(b) = &self.ctx.breaker
-            {
-                b.success(replies);
-            }
-            if self.is_dead() {
-                return;
-            }
-        }
-    }
-
-    /// Hands one frame to its waiter or the sink. False if nobody expected it.
-    fn deliver(&self, frame: Bytes, kind: FrameKind, now: Instant) -> bool {
-        let mut inner = self.inner.borrow_mut();
-        if inner.relay || kind == FrameKind::Push {
-            if let Some(sink) = &inner.sink {
-                let _ = sink.send(frame);
-            }
-            // A push nobody listens for is dropped: it answers no request.
-            return true;
-        }
-        match inner.inflight.pop_front() {
-            Some(Inflight { waiter, after, sent, frame: request, hops, .. }) => {
-                self.outstanding.set(self.outstanding.get().saturating_sub(1));
-                inner.handed = inner.handed.saturating_sub(1);
-                drop(inner);
-                let rtt_ns = now.saturating_duration_since(sent).as_nanos() as u64;
-                if let Some(n) = self.ctx.node() {
-                    n.rtt.record(rtt_ns);
-                }
-                let (frame, waiter, after) = match request {
-                    Some(req)
-                        if kind == FrameKind::Error
-                            && (frame.starts_with(b"-MOVED ") || frame.starts_with(b"-ASK ")) =>
-                    {
-                        let redirector =
-                            self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade);
-                        match redirector {
-                            Some(r) => {
-                                match r.redirect(frame, req, waiter, after, self.proto, hops) {
-                                    Some(back) => back,
-                                    None => return true,
-                                }
-                            }
-                            None => (frame, waiter, after),
-                        }
-                    }
-                    _ => (frame, waiter, after),
-                };
-
-                // Invalidate before anyone can see the reply.
-                after.apply(&self.ctx.epochs);
-                match waiter {
-                    // The client may have gone; its reply is then dropped.
-                    Waiter::Reply(tx) => {
-                        let _ = tx.send(Reply::timed(frame, rtt_ns));
-                    }
-                    Waiter::Flight(f) => {
-                        f.set_rtt(rtt_ns);
-                        f.reply(frame)
-                    }
-                    Waiter::FlightTtl(f) => f.ttl(&frame),
-                    Waiter::Part(p, i) => p.part(i, frame),
-                    Waiter::Discard => {}
-                }
-                true
-            }
-            None => false,
-        }
     }
 }

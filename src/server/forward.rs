@@ -1,0 +1,233 @@
+//! Sending a command upstream: on the thread's shared connection, or on a
+//! connection of the client's own (transactions, blocking commands, relays
+//! for subscriptions and MONITOR).
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::conn::{Conn, Dedicated, Effect, Lane, Relay, Retry, RetryKind};
+use crate::cmd::{self, Lookup, Route};
+use crate::metrics::Source;
+use crate::protocol::{Request, string2ll};
+use crate::stats::inc;
+use crate::upstream::{After, Link};
+
+impl Conn {
+    /// CLIENT TRACKING ... REDIRECT id names a hotcache client; Redis knows the
+    /// connection that client holds alone (its subscription to
+    /// `__redis__:invalidate`). An id that names none becomes 0, which Redis
+    /// refuses with its own error, rather than some unrelated connection's id.
+    pub(super) fn translate_redirect(&self, req: Request) -> Request {
+        let Some(at) = req.args.iter().position(|a| a.eq_ignore_ascii_case(b"redirect")) else {
+            return req;
+        };
+        let Some(id) = req.args.get(at + 1).and_then(|a| string2ll(a)) else { return req };
+        let upstream = u64::try_from(id)
+            .ok()
+            .and_then(|id| self.ctx.shared.clients.get(id))
+            .and_then(|c| c.upstream_id())
+            .unwrap_or(0);
+        let mut args = req.args;
+        args[at + 1] = Bytes::from(upstream.to_string());
+        Request::from_args(args)
+    }
+
+    /// True when this client's requests still in flight went on a shared
+    /// connection that has failed since: each gets an error or is sent again (a
+    /// retry), and a new request sent now on a fresh connection would reach Redis
+    /// before the ones sent again (a GET before the SET it follows). New requests
+    /// wait until those are answered, as at a lane change.
+    pub(super) fn behind_failed_shared(&self) -> bool {
+        self.shared_inflight > 0 && self.shared_conn.as_ref().is_some_and(|c| c.is_dead())
+    }
+
+    /// Remembers the shared connection a new request went on.
+    pub(super) fn note_shared(&mut self, link: &Link) {
+        if let Link::Pipe(c) = link
+            && !self.shared_conn.as_ref().is_some_and(|s| Rc::ptr_eq(s, c))
+        {
+            self.shared_conn = Some(c.clone());
+        }
+    }
+
+    /// Sends on the dedicated connection if the client holds one, else shared.
+    pub(super) fn forward(&mut self, req: Request, effect: Effect, after: After) -> bool {
+        if self.dedicated.is_some() {
+            return self.forward_dedicated(req, effect, after);
+        }
+        if self.behind_failed_shared() {
+            self.stalled = Some(req);
+            return false;
+        }
+        // UNWATCH with nothing watched, EXEC without MULTI: the shared connection
+        // gives Redis's own answer.
+        let link = match self.ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
+            Ok(l) => l,
+            Err(e) => return self.reply_raw(e),
+        };
+        // A write invalidates what it touches before it leaves (and again on its
+        // reply); one refused before leaving (breaker open) changed nothing.
+        self.invalidate_now(&after);
+        inc(&self.ctx.counters().forwarded_commands);
+        self.ctx.retry_budget.count_request();
+        let retry = match self.retry_kind {
+            RetryKind::No => None,
+            kind => Some(Retry::new(&req.frame, self.dest, kind == RetryKind::Read)),
+        };
+        let slot =
+            link.send_with(&req, after, &self.ctx.shared.cache.epochs, false, self.send_time());
+        let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
+        self.mark.source = Source::Upstream;
+        self.push_forwarded(slot, lane, effect);
+        if lane == Lane::Shared {
+            self.set_retry(retry);
+        }
+        self.keep_args(req.args);
+        self.note_shared(&link);
+        true
+    }
+
+    /// Makes sure the client holds a dedicated connection. `Err(None)`: commands
+    /// are still in flight on the shared connection and Redis must see them first,
+    /// so the caller stalls; `Err(Some(reply))`: no connection can be had.
+    pub(super) fn take_dedicated(&mut self) -> Result<(), Option<Bytes>> {
+        if self.dedicated.is_some() {
+            return Ok(());
+        }
+        if self.shared_inflight > 0 || self.foreign_inflight > 0 {
+            return Err(None);
+        }
+        let link = self.ctx.upstream.dedicated_for(self.proto, self.dest.slot).map_err(Some)?;
+        if let Link::Pipe(conn) = &link {
+            // Pushes for this client (its own CLIENT TRACKING) come back this way.
+            let (tx, rx) = mpsc::unbounded_channel();
+            conn.set_sink(Some(tx), false);
+            self.sink = Some(rx);
+            self.info().set_upstream(Some(conn.upstream_id.clone()));
+        }
+        self.dedicated = Some(Dedicated {
+            link,
+            inflight: 0,
+            in_multi: false,
+            watching: false,
+            tracking: false,
+            db: self.home_db,
+            tx_after: After::Nothing,
+            tx_count: 0,
+            tx_locals: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Sends on the client's own connection, taking one if needed.
+    pub(super) fn forward_dedicated(&mut self, req: Request, effect: Effect, after: After) -> bool {
+        self.forward_dedicated_as(req, effect, after, false)
+    }
+
+    /// A blocking command, on the client's own connection, bounded by its own
+    /// timeout rather than upstream-timeout.
+    pub(super) fn forward_blocking(&mut self, req: Request, after: After) -> bool {
+        self.forward_dedicated_as(req, Effect::None, after, true)
+    }
+
+    pub(super) fn forward_dedicated_as(
+        &mut self,
+        req: Request,
+        effect: Effect,
+        after: After,
+        blocking: bool,
+    ) -> bool {
+        match self.take_dedicated() {
+            Ok(()) => {}
+            Err(None) => {
+                self.stalled = Some(req);
+                return false;
+            }
+            Err(Some(e)) => return self.reply_raw(e),
+        }
+        self.invalidate_now(&after);
+        let Some(d) = &self.dedicated else { return true };
+        inc(&self.ctx.counters().forwarded_commands);
+        let slot = d.link.send_with(
+            &req,
+            after,
+            &self.ctx.shared.cache.epochs,
+            blocking,
+            self.send_time(),
+        );
+        let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
+        self.mark.source = Source::Upstream;
+        self.push_forwarded(slot, lane, effect);
+        self.keep_args(req.args);
+        if lane == Lane::Local {
+            self.maybe_release();
+        }
+        true
+    }
+
+    /// SUBSCRIBE, MONITOR and friends: from now on the client is relayed to a
+    /// connection of its own, every frame passed through as Redis sends it.
+    pub(super) fn start_relay(&mut self, req: Request) -> bool {
+        if self.ctx.upstream.is_embedded() {
+            // The embedded origin has no pub/sub: it answers like any command.
+            return self.forward(req, Effect::None, After::Nothing);
+        }
+        let busy = self.shared_inflight > 0
+            || self.foreign_inflight > 0
+            || self.dedicated.as_ref().is_some_and(|d| d.inflight > 0);
+        if busy || !self.pending.is_empty() {
+            self.stalled = Some(req);
+            return false;
+        }
+        let link = match self.dedicated.take() {
+            Some(d) => d.link,
+            None => match self.ctx.upstream.dedicated_for(self.proto, self.dest.slot) {
+                Ok(l) => l,
+                Err(e) => return self.reply_raw(e),
+            },
+        };
+        let Link::Pipe(conn) = link else {
+            return self.forward(req, Effect::None, After::Nothing);
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        conn.set_sink(Some(tx), true);
+        self.sink = Some(rx);
+        self.info().set_upstream(Some(conn.upstream_id.clone()));
+        conn.send_relayed(&req.frame);
+        inc(&self.ctx.counters().forwarded_commands);
+        self.info().relayed.store(true, Relaxed);
+        self.relay = Some(Relay { conn, awaiting_reset: false });
+        true
+    }
+
+    /// A command from a relayed client goes through as is; RESET ends the relay
+    /// when its reply comes back.
+    ///
+    /// Writes invalidate their keys before they go; with no reply to match, the
+    /// second invalidation of rule 2 is left to the tracking stream (a relayed
+    /// client is a subscriber or monitor: writes from it are rare).
+    pub(super) fn dispatch_relayed(&mut self, req: Request) -> bool {
+        let lookup = cmd::lookup(&req.args);
+        let after = match &lookup {
+            Lookup::Found(c) => self.write_after(c, &req.args),
+            Lookup::Unknown => After::All,
+            Lookup::UnknownSub(_) => After::Nothing,
+        };
+        self.invalidate_now(&after);
+        let Some(relay) = &mut self.relay else { return true };
+        if let Lookup::Found(c) = lookup
+            && c.route == Route::Local(cmd::Local::Reset)
+        {
+            relay.awaiting_reset = true;
+        }
+        if !relay.conn.send_relayed(&req.frame) {
+            self.closing = true;
+            return false;
+        }
+        inc(&self.ctx.counters().forwarded_commands);
+        true
+    }
+}

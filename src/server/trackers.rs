@@ -1,0 +1,102 @@
+//! Each shard thread's tracking connections (Redis CLIENT TRACKING, BCAST),
+//! kept on the nodes the thread reads from.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ThreadCtx;
+use crate::cache::tracker;
+
+/// One thread's tracking connections, by node.
+#[derive(Default)]
+pub struct Trackers {
+    list: RefCell<Vec<TrackerEntry>>,
+}
+
+struct TrackerEntry {
+    addr: Arc<str>,
+    tracker: Rc<tracker::Tracker>,
+    stop: Rc<Cell<bool>>,
+}
+
+impl Trackers {
+    /// Applies what every stream delivered (see `Tracker::sync`).
+    pub fn sync(&self, force: bool) {
+        for e in self.list.borrow().iter() {
+            e.tracker.sync(force);
+        }
+    }
+
+    /// Tracks exactly the nodes in `want`: starts the missing, stops the rest.
+    fn reconcile(&self, ctx: &Rc<ThreadCtx>, template: &tracker::TrackerConfig, want: &[Arc<str>]) {
+        let mut list = self.list.borrow_mut();
+        list.retain(|e| {
+            let keep = want.contains(&e.addr);
+            if !keep {
+                e.stop.set(true);
+                e.tracker.stop();
+            }
+            keep
+        });
+        for addr in want {
+            if list.iter().any(|e| &e.addr == addr) {
+                continue;
+            }
+            let mut tc = template.clone();
+            tc.addr = addr.to_string();
+            let tracker = tracker::Tracker::new(
+                tc,
+                ctx.shared.cache.tracking.clone(),
+                ctx.shared.cache.epochs.clone(),
+                ctx.shared.counters.clone(),
+                ctx.shard,
+            );
+            let stop = Rc::new(Cell::new(false));
+            tokio::task::spawn_local(tracker.clone().run(stop.clone()));
+            list.push(TrackerEntry { addr: addr.clone(), tracker, stop });
+        }
+    }
+
+    pub(super) fn stop_all(&self) {
+        for e in self.list.borrow().iter() {
+            e.stop.set(true);
+        }
+    }
+}
+
+/// Keeps a thread's tracking connections on the nodes it reads from: the
+/// upstream, or every master of the current slot map (and their replicas when
+/// reads go there). None while `cache-mode off`: nothing is cached then, and
+/// every write would still cost Redis an invalidation message per thread. When
+/// the cache comes back on, fills are cached only once every stream is up again.
+pub(super) async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::TrackerConfig) {
+    let cluster = ctx.shared.cluster.clone();
+    let replicas = ctx.upstream.read_from() == crate::config::ReadFrom::Replica;
+    let mut seen = None;
+    while !ctx.stopping.get() {
+        let on = ctx.config().cache_mode != crate::config::CacheMode::Off;
+        let version = cluster.as_ref().map_or(0, |c| c.version());
+        if seen != Some((on, version)) {
+            seen = Some((on, version));
+            let mut want: Vec<Arc<str>> = Vec::new();
+            match &cluster {
+                _ if !on => {}
+                None => want.push(Arc::from(template.addr.as_str())),
+                Some(c) => {
+                    let (_, map) = c.map();
+                    for s in &map.shards {
+                        want.push(s.addr.clone());
+                        if replicas {
+                            want.extend(s.replicas.iter().cloned());
+                        }
+                    }
+                    want.extend(map.idle_masters.iter().cloned());
+                }
+            }
+            ctx.trackers.reconcile(&ctx, &template, &want);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
