@@ -24,11 +24,11 @@ settings! {
     read_from: ReadFrom = ReadFrom::Master, "read-from", runtime: false;
     /// Shard threads; 0 means one per core.
     threads: usize = 0, "threads", runtime: false;
-    /// Which CPU each shard thread runs on: `auto` (with one shard per CPU the
-    /// process may use, as `threads 0` gives, shard i on the i-th CPU; fewer
-    /// shards are left unpinned), `off`, or a list in
+    /// Which CPU each shard thread runs on: `off` (the kernel decides), `auto`
+    /// (with one shard per CPU the process may use, as `threads 0` gives, shard
+    /// i on the i-th CPU; fewer shards are left unpinned), or a list in
     /// Redis's `server-cpulist` syntax (`0-3,8`, `0-7:2`), used in order.
-    cpu_affinity: CpuAffinity = CpuAffinity::Auto, "cpu-affinity", runtime: false;
+    cpu_affinity: CpuAffinity = CpuAffinity::Off, "cpu-affinity", runtime: false;
     /// Password clients must AUTH with; empty means none.
     requirepass: String = String::new(), "requirepass", runtime: true;
     /// Most clients connected at once; more get "ERR max number of clients reached".

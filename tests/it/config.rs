@@ -97,8 +97,8 @@ fn shard_cpus(pid: u32) -> Vec<(String, String)> {
     out
 }
 
-/// `cpu-affinity`: a list pins shard i to its i-th CPU (wrapping), `off`
-/// leaves every CPU allowed, `auto` pins one shard per CPU and leaves fewer
+/// `cpu-affinity`: a list pins shard i to its i-th CPU (wrapping), `off` (the
+/// default) leaves every CPU allowed, `auto` pins one shard per CPU and leaves fewer
 /// shards alone; a list that is not one is refused at start.
 #[test]
 fn cpu_affinity_pins_shard_threads() {
@@ -117,17 +117,19 @@ fn cpu_affinity_pins_shard_threads() {
     }
     assert!(hc.client().cmd_str(&["CONFIG", "GET", "cpu-affinity"]).contains(&last));
 
-    let free = Hotcache::start(&["--threads", "2", "--cpu-affinity", "off"]);
+    // off, the default.
+    let free = Hotcache::start(&["--threads", "2"]);
     for (name, cpus) in shard_cpus(free.child.id()) {
         assert_eq!(cpus, allowed, "{name} is pinned with cpu-affinity off");
     }
 
-    // auto (the default) with a shard per CPU: shard i on the i-th CPU.
+    // auto with a shard per CPU: shard i on the i-th CPU.
     use hotcache::config::{CpuAffinity, Value};
     let Ok(CpuAffinity::List(cpus)) = CpuAffinity::parse(&allowed) else {
         panic!("Cpus_allowed_list {allowed} does not parse");
     };
-    let auto = Hotcache::start(&["--threads", &cpus.len().to_string()]);
+    let n = cpus.len().to_string();
+    let auto = Hotcache::start(&["--threads", &n, "--cpu-affinity", "auto"]);
     let mut pinned = shard_cpus(auto.child.id());
     pinned.sort_by_key(|(name, _)| name[6..].parse::<usize>().unwrap_or(usize::MAX));
     let want: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
@@ -135,7 +137,7 @@ fn cpu_affinity_pins_shard_threads() {
     assert_eq!(got, want);
     if cpus.len() > 1 {
         // Fewer shards than CPUs: auto leaves them to the kernel.
-        let one = Hotcache::start(&["--threads", "1"]);
+        let one = Hotcache::start(&["--threads", "1", "--cpu-affinity", "auto"]);
         assert_eq!(shard_cpus(one.child.id()), vec![("shard-0".to_string(), allowed.clone())]);
     }
 
