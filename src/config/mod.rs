@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 mod cpus;
 mod rewrite;
+mod upstream;
 mod values;
 
 /// Declares the settings: the [`Config`] struct, its defaults and [`PARAMS`].
@@ -44,9 +45,8 @@ mod settings;
 pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use settings::{Config, PARAMS};
-pub use values::{
-    ByteSize, CacheMode, ClusterSeeds, LogFormat, Percentiles, ReadFrom, Upstream, Value,
-};
+pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
+pub use values::{ByteSize, CacheMode, LogFormat, Percentiles, Value};
 
 /// One setting's name, doc, and how to read and write it.
 pub struct Param {
