@@ -295,14 +295,10 @@ impl Conn {
             self.cluster_multi = Some(cluster::HeldMulti::new(req));
             return self.reply_raw(Bytes::from_static(b"+OK\r\n"));
         }
-        match self.take_dedicated() {
-            Ok(()) => {}
-            Err(None) => {
-                self.stalled = Some(req);
-                return false;
-            }
-            Err(Some(e)) => return self.reply_raw(e),
-        }
+        let req = match self.with_dedicated(req) {
+            Ok(req) => req,
+            Err(done) => return done,
+        };
         let Some(d) = &mut self.dedicated else { return true };
         let effect = match c.state {
             Some(State::Multi) => {

@@ -133,6 +133,20 @@ impl Conn {
         self.forward_dedicated_as(req, Effect::None, after, true)
     }
 
+    /// Gets the client its own connection for `req`: `Err` when `req` cannot go
+    /// on now, with what dispatch returns (it waits for one, or was answered
+    /// with the error of having none).
+    pub(super) fn with_dedicated(&mut self, req: Request) -> Result<Request, bool> {
+        match self.take_dedicated() {
+            Ok(()) => Ok(req),
+            Err(None) => {
+                self.stalled = Some(req);
+                Err(false)
+            }
+            Err(Some(e)) => Err(self.reply_raw(e)),
+        }
+    }
+
     pub(super) fn forward_dedicated_as(
         &mut self,
         req: Request,
@@ -140,14 +154,10 @@ impl Conn {
         after: After,
         blocking: bool,
     ) -> bool {
-        match self.take_dedicated() {
-            Ok(()) => {}
-            Err(None) => {
-                self.stalled = Some(req);
-                return false;
-            }
-            Err(Some(e)) => return self.reply_raw(e),
-        }
+        let req = match self.with_dedicated(req) {
+            Ok(req) => req,
+            Err(done) => return done,
+        };
         self.invalidate_now(&after);
         let Some(d) = &self.dedicated else { return true };
         inc(&self.ctx.counters().forwarded_commands);
