@@ -7,6 +7,7 @@
 //! "connection" is the embedded origin, called in place.
 
 pub mod cluster;
+mod cluster_conns;
 mod handshake;
 mod nodes;
 mod pipe;
@@ -28,7 +29,8 @@ use crate::resilience::Breaker;
 use crate::stats::ShardCounters;
 
 use cluster::Cluster;
-use nodes::{ClusterConns, Common, Node};
+use cluster_conns::ClusterConns;
+use nodes::{Common, Node};
 
 pub use pipe::{PipeConn, upstream_error};
 pub use waiter::{After, Failed, Parts, PipeCtx, Reply, Waiter, fail_waiter};
