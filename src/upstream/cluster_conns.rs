@@ -58,14 +58,20 @@ impl ClusterConns {
     }
 
     /// The map to route by: the newest one.
-    fn map(&self) -> Arc<SlotMap> {
+    fn refresh_view(&self) {
         let version = self.cluster.version();
         let mut view = self.view.borrow_mut();
         if view.0 != version {
             *view = self.cluster.map();
             self.moved.borrow_mut().clear();
         }
-        view.1.clone()
+    }
+
+    /// Runs `f` on the map this thread routes by, borrowed: cloning the `Arc`
+    /// per request would bounce its count between threads.
+    fn with_map<R>(&self, f: impl FnOnce(&SlotMap) -> R) -> R {
+        self.refresh_view();
+        f(&self.view.borrow().1)
     }
 
     /// Changes whenever a slot may have changed node (a new map, a MOVED).
@@ -76,7 +82,8 @@ impl ClusterConns {
     /// The masters, by address: an order that moving slots does not change (a
     /// SCAN cursor names a master by its place in it).
     pub fn masters(&self) -> Vec<Arc<str>> {
-        let mut m: Vec<Arc<str>> = self.map().shards.iter().map(|s| s.addr.clone()).collect();
+        let mut m: Vec<Arc<str>> =
+            self.with_map(|map| map.shards.iter().map(|s| s.addr.clone()).collect());
         m.sort();
         m
     }
@@ -87,7 +94,15 @@ impl ClusterConns {
 
     /// The node serving `slot` (`read`: a replica of it if so configured).
     pub fn addr_for(&self, route: Dest, affinity: usize) -> Result<(Arc<str>, bool), Bytes> {
-        let map = self.map();
+        self.with_map(|map| self.addr_in(map, route, affinity))
+    }
+
+    fn addr_in(
+        &self,
+        map: &SlotMap,
+        route: Dest,
+        affinity: usize,
+    ) -> Result<(Arc<str>, bool), Bytes> {
         let Some(slot) = route.slot else {
             let n = map.shards.len();
             return match map.shards.get(affinity % n.max(1)) {
@@ -159,7 +174,7 @@ impl ClusterConns {
         if let Some((ask, slot, addr)) = parse_redirect(reply)
             && !ask
         {
-            self.map();
+            self.refresh_view();
             self.moved.borrow_mut().insert(slot, addr);
             self.routing.set(self.routing.get() + 1);
         }
@@ -215,7 +230,7 @@ impl Redirector for ClusterConns {
             inc(&counters.cluster_ask_redirects);
         } else {
             inc(&counters.cluster_moved_redirects);
-            self.map();
+            self.refresh_view();
             self.moved.borrow_mut().insert(slot, addr.clone());
             self.routing.set(self.routing.get() + 1);
         }
