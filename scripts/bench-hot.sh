@@ -11,20 +11,11 @@ ROUNDS=${2:-3}
 KEYS=${3:-100}
 shift $(( $# > 3 ? 3 : $# )) || true
 HC_FLAGS=("$@")
-cargo build --release -q --bins
-BENCH=target/release/hotcache-bench
-WORK=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib.sh
 RPORT=$(free_port); HPORT=$(free_port)
-cleanup() { kill "$RPID" "$HPID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-redis-server --port "$RPORT" --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
-RPID=$!
-target/release/hotcache --port "$HPORT" --upstream "redis://127.0.0.1:$RPORT" "${HC_FLAGS[@]}" 2>"$WORK/hotcache.log" &
-HPID=$!
-for p in "$RPORT" "$HPORT"; do
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
-done
+start_redis "$RPORT"
+start_hotcache "$HPORT" "$RPORT" "${HC_FLAGS[@]}"
+wait_ping "$RPORT" "$HPORT"
 "$BENCH" -p "$RPORT" --keys "$KEYS" --preload --requests 1 --ratio 1:0 >/dev/null 2>&1
 # Warm-up: the keys become hot and cached.
 "$BENCH" -p "$HPORT" -c 50 --keys "$KEYS" --ratio 1:0 --duration 3 >/dev/null 2>&1

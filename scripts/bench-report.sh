@@ -21,42 +21,13 @@ OUT=${2:-docs/bench}
 shift $(( $# > 2 ? 2 : $# )) || true
 HC_FLAGS=("$@")
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v nutcracker >/dev/null; then
-  echo "== installing nutcracker (twemproxy)"
-  as_root apt-get install -y -q nutcracker >/dev/null 2>&1 || {
-    as_root apt-get update -q >/dev/null
-    as_root apt-get install -y -q nutcracker >/dev/null
-  }
-fi
-cargo build --release -q --bins
-BENCH=target/release/hotcache-bench
-WORK=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib.sh
+need_nutcracker
 RPORT=$(free_port); NPORT=$(free_port); NSTATS=$(free_port); HPORT=$(free_port)
-RPID=; NPID=; HPID=
-cleanup() { kill $RPID $NPID $HPID 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-redis-server --port "$RPORT" --save '' --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
-RPID=$!
-cat >"$WORK/nutcracker.yml" <<YML
-bench:
-  listen: 127.0.0.1:$NPORT
-  hash: fnv1a_64
-  distribution: ketama
-  redis: true
-  auto_eject_hosts: false
-  servers:
-   - 127.0.0.1:$RPORT:1
-YML
-nutcracker -c "$WORK/nutcracker.yml" -s "$NSTATS" -o "$WORK/nutcracker.log" -p "$WORK/nut.pid" &
-NPID=$!
-target/release/hotcache --port "$HPORT" --upstream "redis://127.0.0.1:$RPORT" "${HC_FLAGS[@]}" 2>"$WORK/hotcache.log" &
-HPID=$!
-for p in "$RPORT" "$NPORT" "$HPORT"; do
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
-done
+start_redis "$RPORT"
+start_nutcracker "$NPORT" "$NSTATS" "$RPORT"
+start_hotcache "$HPORT" "$RPORT" "${HC_FLAGS[@]}"
+wait_ping "$RPORT" "$NPORT" "$HPORT"
 KEYS=100000
 "$BENCH" -p "$RPORT" --keys "$KEYS" --preload --requests 1 --ratio 1:0 >/dev/null 2>&1
 

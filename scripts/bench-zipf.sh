@@ -11,16 +11,10 @@ THREADS=${2:-1}
 shift $(( $# > 2 ? 2 : $# )) || true
 HC_FLAGS=("$@")
 KEYS=100000
-cargo build --release -q --bins
-BENCH=target/release/hotcache-bench
-WORK=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib.sh
 RPORT=$(free_port); HPORT=$(free_port)
-cleanup() { kill "$RPID" "$HPID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-redis-server --port "$RPORT" --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
-RPID=$!
-for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis "$RPORT"
+wait_ping "$RPORT"
 "$BENCH" -p "$RPORT" --keys "$KEYS" --preload --requests 1 --ratio 1:0 >/dev/null 2>&1
 
 gets() { redis-cli -p "$RPORT" info commandstats | tr -d '\r' | sed -n 's/^cmdstat_get:calls=\([0-9]*\),.*/\1/p'; }
@@ -29,9 +23,8 @@ info() { redis-cli -p "$HPORT" info hotcache | tr -d '\r' | sed -n "s/^$1:\([0-9
 echo "| zipf s | keys cached (K) | ideal share of GETs reaching Redis | measured | difference (pp) | hotcache ops/s |"
 echo "|---|---|---|---|---|---|"
 for S in 0.8 0.99 1.2; do
-  target/release/hotcache --port "$HPORT" --upstream "redis://127.0.0.1:$RPORT" --threads "$THREADS" "${HC_FLAGS[@]}" 2>"$WORK/hc.log" &
-  HPID=$!
-  for _ in $(seq 100); do redis-cli -p "$HPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  start_hotcache "$HPORT" "$RPORT" --threads "$THREADS" "${HC_FLAGS[@]}"
+  wait_ping "$HPORT"
   # Warm-up: let the detector and the cache settle.
   "$BENCH" -p "$HPORT" -c 50 -P 1 --keys "$KEYS" --dist zipf --zipf-s "$S" --ratio 1:0 --duration 5 >/dev/null 2>&1
   before=$(gets)
