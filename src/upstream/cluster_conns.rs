@@ -168,10 +168,10 @@ impl ClusterConns {
         self.node(&addr, false).dedicated(proto)
     }
 
-    /// A MOVED or ASK that reached a client's own connection: remembers a
-    /// MOVED's slot owner and asks for a new map.
-    pub fn note_redirect(&self, reply: &[u8]) {
-        if let Some((ask, slot, addr)) = parse_redirect(reply)
+    /// A MOVED or ASK that reached a client's own connection (to node `from`):
+    /// remembers a MOVED's slot owner and asks for a new map.
+    pub fn note_redirect(&self, reply: &[u8], from: &str) {
+        if let Some((ask, slot, addr)) = parse_redirect(reply, from)
             && !ask
         {
             self.refresh_view();
@@ -188,8 +188,11 @@ impl ClusterConns {
     }
 }
 
-/// `-MOVED 3999 127.0.0.1:6381` or `-ASK 3999 127.0.0.1:6381`: (ask, slot, addr).
-fn parse_redirect(reply: &[u8]) -> Option<(bool, u16, Arc<str>)> {
+/// `-MOVED 3999 127.0.0.1:6381` or `-ASK 3999 127.0.0.1:6381`: (ask, slot, addr),
+/// from node `from` (`host:port`). Redis 7 names no host (`-MOVED 3999 :6381`)
+/// when its nodes announce no endpoint (`cluster-preferred-endpoint-type
+/// unknown-endpoint`): the host is then the one the request went to.
+fn parse_redirect(reply: &[u8], from: &str) -> Option<(bool, u16, Arc<str>)> {
     let text = reply.strip_suffix(b"\r\n")?;
     let (ask, rest) = if let Some(r) = text.strip_prefix(b"-MOVED ") {
         (false, r)
@@ -199,8 +202,12 @@ fn parse_redirect(reply: &[u8]) -> Option<(bool, u16, Arc<str>)> {
     let sp = memchr::memchr(b' ', rest)?;
     let slot = u16::try_from(string2ll(&rest[..sp])?).ok()?;
     let addr = std::str::from_utf8(&rest[sp + 1..]).ok()?;
-    // Redis 7 may answer `:port` when it does not know its own address.
-    if addr.is_empty() || addr.starts_with(':') {
+    if let Some(port) = addr.strip_prefix(':') {
+        let port: u16 = port.parse().ok()?;
+        let (host, _) = from.rsplit_once(':')?;
+        return Some((ask, slot, Arc::from(format!("{host}:{port}"))));
+    }
+    if addr.is_empty() {
         return None;
     }
     Some((ask, slot, Arc::from(addr)))
@@ -215,8 +222,9 @@ impl Redirector for ClusterConns {
         after: After,
         proto: Proto,
         hops: u8,
+        from: &str,
     ) -> Option<(Bytes, Waiter, After)> {
-        let Some((ask, slot, addr)) = parse_redirect(&reply) else {
+        let Some((ask, slot, addr)) = parse_redirect(&reply, from) else {
             return Some((reply, waiter, after));
         };
         let counters = &self.common.counters[self.common.shard];
@@ -278,16 +286,27 @@ mod tests {
 
     #[test]
     fn redirects() {
+        let from = "10.0.0.1:7001";
         assert_eq!(
-            parse_redirect(b"-MOVED 3999 127.0.0.1:6381\r\n"),
+            parse_redirect(b"-MOVED 3999 127.0.0.1:6381\r\n", from),
             Some((false, 3999, Arc::from("127.0.0.1:6381")))
         );
         assert_eq!(
-            parse_redirect(b"-ASK 1 [::1]:7000\r\n"),
+            parse_redirect(b"-ASK 1 [::1]:7000\r\n", from),
             Some((true, 1, Arc::from("[::1]:7000")))
         );
-        assert_eq!(parse_redirect(b"-MOVED 99999 h:1\r\n"), None);
-        assert_eq!(parse_redirect(b"-MOVED 1 :7000\r\n"), None);
-        assert_eq!(parse_redirect(b"-ERR x\r\n"), None);
+        assert_eq!(parse_redirect(b"-MOVED 99999 h:1\r\n", from), None);
+        // No host: the host the request went to.
+        assert_eq!(
+            parse_redirect(b"-MOVED 1 :7000\r\n", from),
+            Some((false, 1, Arc::from("10.0.0.1:7000")))
+        );
+        assert_eq!(
+            parse_redirect(b"-ASK 2 :7002\r\n", "[::1]:7001"),
+            Some((true, 2, Arc::from("[::1]:7002")))
+        );
+        assert_eq!(parse_redirect(b"-MOVED 1 :x\r\n", from), None);
+        assert_eq!(parse_redirect(b"-MOVED 1 \r\n", from), None);
+        assert_eq!(parse_redirect(b"-ERR x\r\n", from), None);
     }
 }

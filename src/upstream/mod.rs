@@ -343,11 +343,11 @@ impl Upstream {
         c.addr_for(Dest { slot: Some(slot), read: false }, 0).ok().map(|(a, _)| a)
     }
 
-    /// A MOVED or ASK came back on a client's own connection (see
-    /// `ClusterConns::note_redirect`).
-    pub fn note_redirect(&self, reply: &[u8]) {
+    /// A MOVED or ASK came back on a client's own connection, to node `from`
+    /// (see `ClusterConns::note_redirect`).
+    pub fn note_redirect(&self, reply: &[u8], from: &str) {
         if let Some(c) = &self.cluster {
-            c.note_redirect(reply);
+            c.note_redirect(reply, from);
         }
     }
 

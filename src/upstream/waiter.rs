@@ -32,7 +32,8 @@ pub struct PipeCtx {
 
 /// Follows cluster redirections for a thread's shared connections.
 pub trait Redirector {
-    /// `reply` (a MOVED or ASK error) answered `frame`: send it where it says.
+    /// `reply` (a MOVED or ASK error) from node `from` answered `frame`: send it
+    /// where it says.
     /// Gives the request back if it cannot be redirected (the reply stands).
     fn redirect(
         &self,
@@ -42,6 +43,7 @@ pub trait Redirector {
         after: After,
         proto: crate::protocol::Proto,
         hops: u8,
+        from: &str,
     ) -> Option<(Bytes, Waiter, After)>;
     /// A node failed or refused: the slot map may have changed.
     fn node_failed(&self);

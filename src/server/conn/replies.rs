@@ -350,7 +350,8 @@ impl Conn {
             // (Redis has already flagged a transaction it was queued in);
             // without (a blocking command), the slot moved: TRYAGAIN, and the
             // next try goes to the node the MOVED named.
-            self.ctx.upstream.note_redirect(&frame);
+            let from = self.dedicated.as_ref().and_then(|d| d.link.addr()).unwrap_or_default();
+            self.ctx.upstream.note_redirect(&frame, from);
             frame = if self.dedicated.as_ref().is_some_and(|d| d.pinned()) {
                 Bytes::from_static(b"-CROSSSLOT Keys in request don't hash to the same slot\r\n")
             } else {

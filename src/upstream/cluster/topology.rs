@@ -130,11 +130,15 @@ pub fn add_idle_masters(map: &mut SlotMap, nodes: &str, host: &str) {
     map.idle_masters.sort();
 }
 
-/// `ip:port` of a node entry `[ip, port, id, ...]`.
+/// `ip:port` of a node entry `[ip, port, id, ...]`. An empty or null endpoint
+/// (Redis 7 with `cluster-preferred-endpoint-type unknown-endpoint`) means the
+/// host CLUSTER SLOTS was asked on.
 fn node_addr(v: &Value, host: &str) -> Result<Arc<str>, String> {
     let Value::Array(f) = v else { return Err("bad node entry".into()) };
-    let (Some(Value::Bulk(ip)), Some(Value::Int(port))) = (f.first(), f.get(1)) else {
-        return Err("bad node address".into());
+    let (ip, port) = match (f.first(), f.get(1)) {
+        (Some(Value::Bulk(ip)), Some(Value::Int(port))) => (ip.as_slice(), *port),
+        (Some(Value::Nil), Some(Value::Int(port))) => (&b""[..], *port),
+        _ => return Err("bad node address".into()),
     };
     let ip = String::from_utf8_lossy(ip);
     let ip = if ip.is_empty() { host } else { &ip };
@@ -273,6 +277,10 @@ mod tests {
         assert_eq!(&*a.addr, "127.0.0.1:7000");
         assert_eq!(a.replicas, vec![Arc::<str>::from("10.0.0.9:7003")]);
         assert_eq!(&*m.shard_of(16383).expect("served").addr, "127.0.0.1:7001");
+        // A null endpoint (unknown-endpoint): the host asked.
+        let unknown = b"*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$-1\r\n:7005\r\n$2\r\nid\r\n";
+        let u = SlotMap::from_cluster_slots(unknown, "10.0.0.9").expect("parses");
+        assert_eq!(&*u.shard_of(7).expect("served").addr, "10.0.0.9:7005");
         assert!(SlotMap::from_cluster_slots(b"*1\r\n*3\r\n:0\r\n:99999\r\n*0\r\n", "h").is_err());
         assert!(SlotMap::from_cluster_slots(b"-ERR no cluster\r\n", "h").is_err());
         assert!(SlotMap::default().shard_of(5).is_none());

@@ -171,7 +171,9 @@ impl PipeConn {
                             self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade);
                         match redirector {
                             Some(r) => {
-                                match r.redirect(frame, req, waiter, after, self.proto, hops) {
+                                match r.redirect(
+                                    frame, req, waiter, after, self.proto, hops, &self.addr,
+                                ) {
                                     Some(back) => back,
                                     None => return true,
                                 }

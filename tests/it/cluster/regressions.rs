@@ -1,7 +1,8 @@
 //! Cluster cases found in review, each reproduced first: a transaction whose
 //! queued command failed while its node was not yet known, MSET with an odd
 //! argument count across slots, SCAN across a reshard, a blocking command whose
-//! slot moved under hotcache, masters that serve no slot yet.
+//! slot moved under hotcache, masters that serve no slot yet, nodes that
+//! announce no endpoint.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -141,4 +142,52 @@ fn idle_masters_are_tracked() {
     }
     let info = h.client().cmd_str(&["INFO", "hotcache"]);
     assert!(info.contains("cache_tracking:up"), "{info}");
+}
+
+/// Nodes that announce no endpoint (`cluster-preferred-endpoint-type
+/// unknown-endpoint`, Redis 7): CLUSTER SLOTS gives a null address and MOVED
+/// says `:port`; both mean the host hotcache reached the node on. The map
+/// loads, and a MOVED of that form is followed rather than passed on.
+#[test]
+fn nodes_with_unknown_endpoints() {
+    let cluster = RedisCluster::start(3, 0);
+    let endpoints = |kind: &str| {
+        for n in 0..cluster.len() {
+            let r = cluster.client(n).cmd_str(&[
+                "CONFIG",
+                "SET",
+                "cluster-preferred-endpoint-type",
+                kind,
+            ]);
+            assert_eq!(r, "+OK\r\n", "node {n}");
+        }
+    };
+    endpoints("unknown-endpoint");
+    let slots = cluster.client(0).cmd(&["CLUSTER", "SLOTS"]);
+    assert!(slots.windows(5).any(|w| w == b"$-1\r\n"), "null endpoints in CLUSTER SLOTS");
+    // No periodic refresh: the map goes stale until a MOVED says so.
+    let h = hotcache_for(&cluster, 1, &["--cluster-refresh-interval", "3600000"]);
+    let mut c = h.client();
+    let key = (0..).map(|i| format!("uk{i}")).find(|k| key_slot(k.as_bytes()) == 0).expect("a key");
+    assert_eq!(c.cmd_str(&["SET", &key, "v1"]), "+OK\r\n");
+
+    // Move slot 0 (redis-cli needs endpoints it can read).
+    let (from, to) = (cluster.master_for_slot(0), cluster.master_for_slot(16383));
+    endpoints("ip");
+    cluster.reshard(from, to, 1);
+    assert_eq!(cluster.master_for_slot(0), to, "slot 0 moved");
+    endpoints("unknown-endpoint");
+    let moved = cluster.client(from).cmd_str(&["GET", &key]);
+    assert!(moved.starts_with("-MOVED 0 :"), "{moved}");
+
+    assert_eq!(c.cmd_str(&["GET", &key]), "$2\r\nv1\r\n");
+    assert_eq!(c.cmd_str(&["SET", &key, "v2"]), "+OK\r\n");
+    assert_eq!(cluster.client(to).cmd_str(&["GET", &key]), "$2\r\nv2\r\n");
+    let info = c.cmd_str(&["INFO", "hotcache"]);
+    let redirects: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster_moved_redirects:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("cluster_moved_redirects in INFO");
+    assert!(redirects >= 1, "{info}");
 }
