@@ -1,9 +1,9 @@
 //! Pinning shard threads to CPUs (`cpu-affinity`).
 //!
-//! A shard thread that stays on one CPU keeps its caches warm and is not moved
-//! around by the scheduler's wake-up balancing, which on a busy machine (clients,
-//! Redis and hotcache on the same few cores) can put two busy threads on one
-//! core while the other idles.
+//! A shard thread that stays on one CPU keeps its caches warm and is never
+//! moved by the scheduler: for hosts where hotcache has cores of its own. Off
+//! by default; on the 2-core benchmark machine, shared with the load tool and
+//! Redis, it made no measurable difference.
 
 /// The CPUs this process may run on, in order (empty if unknown).
 #[cfg(target_os = "linux")]
