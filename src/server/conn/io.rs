@@ -1,0 +1,184 @@
+//! A client connection's socket side: waiting for whatever comes next,
+//! reading input, writing output.
+
+use std::future::{Future, pending};
+use std::pin::{Pin, pin};
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use super::{Conn, MAX_PENDING, NeedSync, ReplySlot, Wake, lost};
+use crate::stats::{add, inc};
+
+impl Conn {
+    /// Waits for the next thing to do.
+    pub(super) async fn wait(&mut self) -> Wake {
+        if self.pending.is_empty() && self.rbuf.is_empty() && self.out.is_empty() {
+            // Nothing in flight: hold no buffers while idle (10,000 idle clients
+            // should cost little); the allocator hands the same blocks back quickly.
+            if self.rbuf.capacity() > 0 {
+                self.rbuf = BytesMut::new();
+            }
+            if self.out.capacity() > 0 {
+                self.out = BytesMut::new();
+            }
+        }
+        let want_read = !self.closing
+            && !self.draining
+            && self.stalled.is_none()
+            && self.pending.len() < MAX_PENDING;
+        let want_write = !self.out.is_empty();
+        let idle = if self.config.timeout > 0
+            && self.pending.is_empty()
+            && self.relay.is_none()
+            && self.dedicated.is_none()
+        {
+            Some(Duration::from_secs(self.config.timeout))
+        } else {
+            None
+        };
+        let head = self.pending.front_mut().and_then(|p| match &mut p.slot {
+            ReplySlot::Wait(_) | ReplySlot::Fill(_) | ReplySlot::Retry(_) => Some(&mut p.slot),
+            ReplySlot::Ready(_) | ReplySlot::Filled(_) | ReplySlot::Arrived(_) => None,
+        });
+        let relay = self.sink.as_mut();
+        let signal = &self.signal;
+        let stream = &self.stream;
+        let mut signal_wait = signal.wait();
+        let mut reply = pin!(async {
+            match head {
+                // A dropped sender means the connection went away mid-reply.
+                Some(ReplySlot::Wait(rx)) => match rx.await {
+                    Ok(r) => ReplySlot::Arrived(r),
+                    Err(_) => ReplySlot::Ready(lost()),
+                },
+                Some(ReplySlot::Retry(at)) => {
+                    tokio::time::sleep_until(*at).await;
+                    // Marks "retry due" for the loop, which sends it again.
+                    ReplySlot::Retry(*at)
+                }
+                Some(ReplySlot::Fill(rx)) => match rx.await {
+                    Ok(r) => ReplySlot::Filled(r),
+                    Err(_) => ReplySlot::Ready(lost()),
+                },
+                _ => pending().await,
+            }
+        });
+        let mut relayed = pin!(async {
+            match relay {
+                Some(rx) => rx.recv().await,
+                None => pending().await,
+            }
+        });
+        let mut idle = pin!(async {
+            match idle {
+                Some(d) => tokio::time::sleep(d).await,
+                None => pending().await,
+            }
+        });
+        // Polled in this order (as a biased select). The socket's readiness is
+        // polled with `poll_*_ready`, which keeps one waker in the socket's slot,
+        // rather than a `readable()` future queued on (and, each wait, unlinked
+        // from) the socket's waiter list. A waker left there by a wait that
+        // returned for something else costs at most one spurious wake.
+        std::future::poll_fn(|cx| {
+            if Pin::new(&mut signal_wait).poll(cx).is_ready() {
+                return Poll::Ready(Wake::Signal);
+            }
+            if let Poll::Ready(slot) = reply.as_mut().poll(cx) {
+                return Poll::Ready(Wake::Reply(slot));
+            }
+            if let Poll::Ready(frame) = relayed.as_mut().poll(cx) {
+                return Poll::Ready(Wake::Relayed(frame));
+            }
+            if want_write && stream.poll_write_ready(cx).is_ready() {
+                return Poll::Ready(Wake::Writable);
+            }
+            if want_read && stream.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(Wake::Readable);
+            }
+            if idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Idle);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Reads what the socket has. False when the client is gone or over a limit.
+    pub(super) fn read(&mut self) -> bool {
+        let limit = self.config.client_query_buffer_limit.0;
+        // Start small (idle clients cost little) and grow with the traffic; a
+        // buffer already larger than the limit holds all a client may send before
+        // it is closed, so it never grows again (growing copies it).
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 && self.rbuf.capacity() as u64 <= limit {
+            let want = (self.rbuf.capacity()).clamp(4096, 1 << 20);
+            self.rbuf.reserve(want);
+        }
+        match self.read_once() {
+            Ok(0) => false,
+            Ok(n) => {
+                self.need_sync = self.need_sync.max(self.last_read);
+                add(&self.ctx.counters().total_net_input_bytes, n as u64);
+                self.info().qbuf.store(self.rbuf.len(), Relaxed);
+                if self.rbuf.len() as u64 > limit {
+                    inc(&self.ctx.counters().client_query_limit_disconnections);
+                    crate::log_limited!(
+                        warn,
+                        client = self.info().id,
+                        "closing client over the query buffer limit"
+                    );
+                    return false;
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+            Err(_) => false,
+        }
+    }
+
+    /// One read from the socket. A read that does not fill the buffer drained the
+    /// socket, so its readiness is cleared at once: the next wait sleeps without
+    /// first spending a read on EAGAIN (as tokio's own `poll_read` does).
+    fn read_once(&mut self) -> std::io::Result<usize> {
+        let (stream, rbuf) = (&self.stream, &mut self.rbuf);
+        let space = rbuf.capacity() - rbuf.len();
+        let mut got = None;
+        let r = stream.try_io(tokio::io::Interest::READABLE, || {
+            let n = stream.try_read_buf(rbuf)?;
+            got = Some(n);
+            if n > 0 && n < space { Err(std::io::ErrorKind::WouldBlock.into()) } else { Ok(n) }
+        });
+        // A full read leaves readiness set: the next input may then be read
+        // without a fresh event, so the tracking check cannot lean on one.
+        self.last_read = match got {
+            Some(n) if n >= space => NeedSync::Full,
+            _ => NeedSync::IfReady,
+        };
+        match (got, r) {
+            (Some(n), _) => Ok(n),
+            (None, r) => r,
+        }
+    }
+
+    /// Writes as much of the output as the socket takes. False if the client is gone.
+    pub(super) fn flush(&mut self) -> bool {
+        while !self.out.is_empty() {
+            match self.stream.try_write(&self.out) {
+                Ok(n) => {
+                    add(&self.ctx.counters().total_net_output_bytes, n as u64);
+                    let _ = self.out.split_to(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return false,
+            }
+        }
+        if self.out.is_empty() && self.out.capacity() > 1 << 20 {
+            self.out = BytesMut::new();
+        }
+        self.info().omem.store(self.out.len(), Relaxed);
+        true
+    }
+}
