@@ -21,9 +21,6 @@ use crate::stats::inc;
 /// is being asked for may take two; more means the cluster disagrees with itself).
 const MAX_REDIRECTS: u8 = 5;
 
-/// A node's address, and whether its connections are READONLY (replica reads).
-type NodeKey = (Arc<str>, bool);
-
 /// One thread's view of a cluster: the slot map as last read, and a connection
 /// set per node.
 pub(super) struct ClusterConns {
@@ -35,8 +32,9 @@ pub(super) struct ClusterConns {
     /// Bumped with each entry of `moved`: with the map's version, says when
     /// routing changed (see `routing_epoch`).
     routing: Cell<u64>,
-    /// Connections per (node, read-only).
-    nodes: RefCell<HashMap<NodeKey, Rc<Node>>>,
+    /// Connections per node: `[0]` plain, `[1]` READONLY (replica reads).
+    /// Looked up by `&str`: no shared count is touched per request.
+    nodes: RefCell<[HashMap<Arc<str>, Rc<Node>>; 2]>,
     common: Rc<Common>,
     pub read_from: ReadFrom,
     me: Weak<ClusterConns>,
@@ -50,7 +48,7 @@ impl ClusterConns {
             view: RefCell::new(view),
             moved: RefCell::new(HashMap::new()),
             routing: Cell::new(0),
-            nodes: RefCell::new(HashMap::new()),
+            nodes: RefCell::new([HashMap::new(), HashMap::new()]),
             common,
             read_from,
             me: me.clone(),
@@ -89,48 +87,58 @@ impl ClusterConns {
     }
 
     pub fn degraded(&self) -> bool {
-        self.nodes.borrow().values().any(|n| n.degraded())
+        self.nodes.borrow().iter().flat_map(|m| m.values()).any(|n| n.degraded())
     }
 
     /// The node serving `slot` (`read`: a replica of it if so configured).
     pub fn addr_for(&self, route: Dest, affinity: usize) -> Result<(Arc<str>, bool), Bytes> {
-        self.with_map(|map| self.addr_in(map, route, affinity))
+        self.route(route, affinity, |addr, readonly| (addr.clone(), readonly))
     }
 
-    fn addr_in(
+    /// This thread's connections to the node serving `route`.
+    fn node_for(&self, route: Dest, affinity: usize) -> Result<Rc<Node>, Bytes> {
+        self.route(route, affinity, |addr, readonly| self.node(addr, readonly))
+    }
+
+    /// Runs `f` on the address serving `route` (and whether it is a replica),
+    /// borrowed from the map or from the MOVED overrides.
+    fn route<R>(
         &self,
-        map: &SlotMap,
         route: Dest,
         affinity: usize,
-    ) -> Result<(Arc<str>, bool), Bytes> {
-        let Some(slot) = route.slot else {
-            let n = map.shards.len();
-            return match map.shards.get(affinity % n.max(1)) {
-                Some(s) => Ok((s.addr.clone(), false)),
-                None => Err(Bytes::from_static(b"-CLUSTERDOWN Hash slot not served\r\n")),
+        f: impl FnOnce(&Arc<str>, bool) -> R,
+    ) -> Result<R, Bytes> {
+        self.with_map(|map| {
+            let Some(slot) = route.slot else {
+                let n = map.shards.len();
+                return match map.shards.get(affinity % n.max(1)) {
+                    Some(s) => Ok(f(&s.addr, false)),
+                    None => Err(Bytes::from_static(b"-CLUSTERDOWN Hash slot not served\r\n")),
+                };
             };
-        };
-        if let Some(a) = self.moved.borrow().get(&slot) {
-            return Ok((a.clone(), false));
-        }
-        match map.shard_of(slot) {
-            Some(s)
-                if route.read && self.read_from == ReadFrom::Replica && !s.replicas.is_empty() =>
-            {
-                Ok((s.replicas[affinity % s.replicas.len()].clone(), true))
+            if let Some(a) = self.moved.borrow().get(&slot) {
+                return Ok(f(a, false));
             }
-            Some(s) => Ok((s.addr.clone(), false)),
-            None => {
-                self.cluster.request_refresh();
-                Err(Bytes::from_static(b"-CLUSTERDOWN Hash slot not served\r\n"))
+            match map.shard_of(slot) {
+                Some(s)
+                    if route.read
+                        && self.read_from == ReadFrom::Replica
+                        && !s.replicas.is_empty() =>
+                {
+                    Ok(f(&s.replicas[affinity % s.replicas.len()], true))
+                }
+                Some(s) => Ok(f(&s.addr, false)),
+                None => {
+                    self.cluster.request_refresh();
+                    Err(Bytes::from_static(b"-CLUSTERDOWN Hash slot not served\r\n"))
+                }
             }
-        }
+        })
     }
 
     /// This thread's connections to a node.
     pub fn node(&self, addr: &Arc<str>, readonly: bool) -> Rc<Node> {
-        let key = (addr.clone(), readonly);
-        if let Some(n) = self.nodes.borrow().get(&key) {
+        if let Some(n) = self.nodes.borrow()[usize::from(readonly)].get(&**addr) {
             return n.clone();
         }
         let target = Rc::new(Target {
@@ -144,13 +152,13 @@ impl ClusterConns {
         let breaker = self.cluster.breaker(addr);
         let stats = self.common.metrics.nodes.node(addr, Some(breaker.clone()));
         let node = Node::new(target, &self.common, Some(breaker), Some(stats), Some(me));
-        self.nodes.borrow_mut().insert(key, node.clone());
+        self.nodes.borrow_mut()[usize::from(readonly)].insert(addr.clone(), node.clone());
         node
     }
 
     /// A node already connected to, by address.
     pub fn known_node(&self, addr: &str) -> Option<Rc<Node>> {
-        self.nodes.borrow().iter().find(|((a, ro), _)| &**a == addr && !ro).map(|(_, n)| n.clone())
+        self.nodes.borrow()[0].get(addr).cloned()
     }
 
     pub fn shared(
@@ -159,13 +167,11 @@ impl ClusterConns {
         affinity: usize,
         route: Dest,
     ) -> Result<Rc<PipeConn>, Bytes> {
-        let (addr, readonly) = self.addr_for(route, affinity)?;
-        self.node(&addr, readonly).shared(proto, affinity)
+        self.node_for(route, affinity)?.shared(proto, affinity)
     }
 
     pub fn dedicated(&self, proto: Proto, slot: Option<u16>) -> Result<Rc<PipeConn>, Bytes> {
-        let (addr, _) = self.addr_for(Dest { slot, read: false }, 0)?;
-        self.node(&addr, false).dedicated(proto)
+        self.node_for(Dest { slot, read: false }, 0)?.dedicated(proto)
     }
 
     /// A MOVED or ASK that reached a client's own connection (to node `from`):
@@ -182,7 +188,7 @@ impl ClusterConns {
     }
 
     pub fn close_all(&self) {
-        for n in self.nodes.borrow().values() {
+        for n in self.nodes.borrow().iter().flat_map(|m| m.values()) {
             n.close_all();
         }
     }
