@@ -177,7 +177,12 @@ impl Breaker {
         match self.state.load(Relaxed) {
             CLOSED => {
                 self.roll_window();
-                self.window_ok.fetch_add(1, Relaxed);
+                // Every reply is an outcome, however many one read carried:
+                // counting the read once would make the error rate depend on
+                // how well replies batch (a pipelined connection reading
+                // thousands of replies at a time, reset now and then, would
+                // look half failed).
+                self.window_ok.fetch_add(replies, Relaxed);
             }
             HALF_OPEN => {
                 // Every probe's reply counts, however many arrived in one read:
@@ -352,5 +357,23 @@ mod tests {
             b.success(1);
         }
         assert_eq!(b.state(), State::Open);
+    }
+
+    /// A connection reset now and then under a heavy pipelined load: each read
+    /// carries many replies, and each counts; the rate stays low.
+    #[test]
+    fn replies_count_one_by_one_in_the_rate() {
+        let c = Config {
+            breaker_failures: 1000,
+            breaker_error_rate: 50,
+            breaker_min_requests: 10,
+            ..Default::default()
+        };
+        let b = Breaker::new("n:1".into(), &c);
+        for _ in 0..20 {
+            b.success(2000);
+            b.failure();
+        }
+        assert_eq!(b.state(), State::Closed, "20 resets among 40,000 replies");
     }
 }

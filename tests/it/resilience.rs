@@ -199,10 +199,15 @@ fn outage_under_load_breaker_serve_stale_recovery() {
 #[test]
 fn reads_are_retried_over_a_reset_connection() {
     let redis = RedisServer::start();
+    // Nearly every request of a round is in flight when its connection is
+    // killed, so nearly every one is retried: a budget of 100% of requests
+    // sits right at the need (a retry refused now and then, and the test
+    // flaky). The budget is not what this tests (see the unit tests of
+    // `RetryBudget`): give it room.
     let hc = Hotcache::in_front_of(
         &redis,
         1,
-        &["--cache-mode", "off", "--retries", "2", "--retry-budget", "100"],
+        &["--cache-mode", "off", "--retries", "2", "--retry-budget", "1000"],
     );
     let mut c = hc.client();
     assert_eq!(c.cmd(&["SET", "r", "v"]), b"+OK\r\n");
