@@ -99,7 +99,8 @@ settings! {
     upstream_max_inflight: usize = 100_000, "upstream-max-inflight", runtime: true;
     /// Consecutive upstream failures that open the circuit breaker.
     breaker_failures: u64 = 5, "breaker-failures", runtime: true;
-    /// Percent of failures among outcomes in a window that opens the breaker.
+    /// Percent of failures among outcomes (connection failures and replies) in
+    /// a window that opens the breaker.
     breaker_error_rate: u64 = 50, "breaker-error-rate", runtime: true;
     /// Outcomes a window needs before its error rate counts.
     breaker_min_requests: u64 = 20, "breaker-min-requests", runtime: true;
