@@ -57,6 +57,10 @@ impl Pair {
         let b = RedisServer::start();
         let h = Hotcache::in_front_of(&b, threads, flags);
         let dumps = dumps(&a);
+        // Sessions count clients (CLIENT KILL's reply, CLIENT LIST): start
+        // once the readiness checks' connections are gone from both.
+        only_one_client(a.port);
+        only_one_client(h.port);
         Self { a, _b: b, h, dumps, repeat_reads: flags.contains(&"all") }
     }
 
@@ -83,6 +87,24 @@ impl Pair {
             steps.push(step);
         }
         steps
+    }
+}
+
+/// Waits until the server on `port` lists one client, the one asking, which
+/// then QUITs and sees the server close it (both Redis and hotcache forget a
+/// client before closing its socket): no client is left when this returns.
+fn only_one_client(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = RawClient::connect(port);
+        let list = c.cmd_str(&["CLIENT", "LIST"]);
+        assert_eq!(c.cmd_str(&["QUIT"]), "+OK\r\n");
+        assert!(c.is_closed(Duration::from_secs(5)), "QUIT did not close the connection");
+        if list.starts_with('-') || list.lines().filter(|l| l.contains("id=")).count() == 1 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "clients left over on {port}: {list}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -38,8 +38,11 @@ const MAX_PENDING: usize = 64 * 1024;
 
 pub(super) struct Conn {
     pub ctx: Rc<ThreadCtx>,
-    pub stream: TcpStream,
+    /// Before `stream`: fields drop in order, so the client leaves the registry
+    /// before its socket closes, and a client that saw the close (after QUIT,
+    /// say) finds it gone from CLIENT LIST, as with Redis.
     pub reg: Registration,
+    pub stream: TcpStream,
     pub rbuf: BytesMut,
     pub parser: RequestParser,
     pub proto: Proto,
