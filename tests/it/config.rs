@@ -97,6 +97,22 @@ fn shard_cpus(pid: u32) -> Vec<(String, String)> {
     out
 }
 
+/// `shard_cpus` once `n` shard threads are up and `ok` holds (shard threads
+/// name and pin themselves as they start, which may be after hotcache first
+/// answers PING); what was last seen if that takes over 10 s.
+fn settled(pid: u32, n: usize, ok: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen = shard_cpus(pid);
+        if (seen.len() == n && seen.iter().all(|(_, c)| ok(c)))
+            || std::time::Instant::now() > deadline
+        {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// `cpu-affinity`: a list pins shard i to its i-th CPU (wrapping), `off` (the
 /// default) leaves every CPU allowed, `auto` pins one shard per CPU and leaves fewer
 /// shards alone; a list that is not one is refused at start.
@@ -110,7 +126,7 @@ fn cpu_affinity_pins_shard_threads() {
     // The last CPU this process may use (the list ends "...,N" or "...-N").
     let last = allowed.rsplit([',', '-']).next().expect("a cpu").to_string();
     let hc = Hotcache::start(&["--threads", "3", "--cpu-affinity", &format!("{last},{last}")]);
-    let pinned = shard_cpus(hc.child.id());
+    let pinned = settled(hc.child.id(), 3, |c| c == last);
     assert_eq!(pinned.len(), 3, "{pinned:?}");
     for (name, cpus) in &pinned {
         assert_eq!(cpus, &last, "{name} runs on {cpus}");
@@ -119,7 +135,9 @@ fn cpu_affinity_pins_shard_threads() {
 
     // off, the default.
     let free = Hotcache::start(&["--threads", "2"]);
-    for (name, cpus) in shard_cpus(free.child.id()) {
+    let free_cpus = settled(free.child.id(), 2, |_| true);
+    assert_eq!(free_cpus.len(), 2, "{free_cpus:?}");
+    for (name, cpus) in free_cpus {
         assert_eq!(cpus, allowed, "{name} is pinned with cpu-affinity off");
     }
 
@@ -130,7 +148,7 @@ fn cpu_affinity_pins_shard_threads() {
     };
     let n = cpus.len().to_string();
     let auto = Hotcache::start(&["--threads", &n, "--cpu-affinity", "auto"]);
-    let mut pinned = shard_cpus(auto.child.id());
+    let mut pinned = settled(auto.child.id(), cpus.len(), |c| c != allowed || cpus.len() == 1);
     pinned.sort_by_key(|(name, _)| name[6..].parse::<usize>().unwrap_or(usize::MAX));
     let want: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
     let got: Vec<String> = pinned.into_iter().map(|(_, c)| c).collect();
@@ -138,7 +156,10 @@ fn cpu_affinity_pins_shard_threads() {
     if cpus.len() > 1 {
         // Fewer shards than CPUs: auto leaves them to the kernel.
         let one = Hotcache::start(&["--threads", "1", "--cpu-affinity", "auto"]);
-        assert_eq!(shard_cpus(one.child.id()), vec![("shard-0".to_string(), allowed.clone())]);
+        assert_eq!(
+            settled(one.child.id(), 1, |_| true),
+            vec![("shard-0".to_string(), allowed.clone())]
+        );
     }
 
     let (ok, text) = hotcache(&["--cpu-affinity", "3-1", "--check-config"]);

@@ -217,6 +217,9 @@ impl Conn {
             }
             let done = self.pending.is_empty() && self.out.is_empty() && self.stalled.is_none();
             if (self.closing || self.draining) && done {
+                if self.draining && !self.closing {
+                    Box::pin(self.linger()).await;
+                }
                 return;
             }
             match self.wait().await {
@@ -250,13 +253,49 @@ impl Conn {
     /// At shutdown: takes in what the client already sent, answers it, and closes.
     fn finish_for_shutdown(&mut self) {
         self.draining = true;
-        // Bounded by the query buffer limit, which `read` enforces.
-        loop {
-            let before = self.rbuf.len();
-            if !self.read() || self.rbuf.len() == before {
-                break;
+        // Everything the client sent before the signal, read from the socket
+        // itself: the runtime may not have seen its readiness yet (a read
+        // through it would then not even try), and a socket closed with input
+        // left unread is reset, losing the replies still owed. Bounded by the
+        // query buffer limit.
+        use std::io::Read as _;
+        let limit = self.config.client_query_buffer_limit.0;
+        let sock = socket2::SockRef::from(&self.stream);
+        let mut buf = [0u8; 16 * 1024];
+        while (self.rbuf.len() as u64) < limit {
+            match (&*sock).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&buf[..n]);
+                    crate::stats::add(&self.ctx.counters().total_net_input_bytes, n as u64);
+                    self.need_sync = NeedSync::Full;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
+        self.info().qbuf.store(self.rbuf.len(), Relaxed);
+    }
+
+    /// At shutdown, once the last reply is written: FIN, then whatever the
+    /// client still sends is read and dropped until it closes (500 ms at
+    /// most). Closing with input unread would reset the connection, and a
+    /// reset throws away replies the client has not read yet.
+    async fn linger(&mut self) {
+        use tokio::io::AsyncReadExt as _;
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        // On the heap: an array here would grow every connection's task.
+        let mut buf = vec![0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while let Ok(n) = self.stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// Parses and dispatches every whole command in the read buffer, unless a
