@@ -332,15 +332,20 @@ mod tests {
         assert!(b.allow());
     }
 
-    #[test]
-    fn opens_on_error_rate() {
+    /// Opens on a 50% error rate over at least 10 outcomes, never by count.
+    fn rate_breaker() -> Breaker {
         let c = Config {
             breaker_failures: 1000,
             breaker_error_rate: 50,
             breaker_min_requests: 10,
             ..Default::default()
         };
-        let b = Breaker::new("n:1".into(), &c);
+        Breaker::new("n:1".into(), &c)
+    }
+
+    #[test]
+    fn opens_on_error_rate() {
+        let b = rate_breaker();
         for _ in 0..5 {
             b.success(1);
         }
@@ -363,13 +368,7 @@ mod tests {
     /// carries many replies, and each counts; the rate stays low.
     #[test]
     fn replies_count_one_by_one_in_the_rate() {
-        let c = Config {
-            breaker_failures: 1000,
-            breaker_error_rate: 50,
-            breaker_min_requests: 10,
-            ..Default::default()
-        };
-        let b = Breaker::new("n:1".into(), &c);
+        let b = rate_breaker();
         for _ in 0..20 {
             b.success(2000);
             b.failure();
