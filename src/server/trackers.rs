@@ -84,16 +84,7 @@ pub(super) async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::Track
             match &cluster {
                 _ if !on => {}
                 None => want.push(Arc::from(template.addr.as_str())),
-                Some(c) => {
-                    let (_, map) = c.map();
-                    for s in &map.shards {
-                        want.push(s.addr.clone());
-                        if replicas {
-                            want.extend(s.replicas.iter().cloned());
-                        }
-                    }
-                    want.extend(map.idle_masters.iter().cloned());
-                }
+                Some(c) => want = c.map().1.tracked(replicas),
             }
             ctx.trackers.reconcile(&ctx, &template, &want);
         }

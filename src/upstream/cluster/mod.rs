@@ -236,10 +236,7 @@ impl Cluster {
 
     fn install(&self, map: SlotMap) {
         let masters = map.shards.len();
-        let mut streams = masters + map.idle_masters.len();
-        if self.replicas {
-            streams += map.shards.iter().map(|s| s.replicas.len()).sum::<usize>();
-        }
+        let streams = map.tracked(self.replicas).len();
         tracing::info!(masters, covered = map.covered(), "cluster slot map changed");
         {
             let mut m = self.map.write().unwrap_or_else(|e| e.into_inner());

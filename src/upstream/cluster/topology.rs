@@ -106,6 +106,26 @@ impl SlotMap {
     }
 }
 
+impl SlotMap {
+    /// The nodes whose tracking streams vouch for cached replies, each once:
+    /// every master, every idle master, and the replicas when reads go there.
+    /// (CLUSTER SLOTS and CLUSTER NODES are read at different moments, and a
+    /// node just made a replica may still show as a slotless master: counted
+    /// twice, the streams expected would never all be up.)
+    pub fn tracked(&self, replicas: bool) -> Vec<Arc<str>> {
+        let mut out: Vec<Arc<str>> = Vec::new();
+        let nodes = self.shards.iter().flat_map(|s| {
+            std::iter::once(&s.addr).chain(s.replicas.iter().filter(move |_| replicas))
+        });
+        for a in nodes.chain(&self.idle_masters) {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+}
+
 /// Adds, from a CLUSTER NODES text, the healthy masters that serve no slot.
 pub fn add_idle_masters(map: &mut SlotMap, nodes: &str, host: &str) {
     for line in nodes.lines() {
@@ -298,5 +318,11 @@ mod tests {
             m.idle_masters,
             vec![Arc::<str>::from("10.0.0.9:7007"), Arc::<str>::from("127.0.0.1:7009")]
         );
+        // A replica that CLUSTER NODES still shows as a slotless master: once.
+        m.idle_masters.push(Arc::from("10.0.0.9:7003"));
+        // 2 masters, 1 replica, 3 idle masters of which one is that replica.
+        let tracked = m.tracked(true);
+        assert_eq!(tracked.len(), 5, "{tracked:?}");
+        assert_eq!(m.tracked(false).len(), 5);
     }
 }
