@@ -350,6 +350,17 @@ fn replica_reads() {
         assert!(Instant::now() < deadline, "replicas never listed: {info}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Each map change restarts the wait for every tracking stream (the
+    // replicas' too): reads are cached only once all are up again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = c.cmd_str(&["INFO", "hotcache"]);
+        if info.contains("cache_tracking:up") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tracking never came up: {info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let masters_before: u64 = cluster.masters().into_iter().map(|m| gets_at(&cluster, m)).sum();
     // Replicas lag: wait until each key reads back (cached from then on).
     let deadline = Instant::now() + Duration::from_secs(10);
