@@ -23,6 +23,26 @@ fn graceful_shutdown_finishes_replies_in_flight() {
         batch.extend(encode(&["DEBUG", "SLEEP", "0.2"]));
         c.stream.write_all(&batch).expect("write");
     }
+    // The promise is for what hotcache has read: a batch still in the client's
+    // socket buffer at the signal is not in flight yet. Signal once every
+    // command was parsed (the DEBUG SLEEPs keep their replies in flight).
+    let mut check = hc.client();
+    let sent = 8 * 2001;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = check.cmd_str(&["INFO", "hotcache"]);
+        let processed: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("total_commands_processed in INFO hotcache");
+        if processed >= sent {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {processed} of {sent} commands read");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(check);
     hc.signal("TERM");
     for c in clients.iter_mut() {
         for _ in 0..2000 {
