@@ -4,11 +4,14 @@
 //! boundaries. It keeps its position between reads so a large reply arriving in
 //! many pieces is scanned once, and it walks nested aggregates with an explicit
 //! stack, never by recursion.
+//!
+//! Nesting has no limit of its own: Redis sends what its scripts return (a Lua
+//! table 1000 deep is a legal reply), and a reply hotcache cannot frame would
+//! take the whole shared connection, and every client's requests on it, down
+//! with it. The stack costs 8 bytes per open level, and every level is at
+//! least 4 bytes of reply already read, so it stays within twice the reply.
 
 use super::string2ll;
-
-/// How deep aggregates may nest in a reply before it is refused.
-const MAX_DEPTH: usize = 512;
 
 /// What kind of top-level frame was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +31,6 @@ pub enum FrameError {
     BadType(u8),
     #[error("invalid length in a reply header")]
     BadLength,
-    #[error("reply nested deeper than {MAX_DEPTH}")]
-    TooDeep,
 }
 
 /// Incremental frame boundary finder for one upstream connection.
@@ -67,9 +68,6 @@ impl ReplyFramer {
             self.pos = end;
             match value {
                 Element::Open(n) => {
-                    if self.stack.len() >= MAX_DEPTH {
-                        return Err(FrameError::TooDeep);
-                    }
                     self.stack.push(n);
                     continue;
                 }
@@ -80,9 +78,6 @@ impl ReplyFramer {
                     match self.stack.last_mut() {
                         Some(top) => *top += 1,
                         None => self.top_pending += 1,
-                    }
-                    if self.stack.len() >= MAX_DEPTH {
-                        return Err(FrameError::TooDeep);
                     }
                     self.stack.push(n);
                     continue;
@@ -108,6 +103,10 @@ impl ReplyFramer {
             if self.stack.is_empty() && self.top_pending == 0 {
                 let len = self.pos;
                 self.pos = 0;
+                // A deep reply should not pin its stack on the connection.
+                if self.stack.capacity() > 1024 {
+                    self.stack = Vec::new();
+                }
                 let kind = match buf[0] {
                     b'>' => FrameKind::Push,
                     b'-' | b'!' => FrameKind::Error,
@@ -234,10 +233,19 @@ mod tests {
         assert_eq!(f.next_frame(b"$1\r\nabc\r\n"), Err(FrameError::BadLength));
     }
 
+    /// A Lua table 100,000 deep is one reply, framed without recursion, in
+    /// one piece or many.
     #[test]
-    fn deep_nesting_is_refused_not_recursed() {
-        let input = b"*1\r\n".repeat(100_000);
+    fn deep_nesting_is_framed_not_recursed() {
+        let mut input = b"*1\r\n".repeat(100_000);
+        input.extend_from_slice(b":1\r\n+next\r\n");
+        let whole = input.len() - 7;
         let mut f = ReplyFramer::new();
-        assert_eq!(f.next_frame(&input), Err(FrameError::TooDeep));
+        assert_eq!(f.next_frame(&input), Ok(Some((whole, FrameKind::Reply))));
+        let mut f = ReplyFramer::new();
+        for end in (0..whole).step_by(4093) {
+            assert_eq!(f.next_frame(&input[..end]), Ok(None), "at {end}");
+        }
+        assert_eq!(f.next_frame(&input), Ok(Some((whole, FrameKind::Reply))));
     }
 }
