@@ -26,7 +26,7 @@
 # the one behind hotcache keeps Redis's default (normal unlimited), as a Redis
 # behind a proxy must: its connections carry many clients' replies, and a limit
 # there would cut them all. Pub/sub keeps Redis's default class on both (32mb
-# 8mb 60); hotcache has one output limit for every client, no pubsub class.
+# 8mb 60; hotcache's default pubsub class is Redis's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in redis-server redis-cli python3 timeout; do

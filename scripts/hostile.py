@@ -439,17 +439,15 @@ def parse_size(v):
 
 
 def target_limit(a, klass):
-    """The target's client output buffer limit in bytes for a client class:
-    hotcache has one limit for every client (its CONFIG GET names its own
-    settings hotcache.*), Redis a hard limit per class."""
+    """The target's client output buffer hard limit in bytes for a client
+    class. Both show Redis's form (`normal <hard> <soft> <secs> slave ...
+    pubsub ...`); hotcache's CONFIG GET names its own settings hotcache.*."""
     name = "hotcache.client-output-buffer-limit" if a.target == "hotcache" else "client-output-buffer-limit"
     c = Conn(a.port)
     try:
         v = c.call("CONFIG", "GET", name).raw.split(b"\r\n")[-2].decode()  # the value: the last bulk
     finally:
         c.close()
-    if a.target == "hotcache":
-        return parse_size(v), "client-output-buffer-limit (one limit, every client)"
     f = v.split()
     i = f.index(klass)
     return parse_size(f[i + 1]), "%s class, hard limit" % klass

@@ -96,6 +96,9 @@ counters! {
     upstream_timeouts: Counter "hotcache_upstream_timeouts",
     /// Requests failed at once because too many were in flight on a connection.
     upstream_shed: Counter "hotcache_upstream_shed",
+    /// Handshake commands (SELECT, READONLY) refused with BUSY while a script
+    /// ran, and sent again.
+    upstream_handshake_busy: Counter "hotcache_upstream_handshake_busy",
     /// Reads sent again after their upstream connection failed.
     upstream_retries: Counter "hotcache_upstream_retries",
     /// Requests refused at once because the upstream's circuit breaker was open.

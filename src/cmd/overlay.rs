@@ -53,6 +53,15 @@ pub enum Route {
     /// Reads or sets per-connection state that a shared connection must not
     /// carry, without starting any: run on a clean dedicated connection.
     Private,
+    /// A script or function call: on a dedicated connection, because a script
+    /// may run until SCRIPT KILL and would hold up a shared connection's other
+    /// clients all that time (Redis answers them BUSY meanwhile).
+    Script,
+    /// What Redis answers while a script runs and is needed then (SCRIPT KILL,
+    /// FUNCTION KILL, FUNCTION STATS): sent at once on a connection of its
+    /// own, past the client's other requests and the breaker, so it reaches
+    /// Redis even while everything else waits on the script it would end.
+    Alone,
 }
 
 /// Connection state a command starts, ends or reads (tracked per client so it
@@ -178,6 +187,15 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("client|trackinginfo", Route::Private),
     ("client|no-evict", Route::Private),
     ("client|unblock", Route::Private),
+    ("eval", Route::Script),
+    ("evalsha", Route::Script),
+    ("eval_ro", Route::Script),
+    ("evalsha_ro", Route::Script),
+    ("fcall", Route::Script),
+    ("fcall_ro", Route::Script),
+    ("script|kill", Route::Alone),
+    ("function|kill", Route::Alone),
+    ("function|stats", Route::Alone),
     ("readonly", Route::Private),
     ("readwrite", Route::Private),
     ("asking", Route::Private),

@@ -34,7 +34,7 @@ macro_rules! settings {
                 doc: concat!($($doc, "\n"),*),
                 runtime: $rt,
                 get: |c: &Config| Value::show(&c.$field),
-                set: |c: &mut Config, s: &str| { c.$field = Value::parse(s)?; Ok(()) },
+                set: |c: &mut Config, s: &str| { c.$field = Value::parse_onto(&c.$field, s)?; Ok(()) },
             }, )*
         ];
     };
@@ -46,7 +46,7 @@ pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use settings::{Config, PARAMS};
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
-pub use values::{ByteSize, CacheMode, LogFormat, Percentiles, Value};
+pub use values::{ByteSize, CacheMode, ClassLimit, LogFormat, OutputLimits, Percentiles, Value};
 
 /// One setting's name, doc, and how to read and write it.
 pub struct Param {
@@ -327,7 +327,7 @@ mod tests {
             .expect("valid");
         assert_eq!(c.port, 7001);
         assert_eq!(c.requirepass, "pw");
-        assert_eq!(c.client_output_buffer_limit.0, 1 << 20);
+        assert_eq!(c.client_output_buffer_limit.normal.hard, 1 << 20);
     }
 
     #[test]

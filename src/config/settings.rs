@@ -1,8 +1,8 @@
 //! Every setting, declared once: name, type, default, doc, run-time changeable.
 
 use super::{
-    ByteSize, CacheMode, ClusterSeeds, CpuAffinity, LogFormat, Param, Percentiles, ReadFrom,
-    Upstream, Value,
+    ByteSize, CacheMode, ClusterSeeds, CpuAffinity, LogFormat, OutputLimits, Param, Percentiles,
+    ReadFrom, Upstream, Value,
 };
 
 settings! {
@@ -37,8 +37,12 @@ settings! {
     timeout: u64 = 0, "timeout", runtime: true;
     /// TCP keepalive period for client connections, in seconds; 0 turns it off.
     tcp_keepalive: u64 = 300, "tcp-keepalive", runtime: false;
-    /// Close a client whose unsent replies exceed this many bytes; 0 means no limit.
-    client_output_buffer_limit: ByteSize = ByteSize(256 << 20), "client-output-buffer-limit", runtime: true;
+    /// Close a client owed too many reply bytes it has not read, in Redis's syntax:
+    /// `<class> <hard> <soft> <soft seconds>` for the classes normal, replica and
+    /// pubsub (subscribers); over the hard limit it is closed at once, over the
+    /// soft one for longer than its seconds too; 0 turns a limit off. A size alone
+    /// is the normal class's hard limit.
+    client_output_buffer_limit: OutputLimits = OutputLimits::default(), "client-output-buffer-limit", runtime: true;
     /// Close a client whose unparsed input exceeds this many bytes (Redis's limit).
     client_query_buffer_limit: ByteSize = ByteSize(1 << 30), "client-query-buffer-limit", runtime: true;
     /// Longest bulk argument a client may send (Redis's limit).
@@ -90,10 +94,18 @@ settings! {
     singleflight_max_waiters: usize = 10000, "singleflight-max-waiters", runtime: true;
     /// An in-flight read older than this many milliseconds takes no new waiters.
     singleflight_timeout: u64 = 5000, "singleflight-timeout", runtime: true;
-    /// Milliseconds to wait for an upstream reply before the connection counts as
-    /// failed (it is closed, its requests get an error). Blocking commands
-    /// (BLPOP, WAIT, XREAD BLOCK ...) are bounded by their own timeout instead.
+    /// Milliseconds a request may wait with no reply arriving on its connection
+    /// before the connection counts as failed (it is closed, its requests get an
+    /// error). Blocking commands (BLPOP, WAIT, XREAD BLOCK ...) are bounded by
+    /// their own timeout instead, scripts (EVAL, FCALL ...) by none.
     upstream_timeout: u64 = 5000, "upstream-timeout", runtime: true;
+    /// Milliseconds a request may wait with no reply arriving on its connection
+    /// before hotcache checks the node with a PING on a connection of its own;
+    /// a node that does not answer that PING within as long again is stalled:
+    /// its breaker opens and requests waiting on it fail at once, instead of
+    /// each waiting out `upstream-timeout`. A node running a script sent through
+    /// hotcache is busy, not stalled. 0 turns the check off.
+    upstream_stall_timeout: u64 = 1000, "upstream-stall-timeout", runtime: true;
     /// Most requests waiting for replies on one upstream connection; past it,
     /// requests fail at once instead of queueing without bound.
     upstream_max_inflight: usize = 100_000, "upstream-max-inflight", runtime: true;

@@ -98,9 +98,9 @@ pub fn redact(args: &[Bytes]) -> Vec<Bytes> {
 
 /// Redis's truncation: at most 32 arguments, the last of which then says how
 /// many more there were; arguments over 128 bytes cut, saying how many more.
-pub fn truncate_argv(args: &[Bytes]) -> Vec<Bytes> {
-    let argc = args.len();
-    let kept = argc.min(MAX_ARGC);
+/// `args` may be only the first arguments of `argc` (the rest are never shown).
+pub fn truncate_argv(args: &[Bytes], argc: usize) -> Vec<Bytes> {
+    let kept = argc.min(MAX_ARGC).min(args.len());
     let mut out = Vec::with_capacity(kept);
     for (j, a) in args.iter().take(kept).enumerate() {
         if kept != argc && j == kept - 1 {
@@ -110,7 +110,9 @@ pub fn truncate_argv(args: &[Bytes]) -> Vec<Bytes> {
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes());
             out.push(Bytes::from(s));
         } else {
-            out.push(a.clone());
+            // A copy: a slice would keep the whole request it came from (a
+            // 100 MB SET) alive for as long as the entry lives.
+            out.push(Bytes::copy_from_slice(a));
         }
     }
     out
@@ -134,7 +136,10 @@ impl SlowLog {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let argv = truncate_argv(&redact(args));
+        // Only the arguments shown are looked at: a request of a million keys
+        // costs the same to log as one of 32.
+        let shown = &args[..args.len().min(MAX_ARGC)];
+        let argv = truncate_argv(&redact(shown), args.len());
         let mut inner = self.lock();
         let id = inner.next_id;
         inner.next_id += 1;
@@ -204,13 +209,14 @@ mod tests {
             b(&["ACL", "SETUSER", "bob", "(redacted)", "(redacted)"])
         );
         assert_eq!(redact(&b(&["GET", "auth"])), b(&["GET", "auth"]));
-        let a = truncate_argv(&args(40));
+        let a = truncate_argv(&args(40), 40);
         assert_eq!(a.len(), 32);
         assert_eq!(a[30], Bytes::from("30"));
         assert_eq!(a[31], Bytes::from("... (9 more arguments)"));
-        assert_eq!(truncate_argv(&args(32)), args(32));
+        assert_eq!(truncate_argv(&args(32), 32), args(32));
+        assert_eq!(truncate_argv(&args(32), 40), a, "only the shown ones given");
         let long = vec![Bytes::from("SET"), Bytes::from(vec![b'x'; 200])];
-        let t = truncate_argv(&long);
+        let t = truncate_argv(&long, long.len());
         assert_eq!(t[1].len(), 128 + "... (72 more bytes)".len());
         assert!(t[1].ends_with(b"x... (72 more bytes)"));
     }

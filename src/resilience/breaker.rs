@@ -54,6 +54,8 @@ pub struct Breaker {
     /// Times it opened, and requests refused while open (for INFO).
     pub opens: AtomicU64,
     pub rejected: AtomicU64,
+    /// Whether the node answers at all, and whether it is busy (see `health`).
+    pub health: super::Health,
 }
 
 /// The breaker's state, for INFO and decisions.
@@ -90,6 +92,7 @@ impl Breaker {
             epoch: Instant::now(),
             opens: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            health: super::Health::default(),
         };
         b.configure(config);
         b
@@ -223,6 +226,12 @@ impl Breaker {
             HALF_OPEN => self.open("a probe failed"),
             _ => {}
         }
+    }
+
+    /// Opens at once, whatever the counts say: the node did not answer a
+    /// stall check (see `health`).
+    pub fn trip(&self, why: &str) {
+        self.open(why);
     }
 
     fn open(&self, why: &str) {

@@ -3,7 +3,9 @@
 //! they bound (`upstream::pipe`), serve-stale with the cache.
 
 pub mod breaker;
+pub mod health;
 pub mod logging;
 pub mod retry;
 
 pub use breaker::Breaker;
+pub use health::{Health, Verdict};

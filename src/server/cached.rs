@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::oneshot;
 
 use super::ThreadCtx;
 use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, ReplyMode, Retry};
@@ -15,7 +14,12 @@ use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
 use crate::metrics::Source;
 use crate::protocol::{ReplyFramer, Request};
 use crate::stats::{add, inc};
-use crate::upstream::{After, Parts, Reply, ReplySlot};
+use crate::upstream::{After, Parts, Reply, ReplySlot, ReplyTx};
+
+/// MGETs of more keys than this go to Redis whole, as sent: the per-key work
+/// (a lookup, a detector update, an entry key each) would hold the thread for
+/// a second at a million keys, every other client of it waiting.
+pub const MGET_MAX_KEYS: usize = 1024;
 
 /// Combines two pending invalidations.
 pub fn merge(a: After, b: After) -> After {
@@ -126,7 +130,7 @@ impl Conn {
                 let out = &mut self.out;
                 let found = cache.lookup_with(&ek, now, degraded, |e| {
                     if direct {
-                        out.extend_from_slice(&e.reply);
+                        out.push(&e.reply);
                         (None, e.negative)
                     } else {
                         (Some(e.reply.clone()), e.negative)
@@ -145,8 +149,11 @@ impl Conn {
                         Some(r) => self.reply_raw(r),
                         None => {
                             // Written already: its latency is recorded at the
-                            // next drain.
+                            // next drain, its bytes count against the output
+                            // limit now (over it, nothing more is read).
                             self.note_direct(self.mark);
+                            self.note_out();
+                            self.owed.exceeded();
                             true
                         }
                     };
@@ -258,7 +265,7 @@ impl Conn {
         add(&counters.cache_hits, hits.iter().filter(|h| h.is_some()).count() as u64);
         add(&counters.cache_misses, hits.iter().filter(|h| h.is_none()).count() as u64);
         inc(&counters.forwarded_commands);
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = ReplyTx::channel(Some(&self.owed));
         let keys_to_fill: Vec<Bytes> = fills.iter().map(|f| f.key.clone()).collect();
         let parts: Rc<dyn Parts> = Rc::new(MgetFill {
             ctx: ctx.clone(),
@@ -291,7 +298,7 @@ struct MgetState {
     reply: Option<Bytes>,
     ttls: Vec<Option<i64>>,
     left: usize,
-    tx: Option<oneshot::Sender<Reply>>,
+    tx: Option<ReplyTx>,
     /// The MGET itself failed upstream (its reply is hotcache's error).
     failed: bool,
 }
@@ -330,7 +337,7 @@ impl MgetFill {
                 // The MGET and its PTTLs, from the first sent to the last answered.
                 Reply::timed(reply.clone(), self.sent.elapsed().as_nanos() as u64)
             };
-            let _ = tx.send(r);
+            tx.send(r);
         }
         if st.failed {
             return;

@@ -161,7 +161,11 @@ impl Conn {
                 Cacheable::OneKey if req.args.len() == 2 && self.can_cache() => {
                     self.cached_read(c, req)
                 }
-                Cacheable::PerKey if self.can_cache() => self.cached_mget(c, req),
+                Cacheable::PerKey
+                    if self.can_cache() && req.args.len() <= super::cached::MGET_MAX_KEYS + 1 =>
+                {
+                    self.cached_mget(c, req)
+                }
                 _ => self.forward(req, Effect::None, after),
             },
             Route::Stateful => self.stateful(c, req),
@@ -171,6 +175,8 @@ impl Conn {
                 self.forward_dedicated(req, effect, after)
             }
             Route::Blocking => self.forward_blocking(req, after),
+            Route::Script => self.forward_script(req, after),
+            Route::Alone => self.forward_alone(req),
             Route::BlockingWith(option) => {
                 if req.args[1..].iter().any(|a| a.eq_ignore_ascii_case(option.as_bytes())) {
                     self.forward_blocking(req, after)
@@ -178,7 +184,7 @@ impl Conn {
                     self.forward(req, Effect::None, after)
                 }
             }
-            Route::Relay => self.start_relay(req),
+            Route::Relay => self.start_relay(req, c.def.has(flags::PUBSUB)),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::cmd::{self, Lookup, Route};
 use crate::metrics::Source;
 use crate::protocol::{Request, string2ll};
 use crate::stats::inc;
-use crate::upstream::{After, Link};
+use crate::upstream::{After, Hold, Link, ReplySlot, Sink};
 
 impl Conn {
     /// CLIENT TRACKING ... REDIRECT id names a hotcache client; Redis knows the
@@ -77,8 +77,14 @@ impl Conn {
             RetryKind::No => None,
             kind => Some(Retry::new(&req.frame, self.dest, kind == RetryKind::Read)),
         };
-        let slot =
-            link.send_with(&req, after, &self.ctx.shared.cache.epochs, false, self.send_time());
+        let slot = link.send_with(
+            &req,
+            after,
+            &self.ctx.shared.cache.epochs,
+            Hold::Timed,
+            self.send_time(),
+            &self.owed,
+        );
         let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
         self.mark.source = Source::Upstream;
         self.push_forwarded(slot, lane, effect);
@@ -104,7 +110,7 @@ impl Conn {
         if let Link::Pipe(conn) = &link {
             // Pushes for this client (its own CLIENT TRACKING) come back this way.
             let (tx, rx) = mpsc::unbounded_channel();
-            conn.set_sink(Some(tx), false);
+            conn.set_sink(Some(Sink { tx, owed: Some(self.owed.clone()) }), false);
             self.sink = Some(rx);
             self.info().set_upstream(Some(conn.upstream_id.clone()));
         }
@@ -124,13 +130,59 @@ impl Conn {
 
     /// Sends on the client's own connection, taking one if needed.
     pub(super) fn forward_dedicated(&mut self, req: Request, effect: Effect, after: After) -> bool {
-        self.forward_dedicated_as(req, effect, after, false)
+        self.forward_dedicated_as(req, effect, after, Hold::Timed)
     }
 
     /// A blocking command, on the client's own connection, bounded by its own
     /// timeout rather than upstream-timeout.
     pub(super) fn forward_blocking(&mut self, req: Request, after: After) -> bool {
-        self.forward_dedicated_as(req, Effect::None, after, true)
+        self.forward_dedicated_as(req, Effect::None, after, Hold::Blocking)
+    }
+
+    /// A script or function call, on the client's own connection: a script
+    /// may run until SCRIPT KILL, and on a shared connection every other
+    /// client's requests would wait behind it (with Redis, they get BUSY).
+    pub(super) fn forward_script(&mut self, req: Request, after: After) -> bool {
+        self.forward_dedicated_as(req, Effect::None, after, Hold::Script)
+    }
+
+    /// SCRIPT KILL and friends: sent now on a connection of their own (see
+    /// `Route::Alone`), which goes back to the pool once answered. The reply
+    /// still takes its place in the client's queue.
+    pub(super) fn forward_alone(&mut self, req: Request) -> bool {
+        let link = match self.ctx.upstream.alone(self.proto, self.dest.slot) {
+            Ok(l) => l,
+            Err(e) => return self.reply_raw(e),
+        };
+        inc(&self.ctx.counters().forwarded_commands);
+        let epochs = &self.ctx.shared.cache.epochs;
+        let slot = link.send_with(
+            &req,
+            After::Nothing,
+            epochs,
+            Hold::Blocking,
+            self.send_time(),
+            &self.owed,
+        );
+        let slot = match slot {
+            ReplySlot::Wait(rx) => {
+                let (tx, relayed) = tokio::sync::oneshot::channel();
+                let ctx = self.ctx.clone();
+                tokio::task::spawn_local(async move {
+                    let reply = rx.await;
+                    ctx.upstream.release(link, true);
+                    if let Ok(r) = reply {
+                        let _ = tx.send(r);
+                    }
+                });
+                ReplySlot::Wait(relayed)
+            }
+            ready => ready,
+        };
+        self.mark.source = Source::Upstream;
+        self.push_forwarded(slot, Lane::Local, Effect::None);
+        self.keep_args(req.args);
+        true
     }
 
     /// Gets the client its own connection for `req`: `Err` when `req` cannot go
@@ -152,7 +204,7 @@ impl Conn {
         req: Request,
         effect: Effect,
         after: After,
-        blocking: bool,
+        hold: Hold,
     ) -> bool {
         let req = match self.with_dedicated(req) {
             Ok(req) => req,
@@ -165,8 +217,9 @@ impl Conn {
             &req,
             after,
             &self.ctx.shared.cache.epochs,
-            blocking,
+            hold,
             self.send_time(),
+            &self.owed,
         );
         let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
         self.mark.source = Source::Upstream;
@@ -180,7 +233,7 @@ impl Conn {
 
     /// SUBSCRIBE, MONITOR and friends: from now on the client is relayed to a
     /// connection of its own, every frame passed through as Redis sends it.
-    pub(super) fn start_relay(&mut self, req: Request) -> bool {
+    pub(super) fn start_relay(&mut self, req: Request, pubsub: bool) -> bool {
         if self.ctx.upstream.is_embedded() {
             // The embedded origin has no pub/sub: it answers like any command.
             return self.forward(req, Effect::None, After::Nothing);
@@ -203,13 +256,13 @@ impl Conn {
             return self.forward(req, Effect::None, After::Nothing);
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        conn.set_sink(Some(tx), true);
+        conn.set_sink(Some(Sink { tx, owed: Some(self.owed.clone()) }), true);
         self.sink = Some(rx);
         self.info().set_upstream(Some(conn.upstream_id.clone()));
         conn.send_relayed(&req.frame);
         inc(&self.ctx.counters().forwarded_commands);
         self.info().relayed.store(true, Relaxed);
-        self.relay = Some(Relay { conn, awaiting_reset: false });
+        self.relay = Some(Relay { conn, pubsub, awaiting_reset: false });
         true
     }
 

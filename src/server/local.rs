@@ -39,6 +39,11 @@ impl Conn {
         inc_local(self);
         let args = &req.args;
         match l {
+            // While Redis may be busy running a script, PING goes there, so the
+            // client hears BUSY as it would from Redis, not hotcache's PONG.
+            Local::Ping if self.ctx.upstream.maybe_busy() => {
+                self.forward(req, Effect::None, crate::upstream::After::Nothing)
+            }
             Local::Ping => match args.len() {
                 1 => self.reply_raw(Bytes::from_static(b"+PONG\r\n")),
                 2 => self.reply_with(|o| {
@@ -82,7 +87,9 @@ impl Conn {
                 if !valid_client_name(name) {
                     return self.reply_error(BAD_NAME);
                 }
-                self.info().set_name(if name.is_empty() { None } else { Some(name.clone()) });
+                // A copy: a slice would keep the request it came in alive.
+                let name = Bytes::copy_from_slice(name);
+                self.info().set_name(if name.is_empty() { None } else { Some(name) });
                 self.reply_raw(Bytes::from_static(b"+OK\r\n"))
             }
             Local::ClientInfo => {
@@ -216,6 +223,8 @@ impl Conn {
             );
         }
         if let Some(n) = name {
+            // A copy, as CLIENT SETNAME's.
+            let n = Bytes::copy_from_slice(&n);
             self.info().set_name(if n.is_empty() { None } else { Some(n) });
         }
         if let Some(v) = version {

@@ -18,6 +18,7 @@ mod dispatch;
 mod forward;
 mod info;
 mod local;
+mod memory;
 mod multi;
 mod shard_thread;
 mod signal;

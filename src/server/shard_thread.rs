@@ -59,6 +59,7 @@ pub(super) fn run(
             drained: Notify::new(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
+        tokio::task::spawn_local(super::memory::return_freed());
         if let Some(tc) = shared.tracking.clone() {
             tokio::task::spawn_local(trackers::follow_tracking(ctx.clone(), tc));
         }

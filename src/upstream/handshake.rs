@@ -1,75 +1,146 @@
-//! Preparing a new upstream connection: AUTH, HELLO 3, SELECT, a name, its id.
+//! Preparing a new upstream connection: HELLO (with AUTH and the connection's
+//! name), then SELECT and READONLY where needed.
+//!
+//! HELLO does in one command what AUTH, CLIENT SETNAME and CLIENT ID would do in
+//! three, and it is one of the few commands Redis still answers while a script
+//! runs (`ALLOW_BUSY`): a connection opened then (to send SCRIPT KILL, say)
+//! must not fail its handshake with BUSY. SELECT and READONLY are refused with
+//! BUSY then; they are tried again until Redis is done with the script, rather
+//! than failing the connection and every request queued on it.
+
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Target;
-use crate::protocol::{FrameKind, Proto, ReplyFramer};
+use crate::protocol::{FrameKind, Proto, ReplyFramer, Request};
 
-/// Connects and prepares a connection: AUTH, HELLO 3 for RESP3, SELECT, a name.
-pub(super) async fn handshake(target: &Target, proto: Proto) -> Result<(TcpStream, i64), String> {
-    let mut stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let mut frames: Vec<Vec<&[u8]>> = Vec::new();
-    match (&target.user, &target.password) {
-        (Some(u), Some(p)) => frames.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
-        (None, Some(p)) => frames.push(vec![b"AUTH", p.as_bytes()]),
-        _ => {}
-    }
-    if proto == Proto::Resp3 {
-        frames.push(vec![b"HELLO", b"3"]);
-    }
+/// How long a handshake command refused with BUSY waits before it is sent again.
+const BUSY_RETRY: Duration = Duration::from_millis(50);
+
+/// Connects and prepares a connection. `connect_timeout` bounds connecting and
+/// HELLO; a SELECT or READONLY refused with BUSY is sent again until accepted.
+/// Returns the stream and the connection's client id at Redis (-1 if unknown);
+/// `on_busy` is called for each BUSY refusal.
+pub(super) async fn handshake(
+    target: &Target,
+    proto: Proto,
+    connect_timeout: Duration,
+    on_busy: impl Fn(),
+) -> Result<(TcpStream, i64), String> {
+    let (mut conn, id) = tokio::time::timeout(connect_timeout, hello(target, proto))
+        .await
+        .map_err(|_| "connect timeout".to_string())??;
     let db = target.db.to_string();
     if target.db != 0 {
-        frames.push(vec![b"SELECT", db.as_bytes()]);
+        conn.until_not_busy(&[b"SELECT", db.as_bytes()], &on_busy).await?;
     }
     if target.readonly {
-        frames.push(vec![b"READONLY"]);
+        conn.until_not_busy(&[b"READONLY"], &on_busy).await?;
     }
-    frames.push(vec![b"CLIENT", b"SETNAME", b"hotcache"]);
-    // Last, so its reply is the last one read: the connection's id at Redis, to
-    // translate client ids in CLIENT TRACKING ... REDIRECT.
-    frames.push(vec![b"CLIENT", b"ID"]);
-    let mut out = Vec::new();
-    for f in &frames {
-        let args: Vec<Bytes> = f.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        out.extend_from_slice(&crate::protocol::Request::from_args(args).frame);
-    }
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let mut rbuf = BytesMut::with_capacity(4096);
-    let mut framer = ReplyFramer::new();
-    let mut answered = 0;
-    let mut id = -1;
-    while answered < frames.len() {
-        match framer.next_frame(&rbuf) {
-            Ok(Some((len, kind))) => {
-                let frame = rbuf.split_to(len);
-                if kind == FrameKind::Error {
-                    let text = String::from_utf8_lossy(&frame[1..frame.len().saturating_sub(2)])
-                        .into_owned();
-                    return Err(format!("handshake failed: {text}"));
-                }
-                answered += 1;
-                if answered == frames.len() {
-                    id = frame
-                        .strip_prefix(b":")
-                        .and_then(|f| f.strip_suffix(b"\r\n"))
-                        .and_then(crate::protocol::string2ll)
-                        .unwrap_or(-1);
-                }
-            }
-            Ok(None) => {
-                let n = stream.read_buf(&mut rbuf).await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Err("connection closed during handshake".into());
-                }
-            }
-            Err(e) => return Err(format!("bad reply during handshake: {e}")),
-        }
-    }
-    if !rbuf.is_empty() {
+    if !conn.rbuf.is_empty() {
         return Err("unexpected data after handshake".into());
     }
-    Ok((stream, id))
+    Ok((conn.stream, id))
+}
+
+/// Connects and sends HELLO; returns the connection and its id at Redis.
+async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64), String> {
+    let stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let mut conn = Handshake { stream, rbuf: BytesMut::with_capacity(4096) };
+    let version: &[u8] = if proto == Proto::Resp3 { b"3" } else { b"2" };
+    let mut args: Vec<&[u8]> = vec![b"HELLO", version];
+    if let Some(p) = &target.password {
+        // A password alone is the default user's (as AUTH <password>).
+        let user = target.user.as_deref().unwrap_or("default");
+        args.extend_from_slice(&[b"AUTH", user.as_bytes(), p.as_bytes()]);
+    }
+    args.extend_from_slice(&[b"SETNAME", b"hotcache"]);
+    let reply = conn.call(&args).await?;
+    if reply.first() == Some(&b'-') || reply.first() == Some(&b'!') {
+        return Err(format!("handshake failed: {}", error_text(&reply)));
+    }
+    Ok((conn, hello_id(&reply).unwrap_or(-1)))
+}
+
+/// The `id` field of a HELLO reply (a RESP2 flat array or a RESP3 map, keys
+/// as bulk strings either way).
+fn hello_id(reply: &[u8]) -> Option<i64> {
+    const KEY: &[u8] = b"$2\r\nid\r\n:";
+    let at = memchr::memmem::find(reply, KEY)? + KEY.len();
+    let end = at + memchr::memchr(b'\r', &reply[at..])?;
+    crate::protocol::string2ll(&reply[at..end])
+}
+
+/// An error reply's text without its type byte and line end.
+fn error_text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(&reply[1..reply.len().saturating_sub(2)]).into_owned()
+}
+
+/// A connection being prepared: requests sent one at a time.
+struct Handshake {
+    stream: TcpStream,
+    rbuf: BytesMut,
+}
+
+impl Handshake {
+    /// Sends one command and reads its reply.
+    async fn call(&mut self, args: &[&[u8]]) -> Result<Bytes, String> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let frame = Request::from_args(args).frame;
+        self.stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+        let mut framer = ReplyFramer::new();
+        loop {
+            match framer.next_frame(&self.rbuf) {
+                Ok(Some((len, FrameKind::Push))) => {
+                    // Out of band (a RESP3 push): not the reply.
+                    let _ = self.rbuf.split_to(len);
+                }
+                Ok(Some((len, _))) => return Ok(self.rbuf.split_to(len).freeze()),
+                Ok(None) => {
+                    let n =
+                        self.stream.read_buf(&mut self.rbuf).await.map_err(|e| e.to_string())?;
+                    if n == 0 {
+                        return Err("connection closed during handshake".into());
+                    }
+                }
+                Err(e) => return Err(format!("bad reply during handshake: {e}")),
+            }
+        }
+    }
+
+    /// Sends a command until Redis accepts it: a BUSY refusal (a script is
+    /// running) waits and tries again; any other error fails the handshake.
+    async fn until_not_busy(&mut self, args: &[&[u8]], on_busy: &impl Fn()) -> Result<(), String> {
+        loop {
+            let reply = self.call(args).await?;
+            match reply.first() {
+                Some(b'-') | Some(b'!') if reply.starts_with(b"-BUSY") => {
+                    on_busy();
+                    tokio::time::sleep(BUSY_RETRY).await;
+                }
+                Some(b'-') | Some(b'!') => {
+                    return Err(format!("handshake failed: {}", error_text(&reply)));
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_from_either_hello_reply() {
+        let resp2 = b"*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:42\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n";
+        assert_eq!(hello_id(resp2), Some(42));
+        let resp3 = b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$2\r\nid\r\n:7\r\n$5\r\nproto\r\n:3\r\n";
+        assert_eq!(hello_id(resp3), Some(7));
+        assert_eq!(hello_id(b"+OK\r\n"), None);
+    }
 }

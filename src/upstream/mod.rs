@@ -10,6 +10,7 @@ pub mod cluster;
 mod cluster_conns;
 mod handshake;
 mod nodes;
+mod owed;
 mod pipe;
 mod waiter;
 
@@ -32,8 +33,9 @@ use cluster::Cluster;
 use cluster_conns::ClusterConns;
 use nodes::{Common, Node};
 
-pub use pipe::{PipeConn, upstream_error};
-pub use waiter::{After, Failed, Parts, PipeCtx, Reply, Waiter, fail_waiter};
+pub use owed::{Charge, Owed};
+pub use pipe::{PipeConn, Relayed, Sink, upstream_error};
+pub use waiter::{After, Failed, Hold, Parts, PipeCtx, Reply, ReplyTx, Waiter, fail_waiter};
 
 /// Address and credentials of a Redis upstream.
 #[derive(Debug)]
@@ -92,19 +94,22 @@ impl Link {
         }
     }
 
-    /// Sends a request; `after` is invalidated once its reply is in; a
-    /// `blocking` command is bounded by its own timeout, not upstream-timeout.
+    /// Sends a request; `after` is invalidated once its reply is in; `hold`
+    /// says how long it may wait.
     /// `now`: when the request counts as sent (a clock read of the caller's).
     pub fn send_with(
         &self,
         req: &Request,
         after: After,
         epochs: &Epochs,
-        blocking: bool,
+        hold: Hold,
         now: std::time::Instant,
+        owed: &Rc<Owed>,
     ) -> ReplySlot {
         match self {
-            Link::Pipe(conn) => ReplySlot::Wait(conn.send_at(&req.frame, after, blocking, now)),
+            Link::Pipe(conn) => {
+                ReplySlot::Wait(conn.send_at(&req.frame, after, hold, now, Some(owed)))
+            }
             Link::Embedded(origin, proto) => {
                 let reply = run_embedded(origin, *proto, &req.args);
                 after.apply(epochs);
@@ -133,9 +138,17 @@ impl Link {
     }
 
     /// Sends an encoded request again (a retry).
-    pub fn resend(&self, frame: &Bytes, after: After, epochs: &Epochs) -> ReplySlot {
+    pub fn resend(
+        &self,
+        frame: &Bytes,
+        after: After,
+        epochs: &Epochs,
+        owed: &Rc<Owed>,
+    ) -> ReplySlot {
         match self {
-            Link::Pipe(conn) => ReplySlot::Wait(conn.send_with(frame, after, false)),
+            Link::Pipe(conn) => {
+                ReplySlot::Wait(conn.send_with(frame, after, Hold::Timed, Some(owed)))
+            }
             // The embedded origin does not fail; nothing is ever resent to it.
             Link::Embedded(..) => {
                 after.apply(epochs);
@@ -231,6 +244,7 @@ impl Upstream {
             pool_size: Cell::new(config.upstream_pool_size),
             conns: config.upstream_connections,
             timeout: Rc::new(Cell::new(Duration::from_millis(config.upstream_timeout))),
+            stall_timeout: Rc::new(Cell::new(Duration::from_millis(config.upstream_stall_timeout))),
             max_inflight: Rc::new(Cell::new(config.upstream_max_inflight.max(1))),
             epochs,
             counters,
@@ -270,6 +284,7 @@ impl Upstream {
         c.connect_timeout.set(Duration::from_millis(config.upstream_connect_timeout));
         c.pool_size.set(config.upstream_pool_size);
         c.timeout.set(Duration::from_millis(config.upstream_timeout));
+        c.stall_timeout.set(Duration::from_millis(config.upstream_stall_timeout));
         c.max_inflight.set(config.upstream_max_inflight.max(1));
     }
 
@@ -375,6 +390,23 @@ impl Upstream {
             (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
+    }
+
+    /// A connection for one request that must reach Redis now, whatever the
+    /// breaker says (see `Route::Alone`); released like a dedicated one.
+    pub fn alone(&self, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
+        match (&self.origin, &self.node, &self.cluster) {
+            (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
+            (_, Some(node), _) => Ok(Link::Pipe(node.alone(proto))),
+            (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
+            _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
+        }
+    }
+
+    /// True while Redis may be busy running a script: one sent through
+    /// hotcache runs, or it answered BUSY lately (standalone upstream only).
+    pub fn maybe_busy(&self) -> bool {
+        self.node.as_ref().is_some_and(|n| n.maybe_busy())
     }
 
     /// Takes back a dedicated connection. `clean` says the client left no state on

@@ -28,6 +28,7 @@ pub(super) struct Common {
     /// Shared connections per node and protocol version.
     pub conns: usize,
     pub timeout: Rc<Cell<Duration>>,
+    pub stall_timeout: Rc<Cell<Duration>>,
     pub max_inflight: Rc<Cell<usize>>,
     pub epochs: Arc<Epochs>,
     pub counters: Arc<[ShardCounters]>,
@@ -76,6 +77,7 @@ impl Node {
                 shard: common.shard,
                 breaker,
                 timeout: common.timeout.clone(),
+                stall_timeout: common.stall_timeout.clone(),
                 max_inflight: common.max_inflight.clone(),
                 node: stats,
                 redirector,
@@ -165,6 +167,26 @@ impl Node {
         drop(pool);
         self.backoff()?;
         Ok(self.open(proto))
+    }
+
+    /// A connection for one request that must reach the node now (SCRIPT
+    /// KILL): past the breaker and the reconnect backoff, whose failures a
+    /// busy node may well have caused.
+    pub fn alone(&self, proto: Proto) -> Rc<PipeConn> {
+        let mut pool = self.pool.borrow_mut();
+        while let Some(c) = pool[slot(proto)].pop() {
+            if !c.is_dead() {
+                return c;
+            }
+        }
+        drop(pool);
+        self.open(proto)
+    }
+
+    /// True while the node may be busy running a script (see
+    /// `resilience::health`).
+    pub fn maybe_busy(&self) -> bool {
+        self.ctx.breaker.as_ref().is_some_and(|b| b.health.maybe_busy())
     }
 
     /// Takes back a dedicated connection (see `Upstream::release`).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::owed::{Charge, Owed};
 use crate::cache::{Epochs, Flight};
 use crate::resilience::Breaker;
 use crate::stats::ShardCounters;
@@ -24,6 +25,9 @@ pub struct PipeCtx {
     pub timeout: Rc<Cell<Duration>>,
     /// `upstream-max-inflight`: requests one connection may have waiting.
     pub max_inflight: Rc<Cell<usize>>,
+    /// `upstream-stall-timeout`: how long a request waits with no reply on its
+    /// connection before the node is checked (zero: never).
+    pub stall_timeout: Rc<Cell<Duration>>,
     /// The node's round trips and errors (none for the embedded origin).
     pub node: Option<Arc<crate::metrics::NodeStats>>,
     /// With a cluster: follows MOVED and ASK, and hears of failed nodes.
@@ -60,8 +64,22 @@ impl PipeCtx {
     }
 }
 
+/// How long a request may wait for its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Bounded by `upstream-timeout`, and checked for a stalled node after
+    /// `upstream-stall-timeout`.
+    Timed,
+    /// A blocking command (BLPOP, WAIT ...), or one Redis answers only when it
+    /// can (SCRIPT KILL while a script runs): bounded by its own timeout.
+    Blocking,
+    /// A script or function: it runs as long as Redis lets it, and while it
+    /// runs, the node's silence is Redis busy with it, not a dead node.
+    Script,
+}
+
 /// What a client waiting on an upstream reply receives.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Reply {
     /// The reply, or the error hotcache answers when the request failed.
     pub frame: Bytes,
@@ -71,6 +89,41 @@ pub struct Reply {
     /// The upstream round trip in nanoseconds, when the reply came from an
     /// upstream connection (0 otherwise): what SLOWLOG logs.
     pub rtt_ns: u64,
+    /// The frame's bytes, charged to the client's output limit until the
+    /// frame reaches its output buffer or is dropped (see `Owed`).
+    pub charge: Option<Charge>,
+}
+
+/// Where one client's reply goes: its reply queue, through a oneshot, charged
+/// to what the client is owed.
+#[derive(Debug)]
+pub struct ReplyTx {
+    tx: oneshot::Sender<Reply>,
+    owed: Option<Rc<Owed>>,
+}
+
+impl ReplyTx {
+    /// A channel for one reply to a client whose output limit is `owed`.
+    pub fn channel(owed: Option<&Rc<Owed>>) -> (Self, oneshot::Receiver<Reply>) {
+        let (tx, rx) = oneshot::channel();
+        (Self { tx, owed: owed.cloned() }, rx)
+    }
+
+    /// Hands the reply over, charged to the client. A client that is gone, or
+    /// over its output limit (it is being closed), gets nothing: the reply is
+    /// dropped here, as it arrives, never buffered.
+    pub fn send(self, mut reply: Reply) {
+        if self.tx.is_closed() {
+            return;
+        }
+        if let Some(owed) = &self.owed {
+            match owed.charge(reply.frame.len()) {
+                Some(c) => reply.charge = Some(c),
+                None => return,
+            }
+        }
+        let _ = self.tx.send(reply);
+    }
 }
 
 /// How a request failed.
@@ -83,16 +136,16 @@ pub struct Failed {
 
 impl Reply {
     pub fn ok(frame: Bytes) -> Self {
-        Self { frame, failed: None, rtt_ns: 0 }
+        Self { frame, failed: None, rtt_ns: 0, charge: None }
     }
 
     /// A reply that took `rtt_ns` to come back from the upstream.
     pub fn timed(frame: Bytes, rtt_ns: u64) -> Self {
-        Self { frame, failed: None, rtt_ns }
+        Self { frame, failed: None, rtt_ns, charge: None }
     }
 
     pub fn failed(frame: Bytes, unsent: bool) -> Self {
-        Self { frame, failed: Some(Failed { unsent }), rtt_ns: 0 }
+        Self { frame, failed: Some(Failed { unsent }), rtt_ns: 0, charge: None }
     }
 }
 
@@ -145,7 +198,7 @@ pub trait Parts {
 /// Who waits for one reply.
 pub enum Waiter {
     /// A client, through its reply queue.
-    Reply(oneshot::Sender<Reply>),
+    Reply(ReplyTx),
     /// A singleflight read, and the PTTL sent after it.
     Flight(Arc<Flight>),
     FlightTtl(Arc<Flight>),
@@ -158,9 +211,7 @@ pub enum Waiter {
 /// Tells a waiter its request failed; `unsent` if it never left hotcache.
 pub fn fail_waiter(waiter: Waiter, error: Bytes, unsent: bool) {
     match waiter {
-        Waiter::Reply(tx) => {
-            let _ = tx.send(Reply::failed(error, unsent));
-        }
+        Waiter::Reply(tx) => tx.send(Reply::failed(error, unsent)),
         Waiter::Flight(f) => f.fail(error),
         Waiter::FlightTtl(f) => f.ttl_failed(),
         Waiter::Part(p, i) => p.failed(i, error),

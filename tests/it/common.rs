@@ -14,6 +14,18 @@ use hotcache::protocol::ReplyFramer;
 /// How long a process gets to start answering before the test fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Resident memory of a process in bytes, from /proc.
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -4,6 +4,10 @@
 //! everybody, against a real redis-server.
 
 mod deep_reply;
+mod memory;
+mod output_limit;
+mod scripts;
+mod stall;
 
 use crate::cache::info_field;
 use crate::common::RawClient;

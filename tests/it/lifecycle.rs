@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::common::{Hotcache, RedisServer, encode};
+use crate::common::{Hotcache, RedisServer, encode, rss_of};
 
 /// SIGTERM with requests in flight: every request sent before the signal gets its
 /// reply, then the connection closes and the process exits 0.
@@ -56,18 +56,6 @@ fn graceful_shutdown_finishes_replies_in_flight() {
     assert_eq!(direct.cmd(&["DBSIZE"]), b":16000\r\n");
     // No new connections after shutdown.
     assert!(TcpStream::connect(("127.0.0.1", hc.port)).is_err());
-}
-
-/// Resident memory of a process in bytes, from /proc.
-fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
-    kb * 1024
 }
 
 /// 10,000 idle clients (each has sent one PING) cost well under 100 MB.

@@ -5,19 +5,18 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::oneshot;
 
 use super::super::cached::split_array;
 use super::SCAN_NODE_BITS;
 use crate::cache::Epochs;
 use crate::cmd::Merge;
 use crate::protocol::string2ll;
-use crate::upstream::{After, Parts, Reply};
+use crate::upstream::{After, Parts, Reply, ReplyTx};
 
 pub(super) struct GatherState {
     pub(super) frames: Vec<Option<Bytes>>,
     pub(super) left: usize,
-    pub(super) tx: Option<oneshot::Sender<Reply>>,
+    pub(super) tx: Option<ReplyTx>,
 }
 
 /// The replies of the parts of a split or fanned-out command.
@@ -46,7 +45,7 @@ impl Gather {
         self.after.apply(&self.epochs);
         let reply = self.merge(&frames);
         if let Some(tx) = tx {
-            let _ = tx.send(Reply::ok(reply));
+            tx.send(Reply::ok(reply));
         }
     }
 
@@ -127,7 +126,7 @@ impl Parts for Gather {
 pub(super) struct ScanPart {
     pub(super) node: usize,
     pub(super) nodes: usize,
-    pub(super) tx: RefCell<Option<oneshot::Sender<Reply>>>,
+    pub(super) tx: RefCell<Option<ReplyTx>>,
 }
 
 impl ScanPart {
@@ -161,7 +160,7 @@ impl Parts for ScanPart {
         let reply =
             if frame.starts_with(b"*") { self.rewrite(&frame).unwrap_or_else(odd) } else { frame };
         if let Some(tx) = self.tx.borrow_mut().take() {
-            let _ = tx.send(Reply::ok(reply));
+            tx.send(Reply::ok(reply));
         }
     }
 
@@ -175,7 +174,7 @@ mod tests {
     use super::*;
 
     fn gather(merge: Merge, positions: Vec<Vec<usize>>, total: usize) -> Gather {
-        let (tx, _rx) = oneshot::channel();
+        let (tx, _rx) = ReplyTx::channel(None);
         Gather {
             merge,
             positions,
@@ -206,7 +205,7 @@ mod tests {
 
     #[test]
     fn scan_cursors_carry_the_node() {
-        let (tx, _rx) = oneshot::channel();
+        let (tx, _rx) = ReplyTx::channel(None);
         let p = ScanPart { node: 1, nodes: 3, tx: RefCell::new(Some(tx)) };
         let r = p.rewrite(&Bytes::from_static(b"*2\r\n$2\r\n17\r\n*0\r\n")).expect("rewrites");
         assert_eq!(&r[..], format!("*2\r\n$7\r\n{}\r\n*0\r\n", (17u64 << 16) | 1).as_bytes());

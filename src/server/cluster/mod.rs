@@ -20,7 +20,7 @@ use crate::cmd::{Begin, ClusterRun, Command, Find, Merge, command_keys, flags};
 use crate::protocol::Request;
 use crate::stats::inc;
 use crate::upstream::cluster::key_slot;
-use crate::upstream::{After, Dest, Parts, Reply, ReplySlot};
+use crate::upstream::{After, Dest, Parts, Reply, ReplySlot, ReplyTx};
 
 /// Redis Cluster's error for keys in different slots.
 pub const CROSSSLOT: &[u8] = b"CROSSSLOT Keys in request don't hash to the same slot";
@@ -197,7 +197,7 @@ impl Conn {
         let mut args = req.args.clone();
         args[1] = Bytes::from((cursor >> SCAN_NODE_BITS).to_string());
         let sub = Request::from_args(args);
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = ReplyTx::channel(Some(&self.owed));
         let parts: Rc<dyn Parts> =
             Rc::new(ScanPart { node, nodes: masters.len(), tx: RefCell::new(Some(tx)) });
         match self.ctx.upstream.shared_at(self.proto, self.affinity, addr) {
@@ -216,7 +216,7 @@ impl Conn {
         after: After,
         parts: usize,
     ) -> (Rc<dyn Parts>, oneshot::Receiver<Reply>) {
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = ReplyTx::channel(Some(&self.owed));
         let g: Rc<dyn Parts> = Rc::new(Gather {
             merge,
             positions,

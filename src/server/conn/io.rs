@@ -18,12 +18,10 @@ impl Conn {
         if self.pending.is_empty() && self.rbuf.is_empty() && self.out.is_empty() {
             // Nothing in flight: hold no buffers while idle (10,000 idle clients
             // should cost little); the allocator hands the same blocks back quickly.
-            if self.rbuf.capacity() > 0 {
-                self.rbuf = BytesMut::new();
-            }
-            if self.out.capacity() > 0 {
-                self.out = BytesMut::new();
-            }
+            // Replaced even at no capacity of its own: after a large request,
+            // it still shares that request's allocation.
+            self.rbuf = BytesMut::new();
+            self.out.release();
         }
         let want_read = !self.closing
             && !self.draining
@@ -45,6 +43,7 @@ impl Conn {
         });
         let relay = self.sink.as_mut();
         let signal = &self.signal;
+        let owed = &self.owed;
         let stream = &self.stream;
         let mut signal_wait = signal.wait();
         let mut reply = pin!(async {
@@ -84,7 +83,7 @@ impl Conn {
         // from) the socket's waiter list. A waker left there by a wait that
         // returned for something else costs at most one spurious wake.
         std::future::poll_fn(|cx| {
-            if Pin::new(&mut signal_wait).poll(cx).is_ready() {
+            if Pin::new(&mut signal_wait).poll(cx).is_ready() || owed.poll_over(cx).is_ready() {
                 return Poll::Ready(Wake::Signal);
             }
             if let Poll::Ready(slot) = reply.as_mut().poll(cx) {
@@ -165,19 +164,15 @@ impl Conn {
 
     /// Writes as much of the output as the socket takes. False if the client is gone.
     pub(super) fn flush(&mut self) -> bool {
-        while !self.out.is_empty() {
-            match self.stream.try_write(&self.out) {
-                Ok(n) => {
-                    add(&self.ctx.counters().total_net_output_bytes, n as u64);
-                    let _ = self.out.split_to(n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => return false,
-            }
+        let stream = &self.stream;
+        match self.out.write_with(|slices| stream.try_write_vectored(slices)) {
+            Ok(n) => add(&self.ctx.counters().total_net_output_bytes, n as u64),
+            Err(_) => return false,
         }
         if self.out.is_empty() && self.out.capacity() > 1 << 20 {
-            self.out = BytesMut::new();
+            self.out.release();
         }
+        self.owed.set_out(self.out.len());
         self.info().omem.store(self.out.len(), Relaxed);
         true
     }

@@ -17,8 +17,11 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 mod io;
+mod out;
 mod replies;
 mod types;
+
+use out::OutBuf;
 
 use replies::lost;
 
@@ -29,7 +32,7 @@ use super::clients::{ClientInfo, Registration};
 use crate::config::Config;
 use crate::protocol::{ParseOutcome, Proto, Request, RequestLimits, RequestParser};
 use crate::stats::inc;
-use crate::upstream::ReplySlot;
+use crate::upstream::{Owed, ReplySlot};
 
 /// Most commands a client may have waiting for replies before hotcache stops
 /// reading from it (its replies keep flowing, so it never deadlocks a client that
@@ -48,12 +51,15 @@ pub(super) struct Conn {
     pub proto: Proto,
     pub authed: bool,
     pub pending: VecDeque<Pending>,
-    pub out: BytesMut,
+    pub out: OutBuf,
     pub dedicated: Option<Dedicated>,
     pub relay: Option<Relay>,
     /// Frames from the client's own upstream connection that answer no request:
     /// RESP3 pushes, and everything while relayed.
-    pub sink: Option<mpsc::UnboundedReceiver<Bytes>>,
+    pub sink: Option<mpsc::UnboundedReceiver<crate::upstream::Relayed>>,
+    /// What the client is owed and has not read, against its output buffer
+    /// limit; shared with whoever produces its replies on this thread.
+    pub owed: Rc<Owed>,
     /// Commands on the shared lane not yet answered.
     pub shared_inflight: usize,
     /// Reads waiting on another client's singleflight read.
@@ -138,10 +144,11 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         proto: Proto::Resp2,
         authed,
         pending: VecDeque::new(),
-        out: BytesMut::new(),
+        out: OutBuf::default(),
         dedicated: None,
         relay: None,
         sink: None,
+        owed: Owed::new(config.client_output_buffer_limit.normal),
         shared_inflight: 0,
         foreign_inflight: 0,
         shared_conn: None,
@@ -181,7 +188,7 @@ enum Wake {
     Reply(ReplySlot),
     Readable,
     Writable,
-    Relayed(Option<Bytes>),
+    Relayed(Option<crate::upstream::Relayed>),
     Idle,
 }
 
@@ -198,6 +205,7 @@ impl Conn {
             if self.ctx.stopping.get() && !self.draining {
                 self.finish_for_shutdown();
             }
+            self.owed.set_limit(self.output_limit());
             self.drain_ready();
             if !self.closing {
                 self.process_input();
@@ -206,7 +214,9 @@ impl Conn {
             if !self.flush() {
                 return;
             }
-            if self.over_output_limit() {
+            // Checked here too, not only as replies are queued: a soft limit's
+            // seconds run out while nothing new is queued.
+            if self.owed.exceeded() {
                 inc(&self.ctx.counters().client_output_limit_disconnections);
                 crate::log_limited!(
                     warn,
@@ -329,7 +339,11 @@ impl Conn {
             max_query_buffer: usize::try_from(self.config.client_query_buffer_limit.0)
                 .unwrap_or(usize::MAX),
         };
-        while !self.closing && self.stalled.is_none() && self.pending.len() < MAX_PENDING {
+        while !self.closing
+            && self.stalled.is_none()
+            && self.pending.len() < MAX_PENDING
+            && !self.owed.is_over()
+        {
             match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
                 ParseOutcome::Command(req) => {
                     self.info().touch(self.now);
@@ -353,9 +367,11 @@ impl Conn {
         self.info().qbuf.store(self.rbuf.len(), Relaxed);
     }
 
-    fn over_output_limit(&self) -> bool {
-        let limit = self.config.client_output_buffer_limit.0;
-        limit > 0 && self.out.len() as u64 > limit
+    /// The output buffer limits of the client's class (Redis's `getClientType`:
+    /// subscribers are pubsub, MONITOR and everyone else normal).
+    fn output_limit(&self) -> crate::config::ClassLimit {
+        let limits = &self.config.client_output_buffer_limit;
+        if self.relay.as_ref().is_some_and(|r| r.pubsub) { limits.pubsub } else { limits.normal }
     }
 
     /// Closes what the client held.

@@ -218,7 +218,7 @@ impl Conn {
             after.apply(&epochs);
         }
         head.slot = match link {
-            Ok(link) => link.resend(&retry.frame, after, &epochs),
+            Ok(link) => link.resend(&retry.frame, after, &epochs, &self.owed),
             // No connection to be had (backing off, breaker open): the first
             // failure says more than this one.
             Err(e) => ReplySlot::Ready(retry.error.clone().unwrap_or(e)),
@@ -255,7 +255,9 @@ impl Conn {
         }
         self.drained_at = None;
         self.record_direct();
-        while let Some(head) = self.pending.front_mut() {
+        while !self.owed.is_over()
+            && let Some(head) = self.pending.front_mut()
+        {
             let arrived = match &mut head.slot {
                 ReplySlot::Ready(b) => Arrived::Frame(std::mem::take(b), 0),
                 ReplySlot::Retry(_) => return,
@@ -387,9 +389,25 @@ impl Conn {
             _ => {}
         }
         if !p.silent {
-            self.out.extend_from_slice(&frame);
+            self.queue_out(&frame);
         }
         self.maybe_release();
+    }
+
+    /// Appends to the output buffer, unless that takes the client over its
+    /// output buffer limit: then nothing more is queued, and the connection
+    /// closes (rule 10: the limit holds as replies are queued, not after).
+    pub fn queue_out(&mut self, frame: &Bytes) {
+        self.owed.set_out(self.out.len() + frame.len());
+        if self.owed.exceeded() {
+            return;
+        }
+        self.out.push(frame);
+    }
+
+    /// Tells the client's output limit what its output buffer holds now.
+    pub fn note_out(&mut self) {
+        self.owed.set_out(self.out.len());
     }
 
     /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.
@@ -420,11 +438,12 @@ impl Conn {
 
     /// A frame from the client's own connection that answers no request goes
     /// straight to the client, after the replies that arrived before it.
-    pub(super) fn relayed(&mut self, frame: Bytes) {
+    pub(super) fn relayed(&mut self, (frame, charge): crate::upstream::Relayed) {
+        drop(charge);
         self.drain_ready();
         let reset =
             self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
-        self.out.extend_from_slice(&frame);
+        self.queue_out(&frame);
         if reset {
             if let Some(r) = self.relay.take() {
                 // RESET logs the connection out of the upstream user: never reuse it.

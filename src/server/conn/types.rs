@@ -142,6 +142,8 @@ pub(in crate::server) struct QueuedLocal {
 /// frame arrives through `Conn::sink`.
 pub(in crate::server) struct Relay {
     pub conn: Rc<PipeConn>,
+    /// A subscriber (not MONITOR): the pubsub class of the output limits.
+    pub pubsub: bool,
     /// RESET was sent: the relay ends when its `+RESET` comes back.
     pub awaiting_reset: bool,
 }

@@ -11,27 +11,28 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::{Inflight, PipeConn, State};
 use crate::metrics::nodes::NodeShard;
 use crate::protocol::{FrameKind, ReplyFramer};
+use crate::resilience::{Breaker, Verdict};
 use crate::stats::{add, inc};
 use crate::upstream::Target;
 use crate::upstream::handshake::handshake;
-use crate::upstream::waiter::{Reply, Waiter};
+use crate::upstream::waiter::{Hold, Reply, Waiter};
 
 impl PipeConn {
     pub(super) async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
-        let stream =
-            match tokio::time::timeout(connect_timeout, handshake(&target, self.proto)).await {
-                Ok(Ok((s, id))) => {
-                    self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
-                    s
-                }
-                Ok(Err(reason)) => return self.fail_with(&target, &reason),
-                Err(_) => return self.fail_with(&target, "connect timeout"),
-            };
+        let on_busy = || inc(&self.ctx.counters().upstream_handshake_busy);
+        let stream = match handshake(&target, self.proto, connect_timeout, on_busy).await {
+            Ok((s, id)) => {
+                self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
+                s
+            }
+            Err(reason) => return self.fail_with(&target, &reason),
+        };
         if self.is_dead() {
             return;
         }
         self.inner.borrow_mut().state = State::Ready;
         self.was_ready.set(true);
+        self.progress.set(Instant::now());
         let (rd, wr) = stream.into_split();
         tokio::task::spawn_local(self.clone().write_loop(wr, target.clone()));
         tokio::task::spawn_local(self.clone().watchdog(target.clone()));
@@ -39,12 +40,17 @@ impl PipeConn {
     }
 
     /// Fails the connection when its oldest request has waited longer than
-    /// `upstream-timeout` (a reply that late would arrive out of step with the
-    /// requests behind it, so the connection cannot be kept).
+    /// `upstream-timeout` with no reply arriving meanwhile (a reply that late
+    /// would arrive out of step with the requests behind it, so the connection
+    /// cannot be kept); after `upstream-stall-timeout`, checks whether the node
+    /// answers at all (see `resilience::health`), and fails the connection at
+    /// once if it does not.
     async fn watchdog(self: Rc<Self>, target: Rc<Target>) {
         loop {
             let timeout = self.ctx.timeout.get();
-            let tick = (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+            let stall = self.ctx.stall_timeout.get();
+            let shortest = if stall.is_zero() { timeout } else { timeout.min(stall) };
+            let tick = (shortest / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = self.closed.notified() => return,
@@ -52,17 +58,38 @@ impl PipeConn {
             if self.is_dead() {
                 return;
             }
-            let late = {
+            // How long the oldest request has waited with nothing arriving.
+            let waited = {
                 let inner = self.inner.borrow();
-                inner.inflight.front().is_some_and(|f| !f.blocking && f.sent.elapsed() > timeout)
+                match inner.inflight.front() {
+                    Some(f) if f.hold == Hold::Timed => {
+                        let since = f.sent.max(self.progress.get());
+                        Some(since.elapsed())
+                    }
+                    _ => None,
+                }
             };
-            if late && !timeout.is_zero() {
+            let Some(waited) = waited else { continue };
+            if !timeout.is_zero() && waited > timeout {
                 inc(&self.ctx.counters().upstream_timeouts);
                 if let Some(n) = self.ctx.node() {
                     NodeShard::add(&n.timeouts, 1);
                 }
                 return self
                     .fail_with(&target, &format!("no reply within {} ms", timeout.as_millis()));
+            }
+            let Some(breaker) = self.ctx.breaker.clone() else { continue };
+            if stall.is_zero() || waited <= stall {
+                continue;
+            }
+            if breaker.health.stalled() {
+                return self.fail_with(
+                    &target,
+                    &format!("no answer to PING within {} ms", stall.as_millis()),
+                );
+            }
+            if breaker.health.claim_check(stall) {
+                tokio::task::spawn_local(check_node(target.clone(), stall, breaker));
             }
         }
     }
@@ -114,12 +141,19 @@ impl PipeConn {
                 Err(e) => return self.fail_with(target, &e.to_string()),
             }
             let mut replies = 0u32;
+            // Whether Redis answered BUSY, or anything else, in this read.
+            let (mut busy, mut other) = (false, false);
             // One clock read per read: every reply in it arrived at this time.
             let now = Instant::now();
             loop {
                 match framer.next_frame(&rbuf) {
                     Ok(Some((len, kind))) => {
                         let frame = rbuf.split_to(len).freeze();
+                        if kind == FrameKind::Error && frame.starts_with(b"-BUSY ") {
+                            busy = true;
+                        } else {
+                            other = true;
+                        }
                         if !self.deliver(frame, kind, now) {
                             return self.fail_with(target, "reply without a request");
                         }
@@ -129,6 +163,9 @@ impl PipeConn {
                     Err(e) => return self.fail_with(target, &format!("bad reply: {e}")),
                 }
             }
+            if replies > 0 {
+                self.progress.set(now);
+            }
             // Replies tell the breaker the node is alive: once per read, not once
             // per reply, so threads do not fight over its counters. It is told how
             // many came: a half-open breaker counts each probe's reply.
@@ -136,6 +173,10 @@ impl PipeConn {
                 && let Some(b) = &self.ctx.breaker
             {
                 b.success(replies);
+                b.health.progress();
+                if busy || other {
+                    b.health.saw_busy(busy);
+                }
             }
             if self.is_dead() {
                 return;
@@ -147,17 +188,26 @@ impl PipeConn {
     fn deliver(&self, frame: Bytes, kind: FrameKind, now: Instant) -> bool {
         let mut inner = self.inner.borrow_mut();
         if inner.relay || kind == FrameKind::Push {
+            // A push nobody listens for is dropped: it answers no request. So is
+            // a frame for a client over its output limit (it is being closed).
             if let Some(sink) = &inner.sink {
-                let _ = sink.send(frame);
+                match sink.owed.as_ref().map(|o| o.charge(frame.len())) {
+                    Some(None) => {}
+                    charge => {
+                        let _ = sink.tx.send((frame, charge.flatten()));
+                    }
+                }
             }
-            // A push nobody listens for is dropped: it answers no request.
             return true;
         }
         match inner.inflight.pop_front() {
-            Some(Inflight { waiter, after, sent, frame: request, hops, .. }) => {
+            Some(Inflight { waiter, after, sent, frame: request, hops, hold }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 inner.handed = inner.handed.saturating_sub(1);
                 drop(inner);
+                if hold == Hold::Script {
+                    self.script(false);
+                }
                 let rtt_ns = now.saturating_duration_since(sent).as_nanos() as u64;
                 if let Some(n) = self.ctx.node() {
                     n.rtt.record(rtt_ns);
@@ -188,9 +238,7 @@ impl PipeConn {
                 after.apply(&self.ctx.epochs);
                 match waiter {
                     // The client may have gone; its reply is then dropped.
-                    Waiter::Reply(tx) => {
-                        let _ = tx.send(Reply::timed(frame, rtt_ns));
-                    }
+                    Waiter::Reply(tx) => tx.send(Reply::timed(frame, rtt_ns)),
                     Waiter::Flight(f) => {
                         f.set_rtt(rtt_ns);
                         f.reply(frame)
@@ -203,5 +251,26 @@ impl PipeConn {
             }
             None => false,
         }
+    }
+}
+
+/// The stall check: a PING to the node on a connection of its own, answered
+/// within `within` or not (connecting included). Any answer, an error reply
+/// included (NOAUTH, LOADING, BUSY), means the node is alive; silence while no
+/// script of hotcache's runs there means it is stalled, and its breaker opens
+/// (connections with requests waiting then fail them, see `watchdog`).
+async fn check_node(target: Rc<Target>, within: Duration, breaker: std::sync::Arc<Breaker>) {
+    let answered = tokio::time::timeout(within, async {
+        let mut s = tokio::net::TcpStream::connect(&target.addr).await?;
+        s.write_all(b"PING\r\n").await?;
+        let mut buf = [0u8; 64];
+        s.read(&mut buf).await
+    })
+    .await;
+    // A refused or reset connection is no answer either.
+    let answered = matches!(answered, Ok(Ok(n)) if n > 0);
+    if breaker.health.checked(answered) == Verdict::Stalled {
+        tracing::warn!(upstream = %target.addr, "upstream does not answer: stalled");
+        breaker.trip("no answer to a stall check");
     }
 }

@@ -21,15 +21,27 @@ use crate::stats::inc;
 mod io;
 
 use super::Target;
-use super::waiter::{After, PipeCtx, Reply, Waiter, fail_waiter};
+use super::owed::{Charge, Owed};
+use super::waiter::{After, Hold, PipeCtx, Reply, ReplyTx, Waiter, fail_waiter};
+
+/// A frame for a client that answers no request of its (a RESP3 push, or
+/// anything while relayed), charged to its output limit.
+pub type Relayed = (Bytes, Option<Charge>);
+
+/// Where a connection's unrequested frames go: one client's relay channel.
+pub struct Sink {
+    pub tx: mpsc::UnboundedSender<Relayed>,
+    /// The client's output limit, charged as frames arrive.
+    pub owed: Option<Rc<Owed>>,
+}
 
 struct Inflight {
     waiter: Waiter,
     after: After,
     /// When it was queued, for `upstream-timeout`.
     sent: Instant,
-    /// A blocking command: bounded by its own timeout, not `upstream-timeout`.
-    blocking: bool,
+    /// How long it may wait.
+    hold: Hold,
     /// The request, kept on a cluster's shared connections to follow MOVED/ASK.
     frame: Option<Bytes>,
     /// Redirections it followed so far.
@@ -58,7 +70,7 @@ struct Inner {
     /// are still in `wbuf` and provably never left hotcache.
     handed: usize,
     /// Receives pushes, and in relay mode every frame.
-    sink: Option<mpsc::UnboundedSender<Bytes>>,
+    sink: Option<Sink>,
     /// Every frame goes to the sink, none is matched to a request.
     relay: bool,
     /// The error reply handed out once the connection is dead.
@@ -74,6 +86,10 @@ pub struct PipeConn {
     closed: Notify,
     /// Requests written and not yet answered, for the pool's "is it idle" check.
     outstanding: Cell<usize>,
+    /// When a reply last arrived (or the connection became ready): a request
+    /// is late only when nothing has come for that long, so a connection busy
+    /// streaming large replies to a long pipeline is not taken for a dead one.
+    progress: Cell<Instant>,
     /// This connection's client id at Redis (-1 until known), shared with the
     /// registry entry of a client that holds the connection.
     pub upstream_id: Arc<std::sync::atomic::AtomicI64>,
@@ -120,6 +136,7 @@ impl PipeConn {
             wake_writer: Notify::new(),
             closed: Notify::new(),
             outstanding: Cell::new(0),
+            progress: Cell::new(Instant::now()),
             was_ready: Cell::new(false),
             upstream_id: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             proto,
@@ -158,18 +175,20 @@ impl PipeConn {
 
     /// Queues a request; the receiver gets its reply frame (or an error reply).
     pub fn send(&self, frame: &Bytes) -> oneshot::Receiver<Reply> {
-        self.send_with(frame, After::Nothing, false)
+        self.send_with(frame, After::Nothing, Hold::Timed, None)
     }
 
-    /// Queues a request; `after` is invalidated when its reply arrives;
-    /// `blocking` exempts it from `upstream-timeout`.
+    /// Queues a request; `after` is invalidated when its reply arrives; `hold`
+    /// says how long it may wait; the reply is charged to `owed`, its client's
+    /// output limit.
     pub fn send_with(
         &self,
         frame: &Bytes,
         after: After,
-        blocking: bool,
+        hold: Hold,
+        owed: Option<&Rc<Owed>>,
     ) -> oneshot::Receiver<Reply> {
-        self.send_at(frame, after, blocking, Instant::now())
+        self.send_at(frame, after, hold, Instant::now(), owed)
     }
 
     /// As `send_with`, for a request that counts as sent at `now` (a clock read
@@ -178,21 +197,18 @@ impl PipeConn {
         &self,
         frame: &Bytes,
         after: After,
-        blocking: bool,
+        hold: Hold,
         now: Instant,
+        owed: Option<&Rc<Owed>>,
     ) -> oneshot::Receiver<Reply> {
-        let (tx, rx) = oneshot::channel();
-        self.push_hops(frame, Waiter::Reply(tx), after, blocking, 0, now);
+        let (tx, rx) = ReplyTx::channel(owed);
+        self.push_hops(frame, Waiter::Reply(tx), after, hold, 0, now);
         rx
     }
 
     /// Queues a request for any kind of waiter.
     pub fn push(&self, frame: &Bytes, waiter: Waiter, after: After) {
-        self.push_with(frame, waiter, after, false);
-    }
-
-    fn push_with(&self, frame: &Bytes, waiter: Waiter, after: After, blocking: bool) {
-        self.push_hops(frame, waiter, after, blocking, 0, Instant::now());
+        self.push_hops(frame, waiter, after, Hold::Timed, 0, Instant::now());
     }
 
     /// True if `n` more requests fit under `upstream-max-inflight`.
@@ -203,7 +219,7 @@ impl PipeConn {
 
     /// Queues a request that a redirection sent here.
     pub fn push_redirected(&self, frame: Bytes, waiter: Waiter, after: After, hops: u8) {
-        self.push_hops(&frame, waiter, after, false, hops, Instant::now());
+        self.push_hops(&frame, waiter, after, Hold::Timed, hops, Instant::now());
     }
 
     fn push_hops(
@@ -211,7 +227,7 @@ impl PipeConn {
         frame: &Bytes,
         waiter: Waiter,
         after: After,
-        blocking: bool,
+        hold: Hold,
         hops: u8,
         now: Instant,
     ) {
@@ -236,9 +252,12 @@ impl PipeConn {
         inner.wbuf.extend_from_slice(frame);
         inner.queued += 1;
         let frame = self.redirects.get().then(|| frame.clone());
-        inner.inflight.push_back(Inflight { waiter, after, sent: now, blocking, frame, hops });
+        inner.inflight.push_back(Inflight { waiter, after, sent: now, hold, frame, hops });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
+        if hold == Hold::Script {
+            self.script(true);
+        }
         if was_empty {
             self.wake_writer.notify_one();
         }
@@ -260,7 +279,7 @@ impl PipeConn {
     }
 
     /// Sends pushes (and in relay mode every frame) to `sink` from now on.
-    pub fn set_sink(&self, sink: Option<mpsc::UnboundedSender<Bytes>>, relay: bool) {
+    pub fn set_sink(&self, sink: Option<Sink>, relay: bool) {
         let mut inner = self.inner.borrow_mut();
         inner.sink = sink;
         inner.relay = relay;
@@ -292,6 +311,9 @@ impl PipeConn {
         self.outstanding.set(0);
         drop(inner);
         for (i, f) in failed.into_iter().enumerate() {
+            if f.hold == Hold::Script {
+                self.script(false);
+            }
             // The write may or may not have run: invalidate as if it had.
             f.after.apply(&self.ctx.epochs);
             fail_waiter(f.waiter, error.clone(), i >= handed);
@@ -299,6 +321,14 @@ impl PipeConn {
         self.closed.notify_waiters();
         // The writer may be parked on its own notify; wake it to see the state.
         self.wake_writer.notify_one();
+    }
+
+    /// A script was sent on this connection, or ended (answered or failed):
+    /// the node's count of running scripts.
+    fn script(&self, started: bool) {
+        if let Some(b) = &self.ctx.breaker {
+            b.health.script(started);
+        }
     }
 
     /// The connection failed: one failure for the breaker, an error for every

@@ -1,0 +1,61 @@
+//! A stopped Redis (SIGSTOP: it accepts connections and answers nothing) is
+//! found by the stall check, not by waiting out `upstream-timeout`: requests
+//! fail with an error that says so, new ones fail at once, and once Redis is
+//! back they succeed again, with no acknowledged write lost.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{Hotcache, RawClient, RedisServer, encode};
+
+/// The integer of a `:n` reply.
+fn int(reply: &[u8]) -> Option<i64> {
+    std::str::from_utf8(reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?).ok()?.parse().ok()
+}
+
+#[test]
+fn a_stopped_redis_is_found_by_the_stall_check() {
+    let redis = RedisServer::start();
+    // upstream-timeout far away: only the stall check can answer in time.
+    let hc = Hotcache::in_front_of(
+        &redis,
+        2,
+        &["--upstream-timeout", "60000", "--upstream-stall-timeout", "300"],
+    );
+    let mut c = hc.client();
+    c.set_timeout(Duration::from_secs(30));
+    let mut acked = 0;
+    for _ in 0..100 {
+        acked = int(&c.cmd(&["INCR", "n"])).expect("INCR answered");
+    }
+    redis.signal("STOP");
+    // A write and a read sent while Redis is stopped: errors that name the
+    // stall, long before upstream-timeout.
+    c.send(&encode(&["INCR", "n"]));
+    c.send(&encode(&["GET", "n"]));
+    for _ in 0..2 {
+        let r = String::from_utf8_lossy(&c.read_reply()).into_owned();
+        assert!(r.starts_with("-ERR upstream 127.0.0.1:"), "{r}");
+        assert!(
+            r.contains("no answer to PING within 300 ms") || r.contains("circuit breaker open"),
+            "{r}"
+        );
+    }
+    // While stopped, new requests fail at once (the breaker is open).
+    let r = c.cmd_str(&["GET", "n"]);
+    assert!(r.contains("circuit breaker open"), "{r}");
+    redis.signal("CONT");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let value = loop {
+        if let Some(v) = int(&c.cmd(&["INCR", "n"])) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "Redis never came back through hotcache");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Every INCR acknowledged before is in; the one that failed may or may
+    // not have run (it was never acknowledged).
+    assert!(value > acked, "{value} after {acked} acknowledged");
+    let want = value.to_string();
+    let mut direct = RawClient::connect(redis.port);
+    assert_eq!(direct.cmd_str(&["GET", "n"]), format!("${}\r\n{want}\r\n", want.len()));
+}
