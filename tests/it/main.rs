@@ -15,6 +15,7 @@ mod differential;
 mod embedded;
 mod faultproxy;
 mod faults;
+mod hostile;
 mod lifecycle;
 mod malformed;
 mod observability;
