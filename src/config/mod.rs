@@ -214,7 +214,7 @@ impl Config {
         let mut out = String::new();
         for p in PARAMS {
             let v = (p.get)(self);
-            let _ = writeln!(out, "{} = {}", p.name, toml::Value::String(v));
+            let _ = writeln!(out, "{} = {}", p.name, rewrite::basic_string(&v));
         }
         out
     }

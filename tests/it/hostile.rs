@@ -3,5 +3,8 @@
 //!
 //! * `config_ranges`: a setting out of its range is refused (at start, by
 //!   `--check-config`, by CONFIG SET) with Redis's wording.
+//! * `rewrite`: CONFIG REWRITE writes any value so that the file loads again,
+//!   also after a value with a newline.
 
 mod config_ranges;
+mod rewrite;
