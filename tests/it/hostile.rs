@@ -8,7 +8,10 @@
 //!   `--check-config`, by CONFIG SET) with Redis's wording.
 //! * `rewrite`: CONFIG REWRITE writes any value so that the file loads again,
 //!   also after a value with a newline.
+//! * `swapdb`: SWAPDB through hotcache is never served from before; made
+//!   elsewhere, it is seen within `cache-ttl` (Redis sends nothing for it).
 
 mod client_ids;
 mod config_ranges;
 mod rewrite;
+mod swapdb;
