@@ -20,6 +20,8 @@ pub enum Local {
     ClientInfo,
     ClientList,
     ClientKill,
+    /// CLIENT UNBLOCK: hotcache's id, translated to Redis's (see `client_cmd`).
+    ClientUnblock,
     ClientReply,
     Hotkeys,
     Debug,
@@ -77,6 +79,8 @@ pub enum State {
     Tracking,
     /// CLIENT GETREDIR: the id it answers is Redis's, translated back.
     GetRedir,
+    /// CLIENT TRACKINGINFO: its `redirect` is Redis's id, translated back.
+    TrackingInfo,
 }
 
 /// What a command may change in the data, for invalidation.
@@ -186,7 +190,7 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("client|getredir", Route::Private),
     ("client|trackinginfo", Route::Private),
     ("client|no-evict", Route::Private),
-    ("client|unblock", Route::Private),
+    ("client|unblock", Route::Local(Local::ClientUnblock)),
     ("eval", Route::Script),
     ("evalsha", Route::Script),
     ("eval_ro", Route::Script),
@@ -223,6 +227,7 @@ static STATES: &[(&str, State)] = &[
     ("select", State::Select),
     ("client|tracking", State::Tracking),
     ("client|getredir", State::GetRedir),
+    ("client|trackinginfo", State::TrackingInfo),
 ];
 
 /// Read-only commands whose replies may be cached (keyed by command and

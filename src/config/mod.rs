@@ -12,9 +12,21 @@ mod rewrite;
 mod upstream;
 mod values;
 
+/// A setting's [`Range`], if it declares one.
+macro_rules! range_of {
+    () => {
+        None
+    };
+    ($lo:literal, $hi:literal) => {
+        Some(Range { lo: $lo, hi: $hi })
+    };
+}
+
 /// Declares the settings: the [`Config`] struct, its defaults and [`PARAMS`].
+/// A numeric setting may declare `range: lo..=hi`, checked wherever a value
+/// comes in (file, flags, CONFIG SET) and again by [`Config::validate`].
 macro_rules! settings {
-    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty = $default:expr, $name:literal, runtime: $rt:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty = $default:expr, $name:literal, runtime: $rt:literal $(, range: $lo:literal ..= $hi:literal)?; )*) => {
         /// Every setting of a hotcache instance. See [`PARAMS`] for names and docs.
         #[derive(Clone, Debug)]
         pub struct Config {
@@ -33,8 +45,13 @@ macro_rules! settings {
                 name: $name,
                 doc: concat!($($doc, "\n"),*),
                 runtime: $rt,
+                range: range_of!($($lo, $hi)?),
                 get: |c: &Config| Value::show(&c.$field),
-                set: |c: &mut Config, s: &str| { c.$field = Value::parse_onto(&c.$field, s)?; Ok(()) },
+                set: |c: &mut Config, s: &str| {
+                    c.$field = values::parse_in(&c.$field, s, range_of!($($lo, $hi)?))?;
+                    Ok(())
+                },
+                check: |c: &Config| values::check_in(&c.$field, range_of!($($lo, $hi)?)),
             }, )*
         ];
     };
@@ -46,7 +63,9 @@ pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use settings::{Config, PARAMS};
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
-pub use values::{ByteSize, CacheMode, ClassLimit, LogFormat, OutputLimits, Percentiles, Value};
+pub use values::{
+    ByteSize, CacheMode, ClassLimit, LogFormat, OutputLimits, Percentiles, Range, Value,
+};
 
 /// One setting's name, doc, and how to read and write it.
 pub struct Param {
@@ -55,8 +74,25 @@ pub struct Param {
     pub doc: &'static str,
     /// True if CONFIG SET may change it while running.
     pub runtime: bool,
+    /// The values a numeric setting accepts.
+    pub range: Option<Range>,
     pub get: fn(&Config) -> String,
+    /// Parses and range-checks a value, with Redis's message on failure.
     pub set: fn(&mut Config, &str) -> Result<(), String>,
+    /// Checks the value held against the range.
+    pub check: fn(&Config) -> Result<(), String>,
+}
+
+impl Param {
+    /// The name CONFIG GET/SET reach it by: `hotcache.<name>` where Redis has
+    /// a setting of the same name.
+    pub fn config_name(&self) -> String {
+        if SHARED_WITH_REDIS.contains(&self.name) {
+            format!("hotcache.{}", self.name)
+        } else {
+            self.name.to_string()
+        }
+    }
 }
 
 /// Settings whose names Redis has too: through CONFIG they mean Redis's own, and
@@ -146,46 +182,22 @@ impl Config {
         Ok(())
     }
 
-    /// Checks what no single value can: combinations and ranges.
+    /// Checks every value against its range, and what no single value can:
+    /// combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.maxclients == 0 {
-            return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
-        }
-        if self.upstream_connections == 0 || self.upstream_connections > 64 {
-            return Err(ConfigError::Invalid("upstream-connections must be 1..=64".into()));
+        let bad = |key: &str, reason: String| ConfigError::BadValue { key: key.into(), reason };
+        for p in PARAMS {
+            (p.check)(self).map_err(|reason| bad(p.name, reason))?;
         }
         if self.cluster.is_on() && self.upstream != Upstream::Embedded {
             return Err(ConfigError::Invalid("give either upstream or cluster, not both".into()));
         }
-        if self.cluster_refresh_interval < 100 {
-            return Err(ConfigError::Invalid(
-                "cluster-refresh-interval must be at least 100 ms".into(),
-            ));
-        }
-        if self.threads > 1024 {
-            return Err(ConfigError::Invalid("threads must be at most 1024".into()));
-        }
-        if self.proto_max_bulk_len.0 < 1024 * 1024 {
-            return Err(ConfigError::Invalid("proto-max-bulk-len must be at least 1mb".into()));
-        }
         if self.negative_ttl >= self.cache_ttl {
-            return Err(ConfigError::Invalid("negative-ttl must be below cache-ttl".into()));
+            return Err(bad("negative-ttl", "negative-ttl must be below cache-ttl".into()));
         }
-        if self.cache_ttl == 0 || self.cache_ttl_jitter > 50 {
-            return Err(ConfigError::Invalid(
-                "cache-ttl must be above 0 and cache-ttl-jitter at most 50 (percent)".into(),
-            ));
-        }
-        if self.hotkey_window < 100 || self.hotkey_topk == 0 || self.hotkey_topk > 100_000 {
-            return Err(ConfigError::Invalid(
-                "hotkey-window must be at least 100 ms and hotkey-topk 1..=100000".into(),
-            ));
-        }
-        if !matches!(self.loglevel.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
-            return Err(ConfigError::Invalid(format!(
-                "loglevel must be error, warn, info, debug or trace, not '{}'",
-                self.loglevel
-            )));
+        const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+        if !LEVELS.contains(&self.loglevel.as_str()) {
+            return Err(bad("loglevel", values::one_of(LEVELS)));
         }
         Ok(())
     }
@@ -204,7 +216,7 @@ impl Config {
         let mut out = String::new();
         for p in PARAMS {
             let v = (p.get)(self);
-            let _ = writeln!(out, "{} = {}", p.name, toml::Value::String(v));
+            let _ = writeln!(out, "{} = {}", p.name, rewrite::basic_string(&v));
         }
         out
     }
@@ -285,7 +297,17 @@ pub fn help() -> String {
     );
     let defaults = Config::default();
     for p in PARAMS {
-        let _ = writeln!(out, "  --{} <value>   (default: {:?})", p.name, (p.get)(&defaults));
+        let _ = match p.range {
+            Some(r) => writeln!(
+                out,
+                "  --{} <value>   (default: {:?}, {}..={})",
+                p.name,
+                (p.get)(&defaults),
+                r.lo,
+                r.hi
+            ),
+            None => writeln!(out, "  --{} <value>   (default: {:?})", p.name, (p.get)(&defaults)),
+        };
         for line in p.doc.lines() {
             let _ = writeln!(out, "      {}", line.trim());
         }
@@ -328,6 +350,77 @@ mod tests {
         assert_eq!(c.port, 7001);
         assert_eq!(c.requirepass, "pw");
         assert_eq!(c.client_output_buffer_limit.normal.hard, 1 << 20);
+    }
+
+    #[test]
+    fn every_range_is_enforced_at_both_ends() {
+        let d = Config::default();
+        d.validate().expect("the defaults are valid");
+        for p in PARAMS {
+            let Some(r) = p.range else { continue };
+            let mut c = Config::default();
+            for ok in [r.lo, r.hi] {
+                (p.set)(&mut c, &ok.to_string()).unwrap_or_else(|e| panic!("{} {ok}: {e}", p.name));
+                assert_eq!((p.check)(&c), Ok(()), "{}", p.name);
+            }
+            let want = format!("argument must be between {} and {} inclusive", r.lo, r.hi);
+            for bad in [r.lo - 1, r.hi + 1] {
+                let e = (p.set)(&mut c, &bad.to_string()).expect_err(p.name);
+                // A negative size is not a size at all, as in Redis.
+                let not_size = bad < 0 && e == "argument must be a memory value";
+                assert!(e == want || not_size, "{} {bad}: {e}", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn redis_bounds_and_wording() {
+        let mut c = Config::default();
+        let between =
+            |lo: &str, hi: &str| Err(format!("argument must be between {lo} and {hi} inclusive"));
+        let big = "9223372036854775807";
+        assert_eq!(
+            c.clone().set("maxclients", "0").map_err(|e| e.to_string()),
+            Err("bad value for 'maxclients': argument must be between 1 and 4294967295 inclusive"
+                .into())
+        );
+        for (name, value, lo, hi) in [
+            ("maxclients", "-1", "1", "4294967295"),
+            ("client-query-buffer-limit", "0", "1048576", big),
+            ("client-query-buffer-limit", "1000kb", "1048576", big),
+            ("proto-max-bulk-len", "1k", "1048576", big),
+            ("timeout", "-1", "0", "2147483647"),
+            ("tcp-keepalive", "2147483648", "0", "2147483647"),
+            ("slowlog-log-slower-than", "-2", "-1", big),
+            ("slowlog-max-len", "-1", "0", big),
+            ("cache-ttl", "0", "1", "86400000"),
+            ("cache-ttl", "18446744073709551615", "1", "86400000"),
+            ("upstream-timeout", "0", "100", "3600000"),
+            ("log-rate", "0", "1", "1000000"),
+            ("cache-tracking-timeout", "0", "100", "600000"),
+        ] {
+            let p = param(name).expect("a setting");
+            assert_eq!((p.set)(&mut c, value), between(lo, hi), "{name} {value}");
+        }
+        let p = param("maxclients").expect("maxclients");
+        assert_eq!((p.set)(&mut c, "x"), Err("argument couldn't be parsed into an integer".into()));
+        let p = param("proto-max-bulk-len").expect("size");
+        assert_eq!((p.set)(&mut c, "1tb"), Err("argument must be a memory value".into()));
+        assert_eq!((p.set)(&mut c, "1mb"), Ok(()));
+        let p = param("serve-stale").expect("bool");
+        assert_eq!((p.set)(&mut c, "maybe"), Err("argument must be 'yes' or 'no'".into()));
+        // A configuration built in code is checked as well.
+        let c = Config { client_query_buffer_limit: ByteSize(0), ..Config::default() };
+        assert!(
+            matches!(c.validate(), Err(ConfigError::BadValue { key, .. }) if key == "client-query-buffer-limit")
+        );
+        let c = Config { loglevel: "loud".into(), ..Config::default() };
+        assert_eq!(
+            c.validate().map_err(|e| e.to_string()),
+            Err("bad value for 'loglevel': argument(s) must be one of the following: error, warn, info, debug, trace".into())
+        );
+        let c = Config { negative_ttl: 5000, ..Config::default() };
+        assert!(c.validate().is_err(), "negative-ttl must stay below cache-ttl");
     }
 
     #[test]

@@ -10,6 +10,53 @@ pub trait Value: Sized {
     fn parse_onto(&self, s: &str) -> Result<Self, String> {
         Self::parse(s)
     }
+    /// The number a text form stands for, before it is fitted to the type, for
+    /// numeric settings (so that a range check sees `-1` or `2^70` as given and
+    /// answers with the setting's range, as Redis does, not the type's).
+    fn raw_number(_s: &str) -> Option<i128> {
+        None
+    }
+    /// The value as a number, for numeric settings (to re-check a range).
+    fn number(&self) -> Option<i128> {
+        None
+    }
+}
+
+/// The values a numeric setting accepts, both ends included (Redis's bounds
+/// where Redis has the setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub lo: i128,
+    pub hi: i128,
+}
+
+impl Range {
+    /// Checks `n`, with Redis's message (config.c `numericBoundaryCheck`).
+    pub fn check(&self, n: i128) -> Result<(), String> {
+        if n < self.lo || n > self.hi {
+            return Err(format!("argument must be between {} and {} inclusive", self.lo, self.hi));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `s` as a change of `base` within `range`: the range is checked on
+/// the number as written, so that it, not the type's limits, names what is
+/// allowed.
+pub fn parse_in<T: Value>(base: &T, s: &str, range: Option<Range>) -> Result<T, String> {
+    if let (Some(r), Some(n)) = (range, T::raw_number(s)) {
+        r.check(n)?;
+    }
+    base.parse_onto(s)
+}
+
+/// Checks a value already parsed against `range` (a configuration built in
+/// code rather than read from text).
+pub fn check_in<T: Value>(v: &T, range: Option<Range>) -> Result<(), String> {
+    match (range, v.number()) {
+        (Some(r), Some(n)) => r.check(n),
+        _ => Ok(()),
+    }
 }
 
 impl Value for String {
@@ -21,30 +68,39 @@ impl Value for String {
     }
 }
 
+/// Redis's message for a number that is not one.
+const NOT_AN_INTEGER: &str = "argument couldn't be parsed into an integer";
+
+/// A whole number as written (sign, digits); None for anything else.
+fn whole_number(s: &str) -> Option<i128> {
+    s.trim().parse::<i128>().ok()
+}
+
 macro_rules! int_value {
     ($($t:ty),*) => {$(
         impl Value for $t {
             fn parse(s: &str) -> Result<Self, String> {
-                s.trim().parse::<$t>().map_err(|_| {
-                    format!("'{s}' is not a whole number in 0..={}", <$t>::MAX)
+                let n = whole_number(s).ok_or_else(|| NOT_AN_INTEGER.to_string())?;
+                <$t>::try_from(n).map_err(|_| {
+                    Range { lo: <$t>::MIN as i128, hi: <$t>::MAX as i128 }
+                        .check(n)
+                        .err()
+                        .unwrap_or_default()
                 })
             }
             fn show(&self) -> String {
                 self.to_string()
             }
+            fn raw_number(s: &str) -> Option<i128> {
+                whole_number(s)
+            }
+            fn number(&self) -> Option<i128> {
+                Some(*self as i128)
+            }
         }
     )*};
 }
-int_value!(u16, u32, u64, usize);
-
-impl Value for i64 {
-    fn parse(s: &str) -> Result<Self, String> {
-        s.trim().parse::<i64>().map_err(|_| format!("'{s}' is not a whole number"))
-    }
-    fn show(&self) -> String {
-        self.to_string()
-    }
-}
+int_value!(u16, u32, u64, usize, i64);
 
 /// Percentiles (0 to 100), written as Redis writes them: space separated, no
 /// trailing zeros (`50 99 99.9`).
@@ -63,7 +119,15 @@ impl Value for Percentiles {
         for word in s.split_whitespace() {
             match word.parse::<f64>() {
                 Ok(p) if (0.0..=100.0).contains(&p) => out.push(p),
-                _ => return Err(format!("'{word}' is not a percentile between 0 and 100")),
+                // Redis's messages (config.c, latency-tracking-info-percentiles).
+                Ok(_) => {
+                    return Err("latency-tracking-info-percentiles parameters should sit between \
+                                [0.0,100.0]"
+                        .to_string());
+                }
+                Err(_) => {
+                    return Err("Invalid latency-tracking-info-percentiles parameters".to_string());
+                }
             }
         }
         if out.len() > 16 {
@@ -81,7 +145,7 @@ impl Value for bool {
         match s.to_ascii_lowercase().as_str() {
             "yes" | "true" => Ok(true),
             "no" | "false" => Ok(false),
-            _ => Err(format!("'{s}' is not yes or no")),
+            _ => Err("argument must be 'yes' or 'no'".to_string()),
         }
     }
     fn show(&self) -> String {
@@ -94,13 +158,14 @@ impl Value for bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
-impl Value for ByteSize {
-    fn parse(s: &str) -> Result<Self, String> {
+impl ByteSize {
+    /// The bytes a text form stands for (wider than the type, for range checks).
+    fn bytes(s: &str) -> Result<u128, String> {
         let lower = s.trim().to_ascii_lowercase();
         let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
         let (num, unit) = lower.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a memory size"))?;
-        let mul: u64 = match unit {
+        let n: u128 = num.parse().map_err(|_| NOT_MEMORY.to_string())?;
+        let mul: u128 = match unit {
             "" | "b" => 1,
             "k" => 1000,
             "kb" => 1024,
@@ -108,9 +173,25 @@ impl Value for ByteSize {
             "mb" => 1024 * 1024,
             "g" => 1000 * 1000 * 1000,
             "gb" => 1024 * 1024 * 1024,
-            _ => return Err(format!("'{s}' has an unknown unit (use b, kb, mb, gb)")),
+            _ => return Err(NOT_MEMORY.to_string()),
         };
-        n.checked_mul(mul).map(ByteSize).ok_or_else(|| format!("'{s}' is too large"))
+        n.checked_mul(mul).ok_or_else(|| NOT_MEMORY.to_string())
+    }
+}
+
+/// Redis's message for a size that is not one.
+const NOT_MEMORY: &str = "argument must be a memory value";
+
+impl Value for ByteSize {
+    fn parse(s: &str) -> Result<Self, String> {
+        let n = Self::bytes(s)?;
+        u64::try_from(n).map(ByteSize).map_err(|_| NOT_MEMORY.to_string())
+    }
+    fn raw_number(s: &str) -> Option<i128> {
+        Self::bytes(s).ok().and_then(|n| i128::try_from(n).ok())
+    }
+    fn number(&self) -> Option<i128> {
+        Some(i128::from(self.0))
     }
     fn show(&self) -> String {
         let n = self.0;
@@ -215,6 +296,11 @@ impl Value for OutputLimits {
     }
 }
 
+/// Redis's message for a value that is none of an enum's names.
+pub fn one_of(names: &[&str]) -> String {
+    format!("argument(s) must be one of the following: {}", names.join(", "))
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -227,7 +313,7 @@ impl Value for LogFormat {
         match s.to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            _ => Err(format!("'{s}' is not text or json")),
+            _ => Err(one_of(&["text", "json"])),
         }
     }
     fn show(&self) -> String {
@@ -256,7 +342,7 @@ impl Value for CacheMode {
             "hot" => Ok(CacheMode::Hot),
             "all" => Ok(CacheMode::All),
             "off" => Ok(CacheMode::Off),
-            _ => Err(format!("'{s}' is not hot, all or off")),
+            _ => Err(one_of(&["hot", "all", "off"])),
         }
     }
     fn show(&self) -> String {

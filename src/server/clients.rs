@@ -36,9 +36,15 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
     name: Mutex<Option<Bytes>>,
-    /// The Redis client id of the connection this client holds alone, if any
-    /// (to translate ids in CLIENT TRACKING ... REDIRECT).
-    upstream_id: Mutex<Option<Arc<AtomicI64>>>,
+    /// The connection this client holds alone, if any: its Redis client id,
+    /// to translate hotcache's ids in CLIENT UNBLOCK and CLIENT TRACKING ...
+    /// REDIRECT. One lock for all of it, so that marking it for an UNBLOCK
+    /// and releasing it cannot interleave (see [`ClientInfo::unblock_target`]).
+    upstream: Mutex<Option<Held>>,
+    /// The last CLIENT TRACKING ... REDIRECT this client asked for: hotcache's
+    /// id and the Redis id it was translated to, to show hotcache's again in
+    /// CLIENT GETREDIR and TRACKINGINFO.
+    redirect: Mutex<Option<(u64, i64)>>,
     /// Set by CLIENT KILL; the connection task closes when it sees it.
     pub killed: AtomicBool,
     /// The shard thread serving this client (where its signal lives).
@@ -54,14 +60,65 @@ impl ClientInfo {
         *lock(&self.name) = name;
     }
 
-    /// Records (or clears) the connection this client holds alone.
-    pub fn set_upstream(&self, id: Option<Arc<AtomicI64>>) {
-        *lock(&self.upstream_id) = id;
+    /// Records the connection this client now holds alone (its Redis client
+    /// id, known once its handshake is done, and its node `host:port`), or
+    /// clears it.
+    pub fn set_upstream(&self, held: Option<(Arc<AtomicI64>, &str)>) {
+        *lock(&self.upstream) =
+            held.map(|(id, node)| Held { id, node: Arc::from(node), unblocked: false });
+    }
+
+    /// Clears the connection this client held alone; false if it must not be
+    /// reused by another client: a CLIENT UNBLOCK naming it may still be on
+    /// its way to Redis, and would unblock whoever held it next.
+    pub fn release_upstream(&self) -> bool {
+        lock(&self.upstream).take().is_none_or(|h| !h.unblocked)
+    }
+
+    /// False if the connection this client holds must not go back to the pool
+    /// (see [`ClientInfo::release_upstream`]).
+    pub fn upstream_reusable(&self) -> bool {
+        lock(&self.upstream).as_ref().is_none_or(|h| !h.unblocked)
     }
 
     /// The Redis client id of the connection this client holds alone.
     pub fn upstream_id(&self) -> Option<i64> {
-        lock(&self.upstream_id).as_ref().map(|i| i.load(Relaxed)).filter(|&i| i > 0)
+        lock(&self.upstream).as_ref().map(|h| h.id.load(Relaxed)).filter(|&i| i > 0)
+    }
+
+    /// The Redis client id of the connection this client holds alone if it is
+    /// on `node` (any node when None: one Redis). Ids are per node: the same
+    /// number on another node is another connection.
+    pub fn upstream_id_on(&self, node: Option<&str>) -> Option<i64> {
+        let held = lock(&self.upstream);
+        let h = held.as_ref().filter(|h| node.is_none_or(|n| *h.node == *n))?;
+        Some(h.id.load(Relaxed)).filter(|&i| i > 0)
+    }
+
+    /// For CLIENT UNBLOCK: the Redis id and node of the connection this client
+    /// holds (if on `node`, when given), marked so that it is closed rather
+    /// than handed to another client once this one lets it go.
+    pub fn unblock_target(&self, node: Option<&str>) -> Option<(i64, Arc<str>)> {
+        let mut held = lock(&self.upstream);
+        let h = held.as_mut().filter(|h| node.is_none_or(|n| *h.node == *n))?;
+        let id = h.id.load(Relaxed);
+        if id <= 0 {
+            return None;
+        }
+        h.unblocked = true;
+        Some((id, h.node.clone()))
+    }
+
+    /// Remembers a CLIENT TRACKING ... REDIRECT: hotcache's id `to`, sent to
+    /// Redis as `upstream`.
+    pub fn set_redirect(&self, to: u64, upstream: i64) {
+        *lock(&self.redirect) = Some((to, upstream));
+    }
+
+    /// hotcache's id for the Redis id `upstream` this client's tracking
+    /// redirects to, if it asked for it.
+    pub fn redirect_for(&self, upstream: i64) -> Option<u64> {
+        lock(&self.redirect).filter(|r| r.1 == upstream).map(|r| r.0)
     }
 
     /// Marks activity at `now`.
@@ -122,6 +179,16 @@ impl ClientInfo {
     }
 }
 
+/// A connection a client holds alone, as the registry knows it.
+#[derive(Debug)]
+struct Held {
+    /// Its Redis client id (-1 until its handshake is done).
+    id: Arc<AtomicI64>,
+    node: Arc<str>,
+    /// A CLIENT UNBLOCK named it: not to be reused by another client.
+    unblocked: bool,
+}
+
 /// A poisoned lock only means another thread panicked while holding it; the data
 /// (a name, a map of clients) is still consistent, so carry on.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,7 +246,8 @@ impl Registry {
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             name: Mutex::new(None),
-            upstream_id: Mutex::new(None),
+            upstream: Mutex::new(None),
+            redirect: Mutex::new(None),
             killed: AtomicBool::new(false),
             shard,
         });
@@ -204,8 +272,62 @@ impl Registry {
         lock(&self.clients).get(&id).cloned()
     }
 
-    /// The client holding the upstream connection with Redis client id `upstream`.
-    pub fn by_upstream_id(&self, upstream: i64) -> Option<Arc<ClientInfo>> {
-        lock(&self.clients).values().find(|c| c.upstream_id() == Some(upstream)).cloned()
+    /// The client holding the upstream connection with Redis client id
+    /// `upstream` on `node` (any node when None).
+    pub fn by_upstream_id(&self, upstream: i64, node: Option<&str>) -> Option<Arc<ClientInfo>> {
+        lock(&self.clients).values().find(|c| c.upstream_id_on(node) == Some(upstream)).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_with_one() -> (Arc<Registry>, Registration) {
+        let registry = Arc::new(Registry::default());
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let r = registry.register(addr, addr, 10, 0).expect("room");
+        (registry, r)
+    }
+
+    #[test]
+    fn ids_are_per_node() {
+        let (registry, r) = registry_with_one();
+        let id = Arc::new(AtomicI64::new(-1));
+        r.info.set_upstream(Some((id.clone(), "a:1")));
+        assert_eq!(r.info.upstream_id(), None, "not known before the handshake");
+        assert_eq!(r.info.unblock_target(None), None);
+        id.store(7, Relaxed);
+        assert_eq!(r.info.upstream_id_on(Some("a:1")), Some(7));
+        assert_eq!(r.info.upstream_id_on(Some("b:1")), None, "7 on b is someone else");
+        assert_eq!(r.info.upstream_id_on(None), Some(7));
+        assert!(registry.by_upstream_id(7, Some("a:1")).is_some());
+        assert!(registry.by_upstream_id(7, Some("b:1")).is_none());
+    }
+
+    #[test]
+    fn a_connection_named_by_unblock_is_not_reused() {
+        let (_registry, r) = registry_with_one();
+        let id = Arc::new(AtomicI64::new(7));
+        r.info.set_upstream(Some((id.clone(), "a:1")));
+        assert!(r.info.upstream_reusable());
+        assert!(r.info.release_upstream(), "no UNBLOCK named it");
+        r.info.set_upstream(Some((id, "a:1")));
+        assert_eq!(r.info.unblock_target(Some("b:1")), None, "not on that node");
+        assert!(r.info.upstream_reusable());
+        assert_eq!(r.info.unblock_target(Some("a:1")), Some((7, Arc::from("a:1"))));
+        assert!(!r.info.upstream_reusable());
+        assert!(!r.info.release_upstream(), "an UNBLOCK may still be on its way");
+        assert_eq!(r.info.upstream_id(), None);
+        assert!(r.info.release_upstream(), "nothing held");
+    }
+
+    #[test]
+    fn redirects_are_remembered() {
+        let (_registry, r) = registry_with_one();
+        assert_eq!(r.info.redirect_for(9), None);
+        r.info.set_redirect(3, 9);
+        assert_eq!(r.info.redirect_for(9), Some(3));
+        assert_eq!(r.info.redirect_for(8), None);
     }
 }

@@ -9,7 +9,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::conn::{Conn, Effect};
-use crate::config::{PARAMS, SHARED_WITH_REDIS, is_hotcache_name};
+use crate::config::{ConfigError, PARAMS, SHARED_WITH_REDIS, is_hotcache_name};
 use crate::origin::glob;
 use crate::protocol::{ReplyBuf, Request};
 use crate::upstream::After;
@@ -103,32 +103,41 @@ impl Conn {
             let mut seen = Vec::new();
             for (pair, name) in pairs.chunks(2).zip(&names) {
                 let Some(p) = is_hotcache_name(name) else { continue };
-                let fail = |why: &str| {
-                    format!("CONFIG SET failed (possibly related to argument '{name}') - {why}")
-                };
+                // As Redis: the name as given for what is wrong with the
+                // command, the setting's own name for what is wrong with a value.
                 if seen.contains(&p.name) {
-                    return Err(fail("duplicate parameter"));
+                    return Err(fail_text(name, "duplicate parameter"));
                 }
                 seen.push(p.name);
                 if !p.runtime {
-                    return Err(fail("can't set immutable config"));
+                    return Err(fail_text(name, "can't set immutable config"));
                 }
                 let value = String::from_utf8_lossy(&pair[1]);
-                (p.set)(config, &value).map_err(|e| fail(&e))?;
+                (p.set)(config, &value).map_err(|e| fail_text(&p.config_name(), &e))?;
             }
-            Ok(())
+            // Combinations (negative-ttl below cache-ttl ...): a value fine on
+            // its own may not be with the others.
+            config.validate().map_err(|e| match e {
+                ConfigError::BadValue { key, reason } => {
+                    let arg = crate::config::param(&key).map(|p| p.config_name()).unwrap_or(key);
+                    fail_text(&arg, &reason)
+                }
+                other => format!("CONFIG SET failed - {other}"),
+            })
         });
         match result {
             Ok(()) => {
                 self.ctx.shared.config_changed();
                 self.reply_raw(Bytes::from_static(b"+OK\r\n"))
             }
-            Err(e) if e.starts_with("CONFIG SET failed") => {
-                self.reply_error(format!("ERR {e}").as_bytes())
-            }
-            Err(e) => self.reply_error(format!("ERR CONFIG SET failed - {e}").as_bytes()),
+            Err(e) => self.reply_error(format!("ERR {e}").as_bytes()),
         }
     }
+}
+
+/// Redis's CONFIG SET error for a value.
+fn fail_text(arg: &str, why: &str) -> String {
+    format!("CONFIG SET failed (possibly related to argument '{arg}') - {why}")
 }
 
 impl Conn {

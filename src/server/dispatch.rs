@@ -170,8 +170,11 @@ impl Conn {
             },
             Route::Stateful => self.stateful(c, req),
             Route::Private => {
-                let effect =
-                    if c.state == Some(State::GetRedir) { Effect::MapRedir } else { Effect::None };
+                let effect = match c.state {
+                    Some(State::GetRedir) => Effect::MapRedir,
+                    Some(State::TrackingInfo) => Effect::MapTrackingInfo,
+                    _ => Effect::None,
+                };
                 self.forward_dedicated(req, effect, after)
             }
             Route::Blocking => self.forward_blocking(req, after),
@@ -249,6 +252,8 @@ impl Conn {
             d.tx_count += 1;
             return self.reply_raw(Bytes::from_static(b"+QUEUED\r\n"));
         }
+        // Ids of clients (CLIENT UNBLOCK, TRACKING REDIRECT) become Redis's.
+        let req = self.translate_client_ids(lookup, req);
         let (state, after) = match lookup {
             Lookup::Found(c) => (c.state, self.write_after(c, &req.args)),
             Lookup::Unknown => (None, After::All),

@@ -25,11 +25,7 @@ impl Conn {
             return req;
         };
         let Some(id) = req.args.get(at + 1).and_then(|a| string2ll(a)) else { return req };
-        let upstream = u64::try_from(id)
-            .ok()
-            .and_then(|id| self.ctx.shared.clients.get(id))
-            .and_then(|c| c.upstream_id())
-            .unwrap_or(0);
+        let upstream = self.translate_redirect_id(id);
         let mut args = req.args;
         args[at + 1] = Bytes::from(upstream.to_string());
         Request::from_args(args)
@@ -112,7 +108,7 @@ impl Conn {
             let (tx, rx) = mpsc::unbounded_channel();
             conn.set_sink(Some(Sink { tx, owed: Some(self.owed.clone()) }), false);
             self.sink = Some(rx);
-            self.info().set_upstream(Some(conn.upstream_id.clone()));
+            self.info().set_upstream(Some((conn.upstream_id.clone(), conn.addr())));
         }
         self.dedicated = Some(Dedicated {
             link,
@@ -258,7 +254,7 @@ impl Conn {
         let (tx, rx) = mpsc::unbounded_channel();
         conn.set_sink(Some(Sink { tx, owed: Some(self.owed.clone()) }), true);
         self.sink = Some(rx);
-        self.info().set_upstream(Some(conn.upstream_id.clone()));
+        self.info().set_upstream(Some((conn.upstream_id.clone(), conn.addr())));
         conn.send_relayed(&req.frame);
         inc(&self.ctx.counters().forwarded_commands);
         self.info().relayed.store(true, Relaxed);
@@ -280,6 +276,7 @@ impl Conn {
             Lookup::UnknownSub(_) => After::Nothing,
         };
         self.invalidate_now(&after);
+        let req = self.translate_client_ids(&lookup, req);
         let Some(relay) = &mut self.relay else { return true };
         if let Lookup::Found(c) = lookup
             && c.route == Route::Local(cmd::Local::Reset)

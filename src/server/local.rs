@@ -118,6 +118,7 @@ impl Conn {
             Local::SlowlogHelp => self.slowlog_help(),
             Local::Debug => self.debug(&req),
             Local::ClientKill => self.client_kill(&req),
+            Local::ClientUnblock => self.client_unblock(&req),
             Local::ClientReply => {
                 let mode = &args[2];
                 if mode.eq_ignore_ascii_case(b"on") {

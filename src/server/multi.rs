@@ -14,7 +14,8 @@ use crate::protocol::ReplyFramer;
 /// HOTKEYS and HOTCACHE.DEBUG go to Redis too, which refuses them as unknown,
 /// and so the transaction: their answers are not known at once. CONFIG
 /// RESETSTAT goes to Redis alone (hotcache's counters are reset on every
-/// thread, which is not done at once either).
+/// thread, which is not done at once either). CLIENT UNBLOCK goes to Redis
+/// with its id translated (whether the client is blocked is Redis's to say).
 pub fn runs_at_exec(l: Local) -> bool {
     !matches!(
         l,
@@ -28,6 +29,7 @@ pub fn runs_at_exec(l: Local) -> bool {
             | Local::ConfigGet
             | Local::ConfigSet
             | Local::ConfigResetStat
+            | Local::ClientUnblock
     )
 }
 

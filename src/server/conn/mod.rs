@@ -382,7 +382,8 @@ impl Conn {
                 && !d.in_multi
                 && !d.watching
                 && !d.tracking
-                && d.db == self.home_db;
+                && d.db == self.home_db
+                && self.info().upstream_reusable();
             self.ctx.upstream.release(d.link, clean);
         }
         if let Some(r) = self.relay.take() {

@@ -384,6 +384,7 @@ impl Conn {
             Effect::AppendInfo(parts) => frame = self.append_info(frame, parts),
             Effect::Splice => frame = self.splice_exec(frame),
             Effect::MapRedir => frame = self.map_redir(frame),
+            Effect::MapTrackingInfo => frame = self.map_trackinginfo(frame),
             Effect::AppendConfig => frame = self.append_config(frame),
             Effect::Close => self.closing = true,
             _ => {}
@@ -416,8 +417,8 @@ impl Conn {
             .strip_prefix(b":")
             .and_then(|f| f.strip_suffix(b"\r\n"))
             .and_then(crate::protocol::string2ll);
-        match id.filter(|&i| i > 0).and_then(|i| self.ctx.shared.clients.by_upstream_id(i)) {
-            Some(c) => Bytes::from(format!(":{}\r\n", c.id)),
+        match id.and_then(|i| self.client_id_of_upstream(i)) {
+            Some(id) => Bytes::from(format!(":{id}\r\n")),
             None => frame,
         }
     }
@@ -431,8 +432,8 @@ impl Conn {
         }
         if let Some(d) = self.dedicated.take() {
             self.sink = None;
-            self.info().set_upstream(None);
-            self.ctx.upstream.release(d.link, true);
+            let reusable = self.info().release_upstream();
+            self.ctx.upstream.release(d.link, reusable);
         }
     }
 

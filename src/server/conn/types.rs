@@ -42,6 +42,8 @@ pub(in crate::server) enum Effect {
     /// CLIENT GETREDIR: Redis's client id becomes the hotcache id of the client
     /// holding that connection.
     MapRedir,
+    /// CLIENT TRACKINGINFO: the same for its `redirect` field.
+    MapTrackingInfo,
     /// CONFIG GET: hotcache's matching settings join Redis's (the first of
     /// `Conn::config_appends`).
     AppendConfig,
