@@ -23,6 +23,7 @@
 //! * `stall`: a stopped Redis is found by the stall check, not by waiting out
 //!   `upstream-timeout`.
 
+mod big_request;
 mod client_ids;
 mod config_ranges;
 mod deep_reply;
