@@ -23,6 +23,7 @@ pub enum Local {
     /// CLIENT UNBLOCK: hotcache's id, translated to Redis's (see `client_cmd`).
     ClientUnblock,
     ClientReply,
+    AclWhoami,
     Hotkeys,
     Debug,
     ConfigGet,
@@ -174,6 +175,7 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("client|list", Route::Local(Local::ClientList)),
     ("client|kill", Route::Local(Local::ClientKill)),
     ("client|reply", Route::Local(Local::ClientReply)),
+    ("acl|whoami", Route::Local(Local::AclWhoami)),
     ("config|get", Route::Local(Local::ConfigGet)),
     ("config|set", Route::Local(Local::ConfigSet)),
     ("config|resetstat", Route::Local(Local::ConfigResetStat)),

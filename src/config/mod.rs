@@ -202,6 +202,12 @@ impl Config {
         Ok(())
     }
 
+    /// True when clients log in as Redis users (checked by Redis, each running
+    /// as its user): a Redis upstream and no `requirepass` of hotcache's own.
+    pub fn clients_are_redis_users(&self) -> bool {
+        self.requirepass.is_empty() && (self.upstream != Upstream::Embedded || self.cluster.is_on())
+    }
+
     /// Thread count with 0 resolved to the number of cores.
     pub fn thread_count(&self) -> usize {
         if self.threads > 0 {

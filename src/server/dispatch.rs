@@ -245,6 +245,10 @@ impl Conn {
         if let Lookup::Found(c) = lookup
             && let Route::Local(l) = c.route
             && super::multi::runs_at_exec(l)
+            // Logging in as a Redis user needs Redis's answer: inside MULTI
+            // that is Redis's to give, at EXEC, on the transaction's connection.
+            && !(self.config.clients_are_redis_users()
+                && matches!(l, cmd::Local::Auth | cmd::Local::Hello))
             && c.def.arity_ok(req.args.len())
             && let Some(d) = &mut self.dedicated
         {
@@ -260,7 +264,14 @@ impl Conn {
             Lookup::UnknownSub(_) => (None, After::Nothing),
         };
         self.invalidate_now(&after);
+        let relogs = matches!(
+            lookup,
+            Lookup::Found(c) if matches!(c.route, Route::Local(cmd::Local::Auth | cmd::Local::Hello))
+        );
         let Some(d) = &mut self.dedicated else { return true };
+        // An AUTH queued here logs this connection in as whoever it names, at
+        // EXEC: never hand it to another client after.
+        d.relogged |= relogs;
         d.tx_after = merge(std::mem::take(&mut d.tx_after), after);
         // A queued SELECT or CLIENT TRACKING takes effect at EXEC, if EXEC runs
         // and the command succeeds there: the connection's state is no longer

@@ -6,8 +6,10 @@
 //! SIGTERM stops the listeners, lets every connection finish the replies it owes,
 //! and closes.
 
+mod acl_watch;
 mod admin;
 mod affinity;
+mod auth;
 mod cached;
 mod client_cmd;
 mod clients;
@@ -106,6 +108,8 @@ pub struct Shared {
     pub config_file: Option<std::path::PathBuf>,
     /// Where the metrics endpoint listens, if it does.
     pub metrics_addr: Option<SocketAddr>,
+    /// Redis's ACL generation (see `upstream::users`).
+    pub acl: Arc<crate::upstream::users::Acl>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
     /// How each thread connects its tracking stream (None: no tracking).
@@ -190,6 +194,8 @@ pub struct ThreadCtx {
     pub stopping: Cell<bool>,
     /// Wakes the shutdown sequence when the last connection closes.
     pub drained: Notify,
+    /// AUTH answers Redis gave, for clients that are Redis users.
+    pub auth_checks: auth::AuthChecks,
 }
 
 impl ThreadCtx {
@@ -364,6 +370,7 @@ pub fn start_with_file(
         metrics,
         config_file,
         metrics_addr,
+        acl: Arc::new(crate::upstream::users::Acl::default()),
         shutting_down: AtomicBool::new(false),
         tracking,
         shutdown_tx,

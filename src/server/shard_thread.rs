@@ -47,6 +47,7 @@ pub(super) fn run(
                 shared.breaker.clone(),
                 shared.metrics.clone(),
                 shared.cluster.clone(),
+                shared.acl.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
             trackers: Trackers::default(),
@@ -57,9 +58,13 @@ pub(super) fn run(
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
             drained: Notify::new(),
+            auth_checks: Default::default(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
         tokio::task::spawn_local(super::memory::return_freed());
+        if index == 0 && config.clients_are_redis_users() {
+            tokio::task::spawn_local(super::acl_watch::watch(ctx.clone()));
+        }
         if let Some(tc) = shared.tracking.clone() {
             tokio::task::spawn_local(trackers::follow_tracking(ctx.clone(), tc));
         }

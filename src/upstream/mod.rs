@@ -12,6 +12,7 @@ mod handshake;
 mod nodes;
 mod owed;
 mod pipe;
+pub mod users;
 mod waiter;
 
 use std::cell::Cell;
@@ -35,6 +36,7 @@ use nodes::{Common, Node};
 
 pub use owed::{Charge, Owed};
 pub use pipe::{PipeConn, Relayed, Sink, upstream_error};
+pub use users::Identity;
 pub use waiter::{After, Failed, Hold, Parts, PipeCtx, Reply, ReplyTx, Waiter, fail_waiter};
 
 /// Address and credentials of a Redis upstream.
@@ -238,6 +240,7 @@ impl Upstream {
         breaker: Option<Arc<Breaker>>,
         metrics: Arc<crate::metrics::Metrics>,
         cluster: Option<Arc<Cluster>>,
+        acl: Arc<users::Acl>,
     ) -> Self {
         let common = Rc::new(Common {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
@@ -250,6 +253,8 @@ impl Upstream {
             counters,
             shard,
             metrics,
+            acl,
+            passwords: Rc::new(users::Passwords::default()),
         });
         if let Some(c) = cluster {
             let conns = ClusterConns::new(c.clone(), common.clone(), config.read_from);
@@ -327,28 +332,50 @@ impl Upstream {
         }
     }
 
-    /// The shared link for a client: `affinity` keeps a client on one connection so
-    /// its commands reach Redis in the order it sent them.
-    pub fn shared(&self, proto: Proto, affinity: usize) -> Result<Link, Bytes> {
-        self.shared_for(proto, affinity, Dest::default())
+    /// The passwords this thread saw Redis accept, per user.
+    pub fn passwords(&self) -> &users::Passwords {
+        &self.common.passwords
     }
 
-    /// The shared link for a request going `route` (the node of its slot in a
-    /// cluster).
-    pub fn shared_for(&self, proto: Proto, affinity: usize, route: Dest) -> Result<Link, Bytes> {
+    /// Redis's ACL generation.
+    pub fn acl(&self) -> &users::Acl {
+        &self.common.acl
+    }
+
+    /// The shared link of `who`'s for a client: `affinity` keeps a client on one
+    /// connection so its commands reach Redis in the order it sent them.
+    pub fn shared(&self, who: &Identity, proto: Proto, affinity: usize) -> Result<Link, Bytes> {
+        self.shared_for(who, proto, affinity, Dest::default())
+    }
+
+    /// The shared link of `who`'s for a request going `route` (the node of
+    /// its slot in a cluster).
+    pub fn shared_for(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        affinity: usize,
+        route: Dest,
+    ) -> Result<Link, Bytes> {
         match (&self.origin, &self.node, &self.cluster) {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.shared(proto, affinity).map(Link::Pipe),
-            (_, None, Some(c)) => c.shared(proto, affinity, route).map(Link::Pipe),
+            (_, Some(node), _) => node.shared(who, proto, affinity).map(Link::Pipe),
+            (_, None, Some(c)) => c.shared(who, proto, affinity, route).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
 
-    /// The shared link to one cluster node (a fan-out to every master).
-    pub fn shared_at(&self, proto: Proto, affinity: usize, addr: &Arc<str>) -> Result<Link, Bytes> {
+    /// The shared link of `who`'s to one cluster node (a fan-out to every master).
+    pub fn shared_at(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        affinity: usize,
+        addr: &Arc<str>,
+    ) -> Result<Link, Bytes> {
         match &self.cluster {
-            Some(c) => c.node(addr, false).shared(proto, affinity).map(Link::Pipe),
-            None => self.shared(proto, affinity),
+            Some(c) => c.node(addr, false).shared(who, proto, affinity).map(Link::Pipe),
+            None => self.shared(who, proto, affinity),
         }
     }
 
@@ -377,29 +404,77 @@ impl Upstream {
         self.cluster.as_ref().map(|c| c.masters()).unwrap_or_default()
     }
 
-    /// A connection for one client alone, from the pool or new.
-    pub fn dedicated(&self, proto: Proto) -> Result<Link, Bytes> {
-        self.dedicated_for(proto, None)
+    /// A connection of `who`'s for one client alone, from the pool or new.
+    pub fn dedicated(&self, who: &Identity, proto: Proto) -> Result<Link, Bytes> {
+        self.dedicated_for(who, proto, None)
     }
 
-    /// A connection for one client alone, to the node of `slot` in a cluster.
-    pub fn dedicated_for(&self, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
+    /// A connection of `who`'s for one client alone, to the node of `slot` in
+    /// a cluster.
+    pub fn dedicated_for(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        slot: Option<u16>,
+    ) -> Result<Link, Bytes> {
         match (&self.origin, &self.node, &self.cluster) {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.dedicated(proto).map(Link::Pipe),
-            (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
+            (_, Some(node), _) => node.dedicated(who, proto).map(Link::Pipe),
+            (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
 
-    /// A connection for one request that must reach Redis now, whatever the
-    /// breaker says (see `Route::Alone`); released like a dedicated one.
-    pub fn alone(&self, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
+    /// A connection of `who`'s for one request that must reach Redis now,
+    /// whatever the breaker says (see `Route::Alone`); released like a
+    /// dedicated one.
+    pub fn alone(&self, who: &Identity, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
         match (&self.origin, &self.node, &self.cluster) {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => Ok(Link::Pipe(node.alone(proto))),
-            (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
+            (_, Some(node), _) => node.alone(who, proto).map(Link::Pipe),
+            (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
+        }
+    }
+
+    /// A new connection of `who`'s (to any master of a cluster), to check its
+    /// credentials: its handshake is the check. None for the embedded origin.
+    pub fn open_for(&self, who: &Identity, proto: Proto) -> Option<Result<Rc<PipeConn>, Bytes>> {
+        match (&self.node, &self.cluster) {
+            (Some(node), _) => Some(node.open_for(who, proto)),
+            (None, Some(c)) => Some(c.open_for(who, proto)),
+            _ => None,
+        }
+    }
+
+    /// Asks Redis an AUTH as the client sent it (see `handshake::check_auth`);
+    /// None with the embedded origin (no Redis users there).
+    pub fn check_auth(
+        &self,
+        args: Vec<Bytes>,
+    ) -> Option<impl std::future::Future<Output = Result<Bytes, String>> + use<>> {
+        let target: Rc<Target> = match (&self.node, &self.cluster) {
+            (Some(node), _) => node.target().clone(),
+            (None, Some(c)) => c.any_master()?,
+            _ => return None,
+        };
+        let timeout = self.common.connect_timeout.get();
+        Some(async move { handshake::check_auth(&target, args, timeout).await })
+    }
+
+    /// Redis's refusal of `who`'s credentials in this ACL generation (on the
+    /// standalone node; a cluster's nodes are asked as requests go).
+    pub fn refusal(&self, who: &Identity) -> Option<Bytes> {
+        self.node.as_ref().and_then(|n| n.refusal(who))
+    }
+
+    /// Closes and forgets every connection of a Redis user on this thread.
+    pub fn forget_user(&self, user: &Option<Arc<str>>) {
+        if let Some(n) = &self.node {
+            n.forget_user(user);
+        }
+        if let Some(c) = &self.cluster {
+            c.forget_user(user);
         }
     }
 

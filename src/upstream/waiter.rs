@@ -48,6 +48,7 @@ pub trait Redirector {
         proto: crate::protocol::Proto,
         hops: u8,
         from: &str,
+        who: &super::users::Identity,
     ) -> Option<(Bytes, Waiter, After)>;
     /// A node failed or refused: the slot map may have changed.
     fn node_failed(&self);

@@ -14,7 +14,7 @@ use crate::protocol::{FrameKind, ReplyFramer};
 use crate::resilience::{Breaker, Verdict};
 use crate::stats::{add, inc};
 use crate::upstream::Target;
-use crate::upstream::handshake::handshake;
+use crate::upstream::handshake::{HandshakeError, handshake};
 use crate::upstream::waiter::{Hold, Reply, Waiter};
 
 impl PipeConn {
@@ -25,7 +25,8 @@ impl PipeConn {
                 self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
                 s
             }
-            Err(reason) => return self.fail_with(&target, &reason),
+            Err(HandshakeError::Refused(error)) => return self.refused(error),
+            Err(HandshakeError::Failed(reason)) => return self.fail_with(&target, &reason),
         };
         if self.is_dead() {
             return;
@@ -136,7 +137,7 @@ impl PipeConn {
                 _ = self.closed.notified() => return,
             };
             match read {
-                Ok(0) => return self.fail_with(target, "connection closed by the server"),
+                Ok(0) => return self.fail_with(target, super::CLOSED_BY_SERVER),
                 Ok(_) => {}
                 Err(e) => return self.fail_with(target, &e.to_string()),
             }
@@ -222,7 +223,14 @@ impl PipeConn {
                         match redirector {
                             Some(r) => {
                                 match r.redirect(
-                                    frame, req, waiter, after, self.proto, hops, &self.addr,
+                                    frame,
+                                    req,
+                                    waiter,
+                                    after,
+                                    self.proto,
+                                    hops,
+                                    &self.addr,
+                                    &self.identity,
                                 ) {
                                     Some(back) => back,
                                     None => return true,
