@@ -1,15 +1,15 @@
 //! Watching Redis's ACLs, when clients are Redis users: a change of a user's
-//! rights is obeyed within about a second, and a deleted user's clients are
+//! rights is obeyed within about half a second, and a deleted user's clients are
 //! disconnected, as Redis disconnects them.
 //!
-//! Once a second, on one shard thread, hotcache asks Redis `ACL LIST` as its
+//! Twice a second, on one shard thread, hotcache asks Redis `ACL LIST` as its
 //! own identity (which needs `+acl|list` for this; see README) and a `PING`
 //! without AUTH (whether clients may run commands before they AUTH). Any change
 //! of the list starts a new ACL generation: every permit to serve a user from
 //! the cache, every remembered AUTH answer and refusal belongs to one
 //! generation, so all of it is learned again from Redis. If hotcache may not
-//! read the list, a new generation starts every second anyway: nothing learned
-//! from the ACLs outlives a second.
+//! read the list, a new generation starts every half second anyway: nothing learned
+//! from the ACLs outlives half a second.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -23,7 +23,7 @@ use crate::protocol::{Proto, Request};
 use crate::upstream::{Identity, ReplySlot};
 
 /// How often the ACLs are read.
-const EVERY: Duration = Duration::from_secs(1);
+const EVERY: Duration = Duration::from_millis(500);
 
 /// Runs on shard 0 for the life of the server (with a Redis upstream and no
 /// `requirepass` of hotcache's own).
@@ -50,7 +50,7 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
                 last = Some(list);
             }
             // Not allowed to read them (or Redis unreachable): nothing learned
-            // from the ACLs may outlive this second.
+            // from the ACLs may outlive this half second.
             None => {
                 last = None;
                 ctx.upstream.acl().changed();

@@ -1,11 +1,14 @@
-//! AUTH and HELLO AUTH when clients are Redis users (no `requirepass` of
-//! hotcache's own): Redis checks the credentials, and the client then runs as
-//! that user (see `upstream::users`).
+//! When clients are Redis users (no `requirepass` of hotcache's own), Redis
+//! decides what hotcache cannot: whether credentials are good (AUTH, HELLO
+//! AUTH), and whether a user may run one of hotcache's own administrative
+//! commands (CONFIG, CLIENT LIST/KILL, SLOWLOG, HOTKEYS ...), as Redis would
+//! decide for its own.
 //!
-//! A check is an AUTH sent as the client sent it, on a connection of its own,
-//! so the client gets Redis's exact answer. Answers are kept per thread for the
-//! ACL generation they were given in: a client that logs in again with the same
-//! credentials, while Redis's ACLs have not changed, needs no new check.
+//! A login is checked with an AUTH sent as the client sent it, on a connection
+//! of its own, so the client gets Redis's exact answer; a command with `ACL
+//! DRYRUN` as hotcache's own identity. Answers are kept per thread for the ACL
+//! generation they were given in: the same question while Redis's ACLs have
+//! not changed needs no new one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::ThreadCtx;
 use super::conn::Conn;
 use super::signal::Signal;
+use crate::cmd::Local;
 use crate::protocol::Request;
 use crate::upstream::{Identity, upstream_error};
 
@@ -35,10 +40,10 @@ enum Check {
     Done { reply: Bytes, generation: u64, until: Option<Instant> },
 }
 
-/// One thread's AUTH checks, by the arguments as sent (`AUTH pw` and
-/// `AUTH default pw` may get different answers).
+/// One thread's questions to Redis and their answers, by the question as sent
+/// (`AUTH pw` and `AUTH default pw` may get different answers).
 #[derive(Default)]
-pub struct AuthChecks {
+pub struct Asks {
     map: RefCell<HashMap<Vec<Bytes>, Check>>,
 }
 
@@ -50,7 +55,7 @@ pub(super) enum Login {
     Answered(Bytes),
 }
 
-impl AuthChecks {
+impl Asks {
     /// Redis's answer for `args`, if current; else registers `signal` to be
     /// fired when it comes, and says whether a check must be started.
     fn lookup(
@@ -91,7 +96,56 @@ impl AuthChecks {
     }
 }
 
+/// The Redis command one of hotcache's own stands for when Redis decides
+/// whether a user may run it: Redis's own where hotcache answers it (CONFIG,
+/// CLIENT LIST/KILL/INFO, SLOWLOG), CONFIG GET (an administrator's right) for
+/// HOTKEYS and HOTCACHE.DEBUG; none for what concerns only the client's own
+/// connection (PING, HELLO, CLIENT SETNAME ...) and for INFO, whose sections
+/// of Redis's go to Redis as the user and whose own (counters) must answer
+/// while Redis does not.
+pub(super) fn stands_for(l: Local) -> Option<&'static [&'static [u8]]> {
+    Some(match l {
+        Local::ConfigGet | Local::Hotkeys | Local::Debug => &[b"CONFIG", b"GET", b"x"],
+        Local::ConfigSet => &[b"CONFIG", b"SET", b"x", b"y"],
+        Local::ConfigResetStat => &[b"CONFIG", b"RESETSTAT"],
+        Local::ConfigRewrite => &[b"CONFIG", b"REWRITE"],
+        Local::SlowlogGet => &[b"SLOWLOG", b"GET"],
+        Local::SlowlogLen => &[b"SLOWLOG", b"LEN"],
+        Local::SlowlogReset => &[b"SLOWLOG", b"RESET"],
+        Local::SlowlogHelp => &[b"SLOWLOG", b"HELP"],
+        Local::ClientList => &[b"CLIENT", b"LIST"],
+        Local::ClientKill => &[b"CLIENT", b"KILL", b"ID", b"1"],
+        Local::ClientInfo => &[b"CLIENT", b"INFO"],
+        Local::Info
+        | Local::Ping
+        | Local::Echo
+        | Local::Hello
+        | Local::Auth
+        | Local::Quit
+        | Local::Reset
+        | Local::ClientSetName
+        | Local::ClientGetName
+        | Local::ClientId
+        | Local::ClientReply
+        | Local::ClientUnblock
+        | Local::AclWhoami => return None,
+    })
+}
+
 impl Conn {
+    /// Whether the client may run hotcache's own command `l`: with Redis
+    /// users, as Redis decides (`may_run`); true otherwise. None while Redis
+    /// is being asked.
+    pub(super) fn may_run_local(&mut self, l: Local) -> Option<Result<(), Bytes>> {
+        if !self.config.clients_are_redis_users() || self.who == Identity::Own {
+            return Some(Ok(()));
+        }
+        match stands_for(l) {
+            Some(as_redis) => self.may_run(as_redis),
+            None => Some(Ok(())),
+        }
+    }
+
     /// Logs the client in as `user` (`AUTH` arguments `args`, as sent: the
     /// password alone, or the user and password). Must be called with nothing
     /// of the client's in flight: its next commands run as the new user.
@@ -106,35 +160,106 @@ impl Conn {
         let generation = self.ctx.upstream.acl().generation();
         let mut key = vec![Bytes::from_static(b"AUTH")];
         key.extend(args.iter().map(|a| Bytes::copy_from_slice(a)));
-        let (known, start) = self.ctx.auth_checks.lookup(&key, generation, &self.signal);
-        if let Some(reply) = known {
-            if &reply[..] == b"+OK\r\n" {
-                let (user, pass) = match args {
-                    [pass] => (&b"default"[..], pass),
-                    [user, pass] => (&user[..], pass),
-                    _ => return Login::Answered(reply),
-                };
-                self.logged_in(user, pass, generation);
-            }
-            return Login::Answered(reply);
-        }
-        if start {
-            let Some(ask) = self.ctx.upstream.check_auth(key.clone()) else {
-                let reply = Bytes::from_static(b"-ERR no upstream\r\n");
-                self.ctx.auth_checks.answered(key, reply, generation, false);
-                return Login::Waiting;
+        let ask = key.clone();
+        let Some(reply) = self.asked(key, move |ctx| ctx.upstream.check_auth(ask)) else {
+            return Login::Waiting;
+        };
+        if &reply[..] == b"+OK\r\n" {
+            let (user, pass) = match args {
+                [pass] => (&b"default"[..], pass),
+                [user, pass] => (&user[..], pass),
+                _ => return Login::Answered(reply),
             };
-            let ctx = self.ctx.clone();
-            let addr = self.ctx.upstream.describe();
-            tokio::task::spawn_local(async move {
-                let (reply, from_redis) = match ask.await {
-                    Ok(r) => (r, true),
-                    Err(e) => (upstream_error(&addr, &e), false),
-                };
-                ctx.auth_checks.answered(key, reply, generation, from_redis);
-            });
+            self.logged_in(user, pass, generation);
         }
-        Login::Waiting
+        Login::Answered(reply)
+    }
+
+    /// Whether the client's Redis user may run `as_redis` (the Redis command
+    /// one of hotcache's own stands for): None while Redis is being asked;
+    /// else None-free `Ok(())` or Redis's refusal as the client's error reply.
+    pub(super) fn may_run(&mut self, as_redis: &[&[u8]]) -> Option<Result<(), Bytes>> {
+        let user = self.info().user();
+        let mut key: Vec<Bytes> = vec![
+            Bytes::from_static(b"ACL"),
+            Bytes::from_static(b"DRYRUN"),
+            Bytes::from(user.to_string()),
+        ];
+        key.extend(as_redis.iter().map(|a| Bytes::copy_from_slice(a)));
+        let ask = key.clone();
+        let reply = self.asked(key, move |ctx| {
+            let link = ctx.upstream.shared(&Identity::Own, crate::protocol::Proto::Resp2, 0);
+            let rx = match link.map(|l| l.send(&Request::from_args(ask))) {
+                Ok(crate::upstream::ReplySlot::Wait(rx)) => Some(rx),
+                _ => None,
+            };
+            Some(async move {
+                let r = rx.ok_or("no upstream connection")?.await.map_err(|_| "connection lost")?;
+                match r.failed {
+                    Some(_) => Err(String::from_utf8_lossy(&r.frame).trim().to_string()),
+                    None => Ok(r.frame),
+                }
+            })
+        })?;
+        if &reply[..] == b"+OK\r\n" {
+            return Some(Ok(()));
+        }
+        // Redis could not be asked: say so, not that the user may not.
+        if reply.starts_with(b"-ERR upstream ") {
+            return Some(Err(reply));
+        }
+        // hotcache may not ask (its own user lacks the right): say that.
+        if reply.first() == Some(&b'-') {
+            let mut msg = b"-NOPERM hotcache cannot check this user's rights (its own user needs +acl|dryrun): ".to_vec();
+            msg.extend_from_slice(&reply[1..]);
+            return Some(Err(Bytes::from(msg)));
+        }
+        // DRYRUN says why as a bulk string ("This user has no permissions to
+        // run the 'config|get' command"); the client gets the NOPERM error
+        // Redis gives when it refuses the command itself. An error reply
+        // (hotcache may not DRYRUN, a user Redis no longer has) is refused too.
+        let why = match reply.first() {
+            Some(b'$') => reply.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(b"").to_vec(),
+            _ => reply.get(1..).unwrap_or(b"").to_vec(),
+        };
+        let why = String::from_utf8_lossy(&why).trim().to_string();
+        let mut msg = b"-NOPERM ".to_vec();
+        let text = why.strip_prefix("This user").map(|r| format!("this user{r}")).unwrap_or(why);
+        msg.extend_from_slice(text.as_bytes());
+        msg.extend_from_slice(b"\r\n");
+        Some(Err(Bytes::from(msg)))
+    }
+
+    /// Redis's answer to `key` in this ACL generation: known, or asked now
+    /// with `ask` (None then: the command waits, woken when it comes).
+    fn asked<F>(
+        &mut self,
+        key: Vec<Bytes>,
+        ask: impl FnOnce(&ThreadCtx) -> Option<F>,
+    ) -> Option<Bytes>
+    where
+        F: std::future::Future<Output = Result<Bytes, String>> + 'static,
+    {
+        let generation = self.ctx.upstream.acl().generation();
+        let (known, start) = self.ctx.asks.lookup(&key, generation, &self.signal);
+        if known.is_some() || !start {
+            return known;
+        }
+        let Some(question) = ask(&self.ctx) else {
+            let reply = Bytes::from_static(b"-ERR no upstream\r\n");
+            self.ctx.asks.answered(key, reply, generation, false);
+            return None;
+        };
+        let ctx = self.ctx.clone();
+        let addr = self.ctx.upstream.describe();
+        tokio::task::spawn_local(async move {
+            let (reply, from_redis) = match question.await {
+                Ok(r) => (r, true),
+                Err(e) => (upstream_error(&addr, &e), false),
+            };
+            ctx.asks.answered(key, reply, generation, from_redis);
+        });
+        None
     }
 
     /// Redis accepted `pass` for `user`: the client's commands run as that

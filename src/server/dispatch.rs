@@ -155,7 +155,17 @@ impl Conn {
             }
         }
         match c.route {
-            Route::Local(l) => self.local(l, c, req),
+            Route::Local(l) => match self.may_run_local(l) {
+                Some(Ok(())) => self.local(l, c, req),
+                Some(Err(refused)) => {
+                    self.mark.rejected = true;
+                    self.reply_raw(refused)
+                }
+                None => {
+                    self.stalled = Some(req);
+                    false
+                }
+            },
             Route::Shared => match c.cacheable {
                 Cacheable::Key if self.can_cache() => self.cached_read(c, req),
                 Cacheable::OneKey if req.args.len() == 2 && self.can_cache() => {
@@ -219,8 +229,9 @@ impl Conn {
             _ => false,
         };
         if by_name || by_key {
-            let args: Vec<String> = req
-                .args
+            // Credentials (AUTH, HELLO AUTH, MIGRATE AUTH, ACL SETUSER, CONFIG
+            // SET of a password) are hidden as SLOWLOG hides them.
+            let args: Vec<String> = crate::metrics::slowlog::redact(&req.args)
                 .iter()
                 .map(|a| String::from_utf8_lossy(&a[..a.len().min(256)]).into_owned())
                 .collect();
@@ -250,8 +261,19 @@ impl Conn {
             && !(self.config.clients_are_redis_users()
                 && matches!(l, cmd::Local::Auth | cmd::Local::Hello))
             && c.def.arity_ok(req.args.len())
-            && let Some(d) = &mut self.dedicated
+            && self.dedicated.is_some()
         {
+            // Redis decides whether its user may run it, as for any command
+            // queued: a refusal is the command's error.
+            match self.may_run_local(l) {
+                Some(Ok(())) => {}
+                Some(Err(refused)) => return self.reply_raw(refused),
+                None => {
+                    self.stalled = Some(req);
+                    return false;
+                }
+            }
+            let Some(d) = &mut self.dedicated else { return true };
             d.tx_locals.push(QueuedLocal { position: d.tx_count, local: l, command: c, req });
             d.tx_count += 1;
             return self.reply_raw(Bytes::from_static(b"+QUEUED\r\n"));

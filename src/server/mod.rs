@@ -194,8 +194,9 @@ pub struct ThreadCtx {
     pub stopping: Cell<bool>,
     /// Wakes the shutdown sequence when the last connection closes.
     pub drained: Notify,
-    /// AUTH answers Redis gave, for clients that are Redis users.
-    pub auth_checks: auth::AuthChecks,
+    /// Redis's answers to what hotcache asked it for clients that are Redis
+    /// users (logins, rights to hotcache's own commands).
+    pub asks: auth::Asks,
 }
 
 impl ThreadCtx {

@@ -58,7 +58,7 @@ pub(super) fn run(
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
             drained: Notify::new(),
-            auth_checks: Default::default(),
+            asks: Default::default(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
         tokio::task::spawn_local(super::memory::return_freed());

@@ -4,6 +4,7 @@
 //! ports and waits for them to answer, never for a fixed time.
 
 mod access;
+mod acl;
 mod cache;
 mod checker;
 mod cluster;
@@ -22,5 +23,6 @@ mod observability;
 mod origin;
 mod pipeline;
 mod resilience;
+mod secrets;
 mod state;
 mod tools;
