@@ -42,6 +42,7 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
                 if last.is_some() {
                     ctx.upstream.acl().changed();
                 }
+                ctx.upstream.acl().set_open_to_all(open_to_all(&list));
                 let now = parse_users(&list);
                 for (gone, _) in users.iter().filter(|(u, _)| !now.contains_key(*u)) {
                     disconnect(&ctx, gone);
@@ -53,6 +54,7 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
             // from the ACLs may outlive this half second.
             None => {
                 last = None;
+                ctx.upstream.acl().set_open_to_all(false);
                 ctx.upstream.acl().changed();
             }
         }
@@ -87,6 +89,26 @@ fn parse_users(list: &[u8]) -> HashMap<Arc<str>, bool> {
     out
 }
 
+/// Whether an `ACL LIST` is Redis's unrestricted default: one user,
+/// `default`, on, with every command, key and channel and nothing taken away
+/// (`user default on nopass sanitize-payload ~* &* +@all`).
+fn open_to_all(list: &[u8]) -> bool {
+    let lines: Vec<&[u8]> = list
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| l.starts_with(b"user "))
+        .collect();
+    let [line] = lines[..] else { return false };
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let has = |w: &[u8]| words.contains(&w);
+    words.get(1) == Some(&&b"default"[..])
+        && has(b"on")
+        && (has(b"~*") || has(b"allkeys"))
+        && (has(b"&*") || has(b"allchannels"))
+        && (has(b"+@all") || has(b"allcommands"))
+        && !words.iter().any(|w| w.starts_with(b"-") || w.starts_with(b"%") || w.starts_with(b"("))
+}
+
 /// Disconnects every client logged in as `user`, which Redis deleted (Redis
 /// disconnects its own clients of a deleted user).
 fn disconnect(ctx: &Rc<ThreadCtx>, user: &str) {
@@ -101,6 +123,16 @@ fn disconnect(ctx: &Rc<ThreadCtx>, user: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_acl_is_open_to_all() {
+        let installed = b"*1\r\n$52\r\nuser default on nopass sanitize-payload ~* &* +@all\r\n";
+        assert!(open_to_all(installed));
+        assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~* &* +@all -flushall\r\n"));
+        assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~a:* &* +@all\r\n"));
+        assert!(!open_to_all(b"*2\r\n$0\r\nuser default on nopass ~* &* +@all\r\n$0\r\nuser a on ~* &* +@all\r\n"));
+        assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~* &* +@all (~x +get)\r\n"));
+    }
 
     #[test]
     fn users_of_an_acl_list() {

@@ -268,6 +268,11 @@ impl Conn {
         let user: Arc<str> = Arc::from(String::from_utf8_lossy(user).as_ref());
         let pass: Arc<str> = Arc::from(String::from_utf8_lossy(pass).as_ref());
         self.ctx.upstream.passwords().accepted(&user, &pass, generation);
+        // A user other than `default` exists: Redis's ACLs are no longer its
+        // open default, whatever the last look at them said.
+        if &*user != "default" {
+            self.ctx.upstream.acl().set_open_to_all(false);
+        }
         self.info().set_user(user.clone());
         // A connection of the client's own keeps its state (db, WATCH,
         // tracking) as Redis's would: it logs in there too, the reply

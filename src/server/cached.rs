@@ -119,6 +119,15 @@ impl Conn {
         after.apply(&self.ctx.shared.cache.epochs);
     }
 
+    /// The ACL generation a cached reply must have been permitted in for this
+    /// client's user (`cache::permits`); None when no permit is needed: with
+    /// hotcache's own `requirepass`, or while Redis's ACLs are its
+    /// unrestricted default.
+    fn acl_generation(&self) -> Option<u64> {
+        let acl = self.ctx.upstream.acl();
+        (self.config.clients_are_redis_users() && !acl.open_to_all()).then(|| acl.generation())
+    }
+
     /// A cacheable read of one key: a hit answers at once; a miss joins or starts
     /// the singleflight read of its entry.
     pub(super) fn cached_read(&mut self, c: &'static Command, req: Request) -> bool {
@@ -134,7 +143,7 @@ impl Conn {
         cache.record_read(key, now);
         // With Redis users, a hit only for a command and key Redis answered
         // this client's user before, in these ACLs (`cache::permits`).
-        let acl = self.config.clients_are_redis_users().then(|| ctx.upstream.acl().generation());
+        let acl = self.acl_generation();
         let permitted = acl.is_none_or(|g| cache.permits.allows(&self.who, c.id, key, g));
         if !permitted {
             inc(&counters.cache_acl_misses);
@@ -266,10 +275,7 @@ impl Conn {
         let degraded = ctx.upstream.degraded();
         // With Redis users, hits only for this very list of keys, answered
         // for this user before (`cache::permits`).
-        let acl = self
-            .config
-            .clients_are_redis_users()
-            .then(|| (ctx.upstream.acl().generation(), crate::cache::permits::key_list(keys)));
+        let acl = self.acl_generation().map(|g| (g, crate::cache::permits::key_list(keys)));
         let permitted =
             acl.as_ref().is_none_or(|(g, list)| cache.permits.allows(&self.who, c.id, list, *g));
         if !permitted {

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 
@@ -49,6 +49,10 @@ pub struct Acl {
     /// Whether Redis lets a client in without AUTH (its `default` user on and
     /// needing no password): 0 not known yet, 1 yes, 2 no.
     default: AtomicU8,
+    /// Redis's only user is `default`, with every right on every key and
+    /// channel (Redis as installed): everyone may be served everything, and
+    /// no permit needs checking.
+    open_to_all: AtomicBool,
 }
 
 impl Acl {
@@ -63,6 +67,17 @@ impl Acl {
     /// The ACLs may have changed: everything concluded from them is stale.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Relaxed);
+    }
+
+    /// What the ACL list says: whether it is Redis's unrestricted default.
+    pub fn set_open_to_all(&self, open: bool) {
+        self.open_to_all.store(open, Relaxed);
+    }
+
+    /// True while Redis's ACLs give everyone everything (see `open_to_all`).
+    #[inline]
+    pub fn open_to_all(&self) -> bool {
+        self.open_to_all.load(Relaxed)
     }
 
     /// What Redis answered a command sent without AUTH: whether a client that
