@@ -130,7 +130,9 @@ mod tests {
         assert!(open_to_all(installed));
         assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~* &* +@all -flushall\r\n"));
         assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~a:* &* +@all\r\n"));
-        assert!(!open_to_all(b"*2\r\n$0\r\nuser default on nopass ~* &* +@all\r\n$0\r\nuser a on ~* &* +@all\r\n"));
+        assert!(!open_to_all(
+            b"*2\r\n$0\r\nuser default on nopass ~* &* +@all\r\n$0\r\nuser a on ~* &* +@all\r\n"
+        ));
         assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~* &* +@all (~x +get)\r\n"));
     }
 

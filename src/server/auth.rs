@@ -186,21 +186,7 @@ impl Conn {
             Bytes::from(user.to_string()),
         ];
         key.extend(as_redis.iter().map(|a| Bytes::copy_from_slice(a)));
-        let ask = key.clone();
-        let reply = self.asked(key, move |ctx| {
-            let link = ctx.upstream.shared(&Identity::Own, crate::protocol::Proto::Resp2, 0);
-            let rx = match link.map(|l| l.send(&Request::from_args(ask))) {
-                Ok(crate::upstream::ReplySlot::Wait(rx)) => Some(rx),
-                _ => None,
-            };
-            Some(async move {
-                let r = rx.ok_or("no upstream connection")?.await.map_err(|_| "connection lost")?;
-                match r.failed {
-                    Some(_) => Err(String::from_utf8_lossy(&r.frame).trim().to_string()),
-                    None => Ok(r.frame),
-                }
-            })
-        })?;
+        let reply = self.asked_as_hotcache(key)?;
         if &reply[..] == b"+OK\r\n" {
             return Some(Ok(()));
         }
@@ -230,9 +216,29 @@ impl Conn {
         Some(Err(Bytes::from(msg)))
     }
 
+    /// Redis's answer to the command `key`, sent as hotcache's own identity on
+    /// its shared RESP2 connection (None while waiting, see `asked`).
+    pub(super) fn asked_as_hotcache(&mut self, key: Vec<Bytes>) -> Option<Bytes> {
+        let ask = key.clone();
+        self.asked(key, move |ctx| {
+            let link = ctx.upstream.shared(&Identity::Own, crate::protocol::Proto::Resp2, 0);
+            let rx = match link.map(|l| l.send(&Request::from_args(ask))) {
+                Ok(crate::upstream::ReplySlot::Wait(rx)) => Some(rx),
+                _ => None,
+            };
+            Some(async move {
+                let r = rx.ok_or("no upstream connection")?.await.map_err(|_| "connection lost")?;
+                match r.failed {
+                    Some(_) => Err(String::from_utf8_lossy(&r.frame).trim().to_string()),
+                    None => Ok(r.frame),
+                }
+            })
+        })
+    }
+
     /// Redis's answer to `key` in this ACL generation: known, or asked now
     /// with `ask` (None then: the command waits, woken when it comes).
-    fn asked<F>(
+    pub(super) fn asked<F>(
         &mut self,
         key: Vec<Bytes>,
         ask: impl FnOnce(&ThreadCtx) -> Option<F>,

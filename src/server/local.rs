@@ -273,19 +273,47 @@ impl Conn {
             self.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
             self.info().resp.store(v as u8, Relaxed);
         }
+        // What the server behind is: heard at a connection's handshake, or
+        // asked now (the reply waits for it) if hotcache has not connected yet.
+        let server = match self.server_hello() {
+            Some(s) => s,
+            None => {
+                let Some(reply) = self.asked_as_hotcache(vec![Bytes::from_static(b"HELLO")]) else {
+                    self.stalled = Some(req);
+                    return false;
+                };
+                let cluster = self.ctx.upstream.is_cluster();
+                super::hello::ServerHello::parse(Proto::Resp2, &reply)
+                    .unwrap_or_else(|| super::hello::ServerHello::assumed(cluster))
+            }
+        };
+        // In front of a cluster hotcache is one server to its clients (they
+        // need not be cluster-aware, nothing is MOVED): `standalone`.
+        let mut server = server;
+        if self.ctx.upstream.is_cluster() {
+            server.mode = Bytes::from_static(b"standalone");
+        }
         let id = self.info().id as i64;
         let proto = self.proto;
         self.reply_with(|o| {
-            o.map(7);
-            o.bulk(b"server").bulk(b"hotcache");
-            // The Redis version hotcache speaks, so clients enable the same features.
-            o.bulk(b"version").bulk(crate::cmd::REDIS_VERSION.as_bytes());
+            o.map(8);
+            o.bulk(b"server").bulk(&server.server);
+            o.bulk(b"version").bulk(&server.version);
             o.bulk(b"proto").int(proto.number());
             o.bulk(b"id").int(id);
-            o.bulk(b"mode").bulk(b"standalone");
-            o.bulk(b"role").bulk(b"master");
-            o.bulk(b"modules").array(0);
+            server.write(o, proto);
         })
+    }
+
+    /// What HELLO says of the server behind hotcache (see `hello`).
+    /// None when hotcache has not heard the server yet.
+    fn server_hello(&self) -> Option<super::hello::ServerHello> {
+        use super::hello::ServerHello;
+        if self.ctx.upstream.is_embedded() {
+            return Some(ServerHello::assumed(false));
+        }
+        let heard = self.ctx.upstream.hellos(self.proto).into_iter();
+        ServerHello::lowest(heard.filter_map(|(p, reply)| ServerHello::parse(p, &reply)))
     }
 
     /// True while forwarded commands of this client await their replies.

@@ -18,6 +18,7 @@ mod config_cmd;
 mod conn;
 mod dispatch;
 mod forward;
+mod hello;
 mod info;
 mod local;
 mod memory;

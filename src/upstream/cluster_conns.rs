@@ -192,6 +192,13 @@ impl ClusterConns {
         self.node_for(Dest::default(), 0)?.open_for(who, proto)
     }
 
+    /// The HELLO replies of the nodes this thread has connected to.
+    pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
+        let nodes = self.nodes.borrow();
+        let all = nodes.iter().flat_map(|m| m.values());
+        all.filter_map(|n| n.ctx.breaker.as_ref().and_then(|b| b.health.hello(proto))).collect()
+    }
+
     /// Closes and forgets every connection of a Redis user, on every node.
     pub fn forget_user(&self, user: &Option<Arc<str>>) {
         for n in self.nodes.borrow().iter().flat_map(|m| m.values()) {

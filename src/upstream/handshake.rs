@@ -38,15 +38,15 @@ const BUSY_RETRY: Duration = Duration::from_millis(50);
 
 /// Connects and prepares a connection. `connect_timeout` bounds connecting and
 /// HELLO; a SELECT or READONLY refused with BUSY is sent again until accepted.
-/// Returns the stream and the connection's client id at Redis (-1 if unknown);
-/// `on_busy` is called for each BUSY refusal.
+/// Returns the stream, the connection's client id at Redis (-1 if unknown)
+/// and Redis's HELLO reply; `on_busy` is called for each BUSY refusal.
 pub(super) async fn handshake(
     target: &Target,
     proto: Proto,
     connect_timeout: Duration,
     on_busy: impl Fn(),
-) -> Result<(TcpStream, i64), HandshakeError> {
-    let (mut conn, id) = tokio::time::timeout(connect_timeout, hello(target, proto))
+) -> Result<(TcpStream, i64, Bytes), HandshakeError> {
+    let (mut conn, id, hello) = tokio::time::timeout(connect_timeout, hello(target, proto))
         .await
         .map_err(|_| "connect timeout".to_string())??;
     let db = target.db.to_string();
@@ -59,11 +59,11 @@ pub(super) async fn handshake(
     if !conn.rbuf.is_empty() {
         return Err(HandshakeError::Failed("unexpected data after handshake".into()));
     }
-    Ok((conn.stream, id))
+    Ok((conn.stream, id, hello))
 }
 
 /// Connects and sends HELLO; returns the connection and its id at Redis.
-async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64), HandshakeError> {
+async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64, Bytes), HandshakeError> {
     let stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let mut conn = Handshake { stream, rbuf: BytesMut::with_capacity(4096) };
@@ -82,7 +82,8 @@ async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64), Handsh
         }
         return Err(HandshakeError::Failed(format!("handshake failed: {}", error_text(&reply))));
     }
-    Ok((conn, hello_id(&reply).unwrap_or(-1)))
+    let id = hello_id(&reply).unwrap_or(-1);
+    Ok((conn, id, reply))
 }
 
 /// The `id` field of a HELLO reply (a RESP2 flat array or a RESP3 map, keys

@@ -468,6 +468,16 @@ impl Upstream {
         self.node.as_ref().and_then(|n| n.refusal(who))
     }
 
+    /// The HELLO replies of the servers behind (one Redis, or each cluster
+    /// node this thread has talked to), in `proto` where known.
+    pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
+        match (&self.node, &self.cluster) {
+            (Some(n), _) => n.ctx.breaker.iter().filter_map(|b| b.health.hello(proto)).collect(),
+            (None, Some(c)) => c.hellos(proto),
+            _ => Vec::new(),
+        }
+    }
+
     /// Closes and forgets every connection of a Redis user on this thread.
     pub fn forget_user(&self, user: &Option<Arc<str>>) {
         if let Some(n) = &self.node {

@@ -29,7 +29,7 @@ fn requirepass_as_redis() {
     assert_eq!(c.cmd(&["GET", "a"]), b"-NOAUTH Authentication required.\r\n");
     // HELLO with AUTH authenticates and switches protocol in one step.
     let r = c.cmd_str(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"]);
-    assert!(r.starts_with("%7\r\n"), "{r}");
+    assert!(r.starts_with("%8\r\n"), "{r}");
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), b"$2\r\nme\r\n");
     assert_eq!(c.cmd(&["GET", "a"]), b"$1\r\n1\r\n");
 }

@@ -21,8 +21,11 @@ impl PipeConn {
     pub(super) async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
         let on_busy = || inc(&self.ctx.counters().upstream_handshake_busy);
         let stream = match handshake(&target, self.proto, connect_timeout, on_busy).await {
-            Ok((s, id)) => {
+            Ok((s, id, hello)) => {
                 self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
+                if let Some(b) = &self.ctx.breaker {
+                    b.health.saw_hello(self.proto, hello);
+                }
                 s
             }
             Err(HandshakeError::Refused(error)) => return self.refused(error),
