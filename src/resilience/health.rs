@@ -11,8 +11,11 @@
 //! breaker opens and every connection with requests waiting fails them.
 //!
 //! One silence is not a stall: Redis running a script answers nobody until its
-//! `busy-reply-threshold`, then BUSY. While a script hotcache sent is running,
-//! an unanswered check is taken for that, not for a dead node.
+//! `busy-reply-threshold`, then BUSY, and a KEYS or a synchronous FLUSHALL
+//! holds it as long as it runs. While such a command hotcache sent is running,
+//! an unanswered check is taken for that, not for a dead node. (A slow command
+//! sent to Redis by someone else looks like a stall once it runs past twice
+//! `upstream-stall-timeout`.)
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -35,7 +38,8 @@ pub struct Health {
     stalled: AtomicBool,
     /// When the node last answered a check (ms since `epoch`, 0: never).
     answered_at: AtomicU64,
-    /// Scripts and functions sent through hotcache and not answered yet.
+    /// Scripts, functions and long commands sent through hotcache and not
+    /// answered yet.
     scripts: AtomicUsize,
     /// When the node last answered BUSY (ms since `epoch` + 1, 0: not lately).
     busy_at: AtomicU64,

@@ -57,6 +57,7 @@ impl Conn {
                 return self.queue_in_transaction(&lookup, req);
             }
         }
+        self.long = matches!(&lookup, Lookup::Found(c) if c.long);
         self.retry_kind = match &lookup {
             Lookup::Found(c) if c.def.has(flags::READONLY) && c.route == Route::Shared => {
                 RetryKind::Read

@@ -74,11 +74,13 @@ impl Conn {
             RetryKind::No => None,
             kind => Some(Retry::new(&req.frame, self.dest, kind == RetryKind::Read)),
         };
+        // A command that may hold Redis for long waits as a script does.
+        let hold = if self.long { Hold::Script } else { Hold::Timed };
         let slot = link.send_with(
             &req,
             after,
             &self.ctx.shared.cache.epochs,
-            Hold::Timed,
+            hold,
             self.send_time(),
             &self.owed,
         );

@@ -74,8 +74,10 @@ pub enum Hold {
     /// A blocking command (BLPOP, WAIT ...), or one Redis answers only when it
     /// can (SCRIPT KILL while a script runs): bounded by its own timeout.
     Blocking,
-    /// A script or function: it runs as long as Redis lets it, and while it
-    /// runs, the node's silence is Redis busy with it, not a dead node.
+    /// A script or function, or a command that may hold Redis for long
+    /// (KEYS, a synchronous FLUSHALL, DEBUG ...): it runs as long as Redis
+    /// lets it, and while it runs, the node's silence is Redis busy with it,
+    /// not a dead node.
     Script,
 }
 

@@ -95,6 +95,8 @@ pub(super) struct Conn {
     pub config_appends: VecDeque<Vec<(String, String)>>,
     /// Whether the command being dispatched may be retried (set by dispatch).
     pub retry_kind: RetryKind,
+    /// The command being dispatched may hold Redis for long (set by dispatch).
+    pub long: bool,
     /// Where the command being dispatched goes (its cluster slot; set by dispatch).
     pub dest: crate::upstream::Dest,
     /// A MULTI not yet sent: with a cluster, its node is the one of the first
@@ -176,6 +178,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         home_db,
         exec_splices: VecDeque::new(),
         retry_kind: RetryKind::No,
+        long: false,
         dest: crate::upstream::Dest::default(),
         cluster_multi: None,
         route_epoch: 0,
