@@ -116,7 +116,13 @@ pub struct Tracker {
     shard: usize,
     /// The live connection, once its handshake succeeded.
     conn: RefCell<Option<Rc<Live>>>,
+    /// Told of every invalidation this stream carries (the keys, or None for
+    /// everything: a flush, or the stream lost): client tracking fans it out.
+    hook: RefCell<Option<Hook>>,
 }
+
+/// See `Tracker::hook`.
+pub type Hook = Box<dyn Fn(Option<&[&[u8]]>)>;
 
 /// A connected, handshaken tracking stream.
 struct Live {
@@ -139,7 +145,20 @@ impl Tracker {
         counters: Arc<[ShardCounters]>,
         shard: usize,
     ) -> Rc<Self> {
-        Rc::new(Self { config, state, epochs, counters, shard, conn: RefCell::new(None) })
+        Rc::new(Self {
+            config,
+            state,
+            epochs,
+            counters,
+            shard,
+            conn: RefCell::new(None),
+            hook: RefCell::new(None),
+        })
+    }
+
+    /// Sets what is told of every invalidation (see `hook`).
+    pub fn set_hook(&self, hook: Hook) {
+        *self.hook.borrow_mut() = Some(hook);
     }
 
     fn counters(&self) -> &ShardCounters {
@@ -179,7 +198,12 @@ impl Tracker {
         while let Some((len, kind)) = framer.next_frame(&rbuf).map_err(|e| e.to_string())? {
             let f = rbuf.split_to(len);
             match kind {
-                FrameKind::Push => invalidate(&f, &self.epochs, self.counters()),
+                FrameKind::Push => {
+                    let keys = invalidate(&f, &self.epochs, self.counters());
+                    if let (Some(hook), Some(keys)) = (&*self.hook.borrow(), keys) {
+                        hook(keys.as_deref());
+                    }
+                }
                 FrameKind::Reply => live.ping_sent.set(None),
                 FrameKind::Error => return Err("error reply on the tracking connection".into()),
             }
@@ -198,6 +222,11 @@ impl Tracker {
         if self.conn.borrow_mut().take().is_some() {
             self.state.down();
             self.epochs.invalidate_tracking();
+            // What the stream would have said is lost: everything, for whoever
+            // relied on it.
+            if let Some(hook) = &*self.hook.borrow() {
+                hook(None);
+            }
             inc(&self.counters().invalidations_reconnect);
             tracing::warn!(upstream = %self.config.addr, shard = self.shard, error = %why,
                 "tracking connection lost; cache dropped");
@@ -214,6 +243,11 @@ impl Tracker {
                     backoff = Duration::from_millis(50);
                     *self.conn.borrow_mut() = Some(live.clone());
                     self.state.up();
+                    // Writes made while the stream was down went unseen: once
+                    // more, everything, now that it sees them again.
+                    if let Some(hook) = &*self.hook.borrow() {
+                        hook(None);
+                    }
                     tracing::debug!(shard = self.shard, "tracking ready (BCAST)");
                     let why = self.watch(&live, &stop).await;
                     self.lost(&why);
@@ -341,30 +375,39 @@ impl Tracker {
 }
 
 /// Applies one `invalidate` push: an array of keys, or null for "everything".
-fn invalidate(push: &[u8], epochs: &Epochs, c: &ShardCounters) {
+/// Returns what it said (Some(None) for everything), None if it was not one.
+fn invalidate<'a>(
+    push: &'a [u8],
+    epochs: &Epochs,
+    c: &ShardCounters,
+) -> Option<Option<Vec<&'a [u8]>>> {
     let mut p = Cursor { buf: push, pos: 0 };
-    let (Some(b'>'), Some(2)) = (p.byte(), p.number()) else { return };
+    let (Some(b'>'), Some(2)) = (p.byte(), p.number()) else { return None };
     if p.bulk() != Some(&b"invalidate"[..]) {
-        return;
+        return None;
     }
     inc(&c.tracking_messages);
     match p.byte() {
         Some(b'*') => {
             let n = p.number().unwrap_or(0);
+            let mut keys = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1024));
             for _ in 0..n {
                 match p.bulk() {
                     Some(key) => {
                         epochs.invalidate(key);
                         inc(&c.invalidations_tracking);
+                        keys.push(key);
                     }
-                    None => return,
+                    None => break,
                 }
             }
+            Some(Some(keys))
         }
         // A null: FLUSHALL/FLUSHDB, or Redis dropping its tracking state.
         _ => {
             epochs.invalidate_all();
             inc(&c.invalidations_flush);
+            Some(None)
         }
     }
 }

@@ -113,6 +113,7 @@ pub const SHARED_WITH_REDIS: &[&str] = &[
     "latency-tracking-info-percentiles",
     "slowlog-log-slower-than",
     "slowlog-max-len",
+    "tracking-table-max-keys",
 ];
 
 /// Settings whose whole value is a secret: shown back as `***` when set.

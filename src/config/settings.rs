@@ -152,6 +152,11 @@ settings! {
     slowlog_log_slower_than: i64 = 10_000, "slowlog-log-slower-than", runtime: true, range: -1..=9223372036854775807;
     /// Most entries SLOWLOG keeps.
     slowlog_max_len: u64 = 128, "slowlog-max-len", runtime: true, range: 0..=9223372036854775807;
+    /// Most keys the tracking tables of clients whose CLIENT TRACKING hotcache
+    /// serves may hold, over all threads (Redis's setting): past it, keys are
+    /// dropped from the table and invalidated for the clients that read them;
+    /// 0 means no limit.
+    tracking_table_max_keys: u64 = 1_000_000, "tracking-table-max-keys", runtime: true, range: 0..=9223372036854775807;
     /// Port of the HTTP endpoint serving Prometheus metrics (`/metrics`) and the
     /// dashboard (`/`); 0 turns it off.
     metrics_port: u16 = 0, "metrics-port", runtime: false, range: 0..=65535;

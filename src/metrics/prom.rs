@@ -211,6 +211,26 @@ impl Collector for HotcacheCollector {
                 MetricType::Gauge,
             )?
             .encode_gauge(&(shared.started.elapsed().as_secs() as i64))?;
+        // Clients' own CLIENT TRACKING, served by hotcache.
+        let t = &shared.tracking_totals;
+        for (name, help, v) in [
+            ("hotcache_client_tracking_clients", "Clients with CLIENT TRACKING on.", &t.clients),
+            ("hotcache_client_tracking_keys", "Keys in the clients' tracking tables.", &t.keys),
+            (
+                "hotcache_client_tracking_items",
+                "(key, client) pairs in the clients' tracking tables.",
+                &t.items,
+            ),
+            (
+                "hotcache_client_tracking_memory_bytes",
+                "Memory the clients' tracking tables take (estimate).",
+                &t.memory,
+            ),
+        ] {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&(v.load(std::sync::atomic::Ordering::Relaxed) as i64))?;
+        }
         encoder
             .encode_descriptor(
                 "process_resident_memory_bytes",

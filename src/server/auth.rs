@@ -128,7 +128,11 @@ pub(super) fn stands_for(l: Local) -> Option<&'static [&'static [u8]]> {
         | Local::ClientId
         | Local::ClientReply
         | Local::ClientUnblock
-        | Local::AclWhoami => return None,
+        | Local::AclWhoami
+        | Local::ClientTracking
+        | Local::ClientCaching
+        | Local::ClientGetRedir
+        | Local::ClientTrackingInfo => return None,
     })
 }
 

@@ -60,7 +60,7 @@ impl Conn {
 
     /// Applies the invalidations that arrived before the input being answered
     /// (see `cache::tracker`): once per batch of input, before its first hit.
-    fn sync_tracking(&mut self) {
+    pub(super) fn sync_tracking(&mut self) {
         let need = std::mem::replace(&mut self.need_sync, NeedSync::No);
         if need != NeedSync::No {
             self.ctx.trackers.sync(need == NeedSync::Full);

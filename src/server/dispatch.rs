@@ -14,6 +14,10 @@ use crate::protocol::{ReplyBuf, Request, string2ll};
 use crate::stats::inc;
 use crate::upstream::{After, Dest};
 
+/// Arguments past which a command counts as one that may hold Redis for long
+/// (see `Command::long`).
+const LONG_ARGS: usize = 100_000;
+
 impl Conn {
     /// Runs one command. False when input processing must pause: the command
     /// waits for earlier replies (it is kept as `stalled`), or the client is closing.
@@ -57,7 +61,9 @@ impl Conn {
                 return self.queue_in_transaction(&lookup, req);
             }
         }
-        self.long = matches!(&lookup, Lookup::Found(c) if c.long);
+        // So may any command with a huge number of arguments (an MGET of a
+        // million keys keeps Redis busy for a while on a loaded machine).
+        self.long = matches!(&lookup, Lookup::Found(c) if c.long) || req.args.len() > LONG_ARGS;
         self.retry_kind = match &lookup {
             Lookup::Found(c) if c.def.has(flags::READONLY) && c.route == Route::Shared => {
                 RetryKind::Read
@@ -94,6 +100,9 @@ impl Conn {
                     format!("ERR command '{base}' refused: upstream {addr} is degraded").as_bytes(),
                 );
             }
+        }
+        if !self.ctx.tracking.is_empty() {
+            self.track_command(c, &req.args);
         }
         let after = self.write_after(c, &req.args);
         if after != After::Nothing {
@@ -261,6 +270,8 @@ impl Conn {
             // that is Redis's to give, at EXEC, on the transaction's connection.
             && !(self.config.clients_are_redis_users()
                 && matches!(l, cmd::Local::Auth | cmd::Local::Hello))
+            // Tracking hotcache cannot serve now is Redis's, queued there.
+            && (!super::tracking::is_tracking_command(l) || self.tracking_served())
             && c.def.arity_ok(req.args.len())
             && self.dedicated.is_some()
         {
@@ -281,6 +292,11 @@ impl Conn {
         }
         // Ids of clients (CLIENT UNBLOCK, TRACKING REDIRECT) become Redis's.
         let req = self.translate_client_ids(lookup, req);
+        if let Lookup::Found(c) = lookup
+            && !self.ctx.tracking.is_empty()
+        {
+            self.track_command(c, &req.args);
+        }
         let (state, after) = match lookup {
             Lookup::Found(c) => (c.state, self.write_after(c, &req.args)),
             Lookup::Unknown => (None, After::All),
@@ -329,7 +345,7 @@ impl Conn {
     }
 
     /// Commands that start state on the upstream connection.
-    fn stateful(&mut self, c: &'static Command, req: Request) -> bool {
+    pub(super) fn stateful(&mut self, c: &'static Command, req: Request) -> bool {
         // With a cluster, a transaction's node is the one of the first command
         // queued in it: MULTI waits for that command (see `deferred_multi`).
         if self.ctx.upstream.is_cluster()

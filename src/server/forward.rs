@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::conn::{Conn, Dedicated, Effect, Lane, Relay, Retry, RetryKind};
 use crate::cmd::{self, Lookup, Route};
 use crate::metrics::Source;
-use crate::protocol::{Request, string2ll};
+use crate::protocol::{Proto, Request, string2ll};
 use crate::stats::inc;
 use crate::upstream::{After, Hold, Link, ReplySlot, Sink};
 
@@ -302,6 +302,16 @@ impl Conn {
             Lookup::UnknownSub(_) => After::Nothing,
         };
         self.invalidate_now(&after);
+        // HELLO through the relay changes the protocol of the client (as seen
+        // by who sends it tracking invalidations: a push or a message).
+        if let Lookup::Found(c) = &lookup
+            && c.route == Route::Local(cmd::Local::Hello)
+            && let Some(v) = req.args.get(1).and_then(|v| crate::protocol::string2ll(v))
+            && (v == 2 || v == 3)
+        {
+            self.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
+            self.info().resp.store(v as u8, Relaxed);
+        }
         let req = self.translate_client_ids(&lookup, req);
         let Some(relay) = &mut self.relay else { return true };
         if let Lookup::Found(c) = lookup

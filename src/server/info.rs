@@ -25,10 +25,6 @@ impl InfoParts {
     fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
     }
-
-    fn is_empty(self) -> bool {
-        self.0 == 0
-    }
 }
 
 /// The sections hotcache answers itself, by name.
@@ -112,8 +108,9 @@ impl Conn {
             args.extend(rest);
             Request::from_args(args)
         };
-        let effect = if parts.is_empty() { Effect::None } else { Effect::AppendInfo(parts) };
-        self.forward(forwarded, effect, crate::upstream::After::Nothing)
+        // Even with no section of hotcache's asked for, the reply passes
+        // through `append_info`: the tracking lines are hotcache's.
+        self.forward(forwarded, Effect::AppendInfo(parts), crate::upstream::After::Nothing)
     }
 
     /// hotcache's sections: (name, text with its header), in INFO's order
@@ -150,6 +147,8 @@ impl Conn {
         let Some((kind, body)) = split_text_reply(&frame) else { return frame };
         let mut own = self.own_sections(parts);
         let body = replace_sections(body, &mut own);
+        let body =
+            if self.ctx.shared.tracks_everything() { self.own_tracking_lines(&body) } else { body };
         let text = Self::join_sections(&own);
         let mut joined = BytesMut::with_capacity(body.len() + text.len() + 8);
         joined.extend_from_slice(&body);
@@ -169,6 +168,28 @@ impl Conn {
         out.extend_from_slice(&joined);
         out.extend_from_slice(b"\r\n");
         out.freeze()
+    }
+
+    /// Redis's `tracking_*` lines (Stats) speak of hotcache's own tracking
+    /// connections; clients' tracking is hotcache's (see `tracking`): its
+    /// figures, over all threads, take their place.
+    fn own_tracking_lines(&self, body: &[u8]) -> Vec<u8> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = &self.ctx.shared.tracking_totals;
+        let ours = [
+            ("tracking_clients:", t.clients.load(Relaxed)),
+            ("tracking_total_keys:", t.keys.load(Relaxed)),
+            ("tracking_total_items:", t.items.load(Relaxed)),
+            ("tracking_total_prefixes:", t.prefixes.load(Relaxed)),
+        ];
+        let mut out = Vec::with_capacity(body.len());
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            match ours.iter().find(|(name, _)| line.starts_with(name.as_bytes())) {
+                Some((name, n)) => out.extend_from_slice(format!("{name}{n}\r\n").as_bytes()),
+                None => out.extend_from_slice(line),
+            }
+        }
+        out
     }
 
     /// hotcache's own INFO section.
@@ -212,6 +233,13 @@ impl Conn {
                 "down"
             };
         let _ = write!(s, "cache_tracking:{tracking}\r\n");
+        // Clients' own tracking (its counts are in Stats, as Redis's).
+        let t = &shared.tracking_totals;
+        let _ = write!(
+            s,
+            "client_tracking_memory:{}\r\n",
+            t.memory.load(std::sync::atomic::Ordering::Relaxed)
+        );
         for (name, value) in crate::stats::fields(&shared.counters) {
             let _ = write!(s, "{name}:{value}\r\n");
         }

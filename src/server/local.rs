@@ -99,6 +99,34 @@ impl Conn {
                 })
             }
             Local::ClientList => self.client_list(&req),
+            // Tracking: hotcache's own where it can serve it, else Redis's on
+            // the client's own connection (the state lives there). Queued in
+            // a transaction, it was found served when queued (see
+            // `queue_in_transaction`): EXEC's array needs its reply now.
+            Local::ClientTracking if self.splicing || self.tracking_served() => {
+                self.client_tracking(&req)
+            }
+            Local::ClientTracking => self.stateful(c, req),
+            Local::ClientCaching if self.splicing || self.tracking_served() => {
+                self.client_caching(&req)
+            }
+            Local::ClientGetRedir if self.splicing || self.tracking_served() => {
+                self.client_getredir()
+            }
+            Local::ClientTrackingInfo if self.splicing || self.tracking_served() => {
+                self.client_trackinginfo()
+            }
+            Local::ClientCaching => {
+                self.forward_dedicated(req, Effect::None, crate::upstream::After::Nothing)
+            }
+            Local::ClientGetRedir => {
+                self.forward_dedicated(req, Effect::MapRedir, crate::upstream::After::Nothing)
+            }
+            Local::ClientTrackingInfo => self.forward_dedicated(
+                req,
+                Effect::MapTrackingInfo,
+                crate::upstream::After::Nothing,
+            ),
             // The user this client logged in as, as Redis would name it (with
             // hotcache's own `requirepass`, everyone is `default`).
             Local::AclWhoami => {

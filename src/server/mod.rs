@@ -26,6 +26,7 @@ mod multi;
 mod shard_thread;
 mod signal;
 mod trackers;
+mod tracking;
 
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -115,10 +116,19 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     /// How each thread connects its tracking stream (None: no tracking).
     tracking: Option<tracker::TrackerConfig>,
+    /// Clients' tracking served by hotcache, over all threads (INFO).
+    pub tracking_totals: Arc<tracking::TrackingTotals>,
     shutdown_tx: watch::Sender<bool>,
 }
 
 impl Shared {
+    /// True when every thread's tracking stream sees every key (tracking on,
+    /// no `cache-tracking-prefixes`): hotcache can then serve its clients'
+    /// CLIENT TRACKING itself.
+    pub fn tracks_everything(&self) -> bool {
+        self.tracking.as_ref().is_some_and(|t| t.prefixes.is_empty())
+    }
+
     /// Closes a client (CLIENT KILL): marks it, then wakes it on its own thread.
     pub fn kill_client(&self, info: &ClientInfo) {
         info.killed.store(true, Ordering::Relaxed);
@@ -198,6 +208,8 @@ pub struct ThreadCtx {
     /// Redis's answers to what hotcache asked it for clients that are Redis
     /// users (logins, rights to hotcache's own commands).
     pub asks: auth::Asks,
+    /// The tracking state of this thread's clients (see `tracking`).
+    pub tracking: tracking::Tracking,
 }
 
 impl ThreadCtx {
@@ -373,6 +385,7 @@ pub fn start_with_file(
         config_file,
         metrics_addr,
         acl: Arc::new(crate::upstream::users::Acl::default()),
+        tracking_totals: Arc::default(),
         shutting_down: AtomicBool::new(false),
         tracking,
         shutdown_tx,

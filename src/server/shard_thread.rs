@@ -59,7 +59,9 @@ pub(super) fn run(
             stopping: Cell::new(false),
             drained: Notify::new(),
             asks: Default::default(),
+            tracking: super::tracking::Tracking::new(shared.tracking_totals.clone(), index),
         });
+        super::tracking::set_current_shard(index);
         tokio::task::spawn_local(shard::run_inbox(inbox));
         tokio::task::spawn_local(super::memory::return_freed());
         if index == 0 && config.clients_are_redis_users() {

@@ -12,11 +12,13 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-/// A one-bit wake-up for one task on this thread.
+/// A one-bit wake-up for one task on this thread, and frames for it to send
+/// (client tracking's invalidations).
 #[derive(Default)]
 pub struct Signal {
     fired: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+    pushes: RefCell<Vec<bytes::Bytes>>,
 }
 
 impl Signal {
@@ -26,6 +28,11 @@ impl Signal {
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
+    }
+
+    /// Frames for the connection to send, in order, since it last took them.
+    pub fn take_pushes(&self) -> Vec<bytes::Bytes> {
+        std::mem::take(&mut *self.pushes.borrow_mut())
     }
 
     /// Completes once the signal has fired, and resets it.
@@ -78,6 +85,15 @@ impl Drop for Registered {
 pub fn fire(id: u64) {
     let signal = SIGNALS.with(|s| s.borrow().get(&id).cloned());
     if let Some(s) = signal {
+        s.fire();
+    }
+}
+
+/// Gives connection `id` of this thread a frame to send, and wakes it.
+pub fn push(id: u64, frame: bytes::Bytes) {
+    let signal = SIGNALS.with(|s| s.borrow().get(&id).cloned());
+    if let Some(s) = signal {
+        s.pushes.borrow_mut().push(frame);
         s.fire();
     }
 }

@@ -53,6 +53,17 @@ impl Trackers {
                 ctx.shared.counters.clone(),
                 ctx.shard,
             );
+            // Client tracking served by hotcache hears of every invalidation
+            // (a Weak: the thread's context owns the tracker).
+            let weak = Rc::downgrade(ctx);
+            tracker.set_hook(Box::new(move |keys| {
+                if let Some(ctx) = weak.upgrade() {
+                    match keys {
+                        Some(keys) => ctx.tracking.invalidate(&ctx.shared, keys),
+                        None => ctx.tracking.invalidate_all(&ctx.shared),
+                    }
+                }
+            }));
             let stop = Rc::new(Cell::new(false));
             tokio::task::spawn_local(tracker.clone().run(stop.clone()));
             list.push(TrackerEntry { addr: addr.clone(), tracker, stop });
@@ -76,7 +87,10 @@ pub(super) async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::Track
     let replicas = ctx.upstream.read_from() == crate::config::ReadFrom::Replica;
     let mut seen = None;
     while !ctx.stopping.get() {
-        let on = ctx.config().cache_mode != crate::config::CacheMode::Off;
+        // Also kept while clients of this thread track: their invalidations
+        // come from these streams.
+        let on =
+            ctx.config().cache_mode != crate::config::CacheMode::Off || !ctx.tracking.is_empty();
         let version = cluster.as_ref().map_or(0, |c| c.version());
         if seen != Some((on, version)) {
             seen = Some((on, version));
@@ -88,6 +102,9 @@ pub(super) async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::Track
             }
             ctx.trackers.reconcile(&ctx, &template, &want);
         }
+        // The tracking tables' limit may have been lowered (CONFIG SET).
+        let max = usize::try_from(ctx.config().tracking_table_max_keys).unwrap_or(usize::MAX);
+        ctx.tracking.enforce_limit(&ctx.shared, max);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -64,6 +64,18 @@ impl Pair {
         Self { a, _b: b, h, dumps, repeat_reads: flags.contains(&"all") }
     }
 
+    /// Waits until hotcache's own tracking stream is up, so that clients'
+    /// CLIENT TRACKING is served by hotcache (before that, Redis serves it
+    /// on connections of their own).
+    fn wait_tracking_up(&self) {
+        let mut c = RawClient::connect(self.h.port);
+        crate::faults::wait_until(
+            std::time::Duration::from_secs(10),
+            "hotcache's tracking up",
+            || c.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:up"),
+        );
+    }
+
     /// The steps of one run: HELLO 3 first for RESP3, then the corpus.
     fn steps(&self, proto: u8) -> Vec<Step> {
         let mut steps = Vec::new();

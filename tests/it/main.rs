@@ -7,6 +7,7 @@ mod access;
 mod acl;
 mod cache;
 mod checker;
+mod client_tracking;
 mod cluster;
 mod cluster_common;
 mod common;

@@ -220,6 +220,7 @@ impl Conn {
                 self.finish_for_shutdown();
             }
             self.owed.set_limit(self.output_limit());
+            self.take_pushes();
             self.drain_ready();
             if !self.closing {
                 self.process_input();
@@ -332,6 +333,17 @@ impl Conn {
         }
         self.now = std::time::Instant::now();
         self.now_fresh = true;
+        // A tracking client hears of every change that reached hotcache before
+        // this input, before anything of the input is answered (a write Redis
+        // ran before the client sent this was invalidated before; its reply
+        // and its invalidation then keep Redis's order).
+        // (A read of the tracking sockets themselves, not only of what the
+        // reactor marked: Redis writes a change's invalidation just after the
+        // reply that may have prompted this input.)
+        if self.ctx.tracking.with(self.info().id, |s| s.on) == Some(true) {
+            self.ctx.trackers.sync(true);
+            self.take_pushes();
+        }
         if self.who == Identity::User(None) {
             // A client that did not AUTH may run commands only if Redis lets
             // its `default` user in without a password.
@@ -395,6 +407,7 @@ impl Conn {
 
     /// Closes what the client held.
     fn teardown(&mut self) {
+        self.ctx.tracking.forget(self.info().id);
         if let Some(d) = self.dedicated.take() {
             // A client gone mid-transaction or mid-block leaves state: close it.
             let clean = d.inflight == 0

@@ -372,7 +372,9 @@ impl Conn {
             };
         }
         let ok = frame.first() != Some(&b'-');
-        self.record_latency(&p.mark, !ok);
+        if p.effect != Effect::Push {
+            self.record_latency(&p.mark, !ok);
+        }
         match p.effect {
             Effect::None => {}
             Effect::Select(db) if ok => {
@@ -420,6 +422,29 @@ impl Conn {
     /// Tells the client's output limit what its output buffer holds now.
     pub fn note_out(&mut self) {
         self.owed.set_out(self.out.len());
+    }
+
+    /// Queues the tracking pushes given to this connection (see
+    /// `server::tracking`): after every reply it is owed, never silenced; a
+    /// subscriber's go straight into its stream.
+    pub(super) fn take_pushes(&mut self) {
+        for frame in self.signal.take_pushes() {
+            if self.relay.is_some() {
+                self.queue_out(&frame);
+                continue;
+            }
+            let mark = self.mark;
+            self.pending.push_back(Pending {
+                slot: ReplySlot::Ready(frame),
+                lane: Lane::Local,
+                effect: Effect::Push,
+                silent: false,
+                fill: None,
+                retry: None,
+                mark,
+                args: Vec::new(),
+            });
+        }
     }
 
     /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.

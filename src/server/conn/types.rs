@@ -47,6 +47,9 @@ pub(in crate::server) enum Effect {
     /// CONFIG GET: hotcache's matching settings join Redis's (the first of
     /// `Conn::config_appends`).
     AppendConfig,
+    /// A client tracking push (an invalidation): answers no command, so it
+    /// counts in no command's latency, and CLIENT REPLY OFF does not stop it.
+    Push,
 }
 
 /// One command's place in the reply queue.

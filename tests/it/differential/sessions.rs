@@ -287,23 +287,19 @@ fn pubsub_sessions() {
 #[test]
 fn tracking_sessions() {
     let pair = Pair::start(2);
+    pair.wait_tracking_up();
     let mut failures = run(&pair, "tracking RESP3", 2, &tracking_acts());
     failures.extend(run(&pair, "tracking RESP2", 2, &tracking_resp2_acts()));
     report(&failures);
 }
 
 /// CLIENT TRACKING ... REDIRECT <id>: the id is one the client got from CLIENT
-/// ID on the server it talks to, and invalidations go to that client.
-///
-/// Known difference: hotcache answers CLIENT ID with its own client id and
-/// forwards REDIRECT <id> unchanged, so Redis looks the id up among its own
-/// connections: `-ERR The client ID you want redirect to does not exist` (or,
-/// worse, an unrelated upstream connection that has that id gets the
-/// invalidations). Translating the id needs the upstream id of the target
-/// client's relayed connection: not a small fix, so this test fails until then.
+/// ID on the server it talks to (hotcache's own ids), and invalidations go to
+/// that client.
 #[test]
 fn tracking_redirect_to_another_client() {
     let pair = Pair::start(1);
+    pair.wait_tracking_up();
     let session = |port: u16| -> Vec<Vec<u8>> {
         let mut listener = RawClient::connect(port);
         let mut tracked = RawClient::connect(port);

@@ -1,0 +1,456 @@
+//! CLIENT TRACKING served by hotcache itself (client-side caching).
+//!
+//! A tracking client stays on the shared upstream connections, so it keeps its
+//! cache hits, and hotcache keeps, per shard thread, what Redis would keep for
+//! it: the keys each default-mode client read, the prefixes each BCAST client
+//! asked for. Invalidations come from what hotcache already hears: its own
+//! tracking stream on every thread (BCAST, every key), which carries every
+//! write Redis runs, whoever sent it (through this hotcache, another one,
+//! straight to Redis, expiry, eviction). A lost stream, FLUSHALL or FLUSHDB is
+//! a null invalidation ("everything") to every tracking client.
+//!
+//! Delivery follows Redis 7.0: a RESP3 push (`invalidate`, `tracking-redir-
+//! broken`) to the client or to the client it redirects to, or, to a RESP2
+//! redirect target in subscribe mode, a `__redis__:invalidate` message. A push
+//! joins the end of the target's reply queue: after every reply it is owed
+//! (a read Redis ran before the write is answered before its invalidation,
+//! so a client never caches a value after being told it changed).
+
+pub mod cmd;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use bytes::{Bytes, BytesMut};
+
+use super::Shared;
+use crate::protocol::Proto;
+
+/// What every thread adds up (INFO's `tracking_*` and the key limit).
+#[derive(Debug, Default)]
+pub struct TrackingTotals {
+    pub clients: AtomicUsize,
+    /// Keys in the tables (a key tracked on two threads counts twice).
+    pub keys: AtomicUsize,
+    /// (key, client) pairs.
+    pub items: AtomicUsize,
+    /// BCAST prefixes, per client.
+    pub prefixes: AtomicUsize,
+    /// What the tables take, in bytes (an estimate close to what is
+    /// allocated: see `KEY_COST` and `ITEM_COST`).
+    pub memory: AtomicUsize,
+}
+
+/// Bytes a key in the table takes besides its name: its slot in the table
+/// (a pointer and a vector, at the map's load), the shared name's counter,
+/// the first allocation of its clients' vector.
+const KEY_COST: usize = 64 + 32;
+/// Bytes one (key, client) pair takes: the id in the key's vector (with the
+/// vector's spare room) and the key in the client's own set.
+const ITEM_COST: usize = 40;
+
+/// One client's tracking state.
+#[derive(Debug)]
+pub struct ClientState {
+    pub on: bool,
+    pub bcast: bool,
+    pub prefixes: Vec<Bytes>,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    /// CLIENT CACHING was given for the next command.
+    pub caching: bool,
+    /// The client id invalidations go to (0: the client itself).
+    pub redirect: u64,
+    /// The redirect target is gone.
+    pub broken: bool,
+    pub proto: Proto,
+    /// NOLOOP: keys this client wrote, whose invalidations are its own.
+    own_writes: HashMap<Box<[u8]>, u32>,
+    /// Default mode: the keys it read (to forget them with the client); the
+    /// names are shared with the table.
+    keys: HashSet<Rc<[u8]>>,
+}
+
+/// One shard thread's tracking tables.
+pub struct Tracking {
+    clients: RefCell<HashMap<u64, ClientState>>,
+    /// Default mode: key -> clients of this thread that read it.
+    keys: RefCell<HashMap<Rc<[u8]>, Vec<u64>>>,
+    totals: Arc<TrackingTotals>,
+    shard: usize,
+}
+
+/// The first bytes of an invalidation to a RESP3 client.
+const PUSH: &[u8] = b">2\r\n$10\r\ninvalidate\r\n";
+/// The first bytes of one to a RESP2 client subscribed somewhere.
+const MESSAGE: &[u8] = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n";
+
+impl Tracking {
+    pub fn new(totals: Arc<TrackingTotals>, shard: usize) -> Self {
+        Self { clients: RefCell::default(), keys: RefCell::default(), totals, shard }
+    }
+
+    /// True when no client of this thread tracks.
+    pub fn is_empty(&self) -> bool {
+        self.clients.borrow().is_empty()
+    }
+
+    /// Runs `f` on a client's state, if it has any.
+    pub fn with<R>(&self, id: u64, f: impl FnOnce(&mut ClientState) -> R) -> Option<R> {
+        self.clients.borrow_mut().get_mut(&id).map(f)
+    }
+
+    /// Turns tracking on for `id` (options already checked). The keys it read
+    /// before stay in the table, as Redis keeps them.
+    pub fn enable(&self, id: u64, opts: &cmd::Options, proto: Proto) {
+        let mut clients = self.clients.borrow_mut();
+        let state = clients.entry(id).or_insert_with(|| ClientState {
+            on: false,
+            bcast: false,
+            prefixes: Vec::new(),
+            optin: false,
+            optout: false,
+            noloop: false,
+            caching: false,
+            redirect: 0,
+            broken: false,
+            proto,
+            own_writes: HashMap::new(),
+            keys: HashSet::new(),
+        });
+        if !state.on {
+            self.totals.clients.fetch_add(1, Relaxed);
+        }
+        state.on = true;
+        state.broken = false;
+        state.bcast = opts.bcast;
+        state.optin = opts.optin;
+        state.optout = opts.optout;
+        state.noloop = opts.noloop;
+        state.redirect = opts.redirect;
+        state.proto = proto;
+        if opts.bcast {
+            let new: Vec<Bytes> =
+                if opts.prefixes.is_empty() { vec![Bytes::new()] } else { opts.prefixes.clone() };
+            for p in new {
+                if !state.prefixes.contains(&p) {
+                    state.prefixes.push(p);
+                    self.totals.prefixes.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Turns tracking off for `id` (its read keys stay, as in Redis).
+    pub fn disable(&self, id: u64) {
+        if let Some(s) = self.clients.borrow_mut().get_mut(&id) {
+            if s.on {
+                self.totals.clients.fetch_sub(1, Relaxed);
+            }
+            self.totals.prefixes.fetch_sub(s.prefixes.len(), Relaxed);
+            s.prefixes.clear();
+            s.on = false;
+            s.bcast = false;
+            s.optin = false;
+            s.optout = false;
+            s.noloop = false;
+            s.caching = false;
+            s.broken = false;
+            s.own_writes.clear();
+        }
+    }
+
+    /// The client is gone: everything of it goes.
+    pub fn forget(&self, id: u64) {
+        self.disable(id);
+        let Some(state) = self.clients.borrow_mut().remove(&id) else { return };
+        let mut keys = self.keys.borrow_mut();
+        for k in state.keys {
+            if let Some(ids) = keys.get_mut(&k)
+                && let Some(at) = ids.iter().position(|&i| i == id)
+            {
+                ids.swap_remove(at);
+                self.totals.items.fetch_sub(1, Relaxed);
+                self.totals.memory.fetch_sub(ITEM_COST, Relaxed);
+                if ids.is_empty() {
+                    keys.remove(&k);
+                    self.totals.keys.fetch_sub(1, Relaxed);
+                    self.totals.memory.fetch_sub(KEY_COST + k.len(), Relaxed);
+                }
+            }
+        }
+    }
+
+    /// A read command of `id` ran on `keys` (Redis's `trackingRememberKeys`:
+    /// default mode, unless OPTIN without CACHING yes or OPTOUT with CACHING
+    /// no). Over `tracking-table-max-keys` (all threads together), this
+    /// thread gives up keys of its own, each invalidated for whoever tracked
+    /// it, as Redis evicts from its full table.
+    pub fn remember(&self, shared: &Shared, id: u64, keys: &[&[u8]], max_keys: usize) {
+        {
+            let mut clients = self.clients.borrow_mut();
+            let Some(s) = clients.get_mut(&id) else { return };
+            if !s.on || s.bcast || (s.optin && !s.caching) || (s.optout && s.caching) {
+                return;
+            }
+            let mut table = self.keys.borrow_mut();
+            for &k in keys {
+                if s.keys.contains(k) {
+                    continue;
+                }
+                let name = match table.get_key_value(k) {
+                    Some((name, _)) => name.clone(),
+                    None => {
+                        self.totals.keys.fetch_add(1, Relaxed);
+                        self.totals.memory.fetch_add(KEY_COST + k.len(), Relaxed);
+                        let name: Rc<[u8]> = Rc::from(k);
+                        table.insert(name.clone(), Vec::new());
+                        name
+                    }
+                };
+                if let Some(ids) = table.get_mut(k) {
+                    ids.push(id);
+                }
+                s.keys.insert(name);
+                self.totals.items.fetch_add(1, Relaxed);
+                self.totals.memory.fetch_add(ITEM_COST, Relaxed);
+            }
+        }
+        self.enforce_limit(shared, max_keys);
+    }
+
+    /// Keeps the tables (all threads together) under `max_keys` (0: no
+    /// limit) by giving up keys of this thread's, each invalidated for
+    /// whoever tracked it. Run when keys are added and now and then (the
+    /// limit may have been lowered).
+    pub fn enforce_limit(&self, shared: &Shared, max_keys: usize) {
+        if max_keys == 0 {
+            return;
+        }
+        let over = self.totals.keys.load(Relaxed).saturating_sub(max_keys);
+        if over > 0 {
+            let victims: Vec<Rc<[u8]>> = self.keys.borrow().keys().take(over).cloned().collect();
+            let victims: Vec<&[u8]> = victims.iter().map(|k| &k[..]).collect();
+            self.invalidate_keys(shared, &victims, false);
+        }
+    }
+
+    /// The caching flag lasts one command (Redis clears it after each but
+    /// CLIENT commands and inside MULTI).
+    pub fn command_done(&self, id: u64) {
+        if let Some(s) = self.clients.borrow_mut().get_mut(&id) {
+            s.caching = false;
+        }
+    }
+
+    /// `id` writes `keys`: with NOLOOP, their invalidations are its own.
+    /// Only keys whose invalidation would reach it are noted (one it tracks,
+    /// or under one of its prefixes): each note is taken back by the
+    /// invalidation its write causes, so none is left behind.
+    pub fn own_writes(&self, id: u64, keys: &[&[u8]]) {
+        if let Some(s) = self.clients.borrow_mut().get_mut(&id)
+            && s.on
+            && s.noloop
+        {
+            for &k in keys {
+                let reaches = if s.bcast {
+                    s.prefixes.iter().any(|p| k.starts_with(p))
+                } else {
+                    s.keys.contains(k)
+                };
+                if reaches {
+                    *s.own_writes.entry(Box::from(k)).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Keys changed at Redis (what this thread's tracking stream says):
+    /// every client of this thread that should hear of it does.
+    pub fn invalidate(&self, shared: &Shared, keys: &[&[u8]]) {
+        self.invalidate_keys(shared, keys, true);
+    }
+
+    /// Invalidates `keys` for the default-mode clients that read them, and,
+    /// if `bcast` (a real change, not a table eviction), for the BCAST
+    /// clients whose prefixes they match.
+    fn invalidate_keys(&self, shared: &Shared, keys: &[&[u8]], bcast: bool) {
+        if self.is_empty() {
+            return;
+        }
+        let mut out: Vec<(u64, Bytes)> = Vec::new();
+        {
+            let mut table = self.keys.borrow_mut();
+            let mut clients = self.clients.borrow_mut();
+            for &k in keys {
+                if let Some(ids) = table.remove(k) {
+                    self.totals.keys.fetch_sub(1, Relaxed);
+                    self.totals.items.fetch_sub(ids.len(), Relaxed);
+                    self.totals
+                        .memory
+                        .fetch_sub(KEY_COST + k.len() + ids.len() * ITEM_COST, Relaxed);
+                    for id in ids {
+                        let Some(s) = clients.get_mut(&id) else { continue };
+                        s.keys.remove(k);
+                        if !s.on || s.bcast || s.own(k) {
+                            continue;
+                        }
+                        out.push((id, value(&[k])));
+                    }
+                }
+            }
+            // BCAST: per client, per prefix, the keys under it (one message
+            // each, as Redis sends them).
+            for (&id, s) in clients.iter_mut().filter(|(_, s)| bcast && s.on && s.bcast) {
+                for p in s.prefixes.clone() {
+                    let hit: Vec<&[u8]> =
+                        keys.iter().copied().filter(|k| k.starts_with(&p) && !s.own(k)).collect();
+                    if !hit.is_empty() {
+                        out.push((id, value(&hit)));
+                    }
+                }
+            }
+        }
+        for (id, v) in out {
+            self.send(shared, id, v);
+        }
+    }
+
+    /// Everything changed (FLUSHALL, FLUSHDB, or the tracking stream was
+    /// lost): a null invalidation to every tracking client of this thread.
+    pub fn invalidate_all(&self, shared: &Shared) {
+        let ids: Vec<(u64, Proto)> = {
+            let mut clients = self.clients.borrow_mut();
+            // No single invalidation follows for what NOLOOP clients wrote,
+            // and the table starts again empty (as Redis frees it on a flush).
+            for s in clients.values_mut() {
+                s.own_writes.clear();
+                s.keys.clear();
+            }
+            let mut table = self.keys.borrow_mut();
+            let items: usize = table.values().map(Vec::len).sum();
+            let bytes: usize =
+                table.keys().map(|k| KEY_COST + k.len()).sum::<usize>() + items * ITEM_COST;
+            self.totals.keys.fetch_sub(table.len(), Relaxed);
+            self.totals.items.fetch_sub(items, Relaxed);
+            self.totals.memory.fetch_sub(bytes, Relaxed);
+            table.clear();
+            table.shrink_to_fit();
+            clients.iter().filter(|(_, s)| s.on).map(|(&id, s)| (id, s.proto)).collect()
+        };
+        for (id, proto) in ids {
+            let null = if proto == Proto::Resp3 { &b"_\r\n"[..] } else { &b"$-1\r\n"[..] };
+            self.send(shared, id, Bytes::from_static(null));
+        }
+    }
+
+    /// Sends an invalidation's value (`v`: the keys, or a null) for client
+    /// `id`: to the client it redirects to, or to itself (RESP3 only).
+    fn send(&self, shared: &Shared, id: u64, v: Bytes) {
+        let (redirect, proto) = match self.with(id, |s| (s.redirect, s.proto)) {
+            Some(x) => x,
+            None => return,
+        };
+        let target = if redirect == 0 { id } else { redirect };
+        let Some(info) = shared.clients.get(target) else {
+            // The target is gone: the client hears so (RESP3), once per
+            // invalidation, as from Redis.
+            self.with(id, |s| s.broken = true);
+            if proto == Proto::Resp3 {
+                let mut f = b">2\r\n$21\r\ntracking-redir-broken\r\n".to_vec();
+                f.extend_from_slice(format!(":{redirect}\r\n").as_bytes());
+                deliver(shared, self.shard, id, Bytes::from(f));
+            }
+            return;
+        };
+        let resp3 = info.resp.load(Relaxed) == 3;
+        let head = if resp3 {
+            PUSH
+        } else if redirect != 0 && info.relayed.load(Relaxed) {
+            MESSAGE
+        } else {
+            // RESP2 and not subscribed: nothing can carry it (as Redis).
+            return;
+        };
+        let mut f = BytesMut::with_capacity(head.len() + v.len());
+        f.extend_from_slice(head);
+        f.extend_from_slice(&v);
+        deliver(shared, info.shard, target, f.freeze());
+    }
+
+    /// INFO of this thread's clients: not needed per thread (totals are).
+    pub fn totals(&self) -> &TrackingTotals {
+        &self.totals
+    }
+}
+
+impl ClientState {
+    /// NOLOOP: whether an invalidation of `k` is the client's own write (and
+    /// so not sent); each own write answers for one.
+    fn own(&mut self, k: &[u8]) -> bool {
+        if !self.noloop {
+            return false;
+        }
+        match self.own_writes.get_mut(k) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                self.own_writes.remove(k);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// An array of keys, as an invalidation carries them.
+fn value(keys: &[&[u8]]) -> Bytes {
+    let mut v = BytesMut::new();
+    v.extend_from_slice(format!("*{}\r\n", keys.len()).as_bytes());
+    for k in keys {
+        v.extend_from_slice(format!("${}\r\n", k.len()).as_bytes());
+        v.extend_from_slice(k);
+        v.extend_from_slice(b"\r\n");
+    }
+    v.freeze()
+}
+
+/// Puts `frame` at the end of client `id`'s queue, on the thread serving it.
+fn deliver(shared: &Shared, shard: usize, id: u64, frame: Bytes) {
+    if shard == current_shard() {
+        super::signal::push(id, frame);
+    } else if let Some(s) = shared.shards.get(shard) {
+        s.run(move || super::signal::push(id, frame));
+    }
+}
+
+thread_local! {
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// The CLIENT subcommands that read or change a client's own tracking.
+pub fn is_tracking_command(l: crate::cmd::Local) -> bool {
+    use crate::cmd::Local;
+    matches!(
+        l,
+        Local::ClientTracking
+            | Local::ClientCaching
+            | Local::ClientGetRedir
+            | Local::ClientTrackingInfo
+    )
+}
+
+/// Notes which shard this thread serves (for `deliver`).
+pub fn set_current_shard(shard: usize) {
+    SHARD.with(|s| s.set(shard));
+}
+
+fn current_shard() -> usize {
+    SHARD.with(|s| s.get())
+}

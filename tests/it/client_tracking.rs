@@ -1,0 +1,211 @@
+//! Clients' own CLIENT TRACKING, served by hotcache (issue 15): a tracking
+//! client stays on the shared upstream connections and keeps its cache hits,
+//! and hears of every change of what it read, whoever made it.
+
+use std::time::Duration;
+
+use crate::cache::info_field;
+use crate::common::{Hotcache, RawClient, RedisServer, encode};
+use crate::faults::wait_until;
+
+/// Waits until hotcache's own tracking stream is up: clients that turn
+/// tracking on before that are served by Redis on connections of their own.
+fn wait_tracking_up(hc: &Hotcache) {
+    let mut c = hc.client();
+    wait_until(Duration::from_secs(10), "hotcache's tracking up", || {
+        c.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:up")
+    });
+}
+
+fn redis_clients(redis: &RedisServer) -> u64 {
+    info_field(&redis.client().cmd_str(&["INFO", "clients"]), "connected_clients")
+}
+
+fn redis_gets(redis: &RedisServer) -> u64 {
+    let stats = redis.client().cmd_str(&["INFO", "commandstats"]);
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn tracking_client(hc: &Hotcache) -> RawClient {
+    let mut c = hc.client();
+    assert!(c.cmd_str(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
+    c
+}
+
+const INVALIDATE_HOT: &[u8] = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nhot\r\n";
+
+/// The issue's case: 200 RESP3 clients in default mode read one key 20 times
+/// each. They add no upstream connection of their own, Redis sees a handful
+/// of GETs, and every one of them hears of the write made straight to Redis,
+/// then reads the new value.
+#[test]
+fn two_hundred_tracking_clients_share_the_tier() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 2, &[]);
+    wait_tracking_up(&hc);
+    assert_eq!(redis.client().cmd(&["SET", "hot", "v1"]), b"+OK\r\n");
+    let connections_before = redis_clients(&redis);
+    let gets_before = redis_gets(&redis);
+
+    let mut clients: Vec<RawClient> = (0..200).map(|_| tracking_client(&hc)).collect();
+    let get = encode(&["GET", "hot"]);
+    for _ in 0..20 {
+        // Every client asks before any reads its answer: the reads overlap.
+        for c in clients.iter_mut() {
+            c.send(&get);
+        }
+        for c in clients.iter_mut() {
+            assert_eq!(c.read_reply(), b"$2\r\nv1\r\n");
+        }
+    }
+    // One more than before at most: the redis-server client counting them.
+    let added = redis_clients(&redis).saturating_sub(connections_before);
+    assert!(added <= 8, "{added} upstream connections added");
+    let gets = redis_gets(&redis) - gets_before;
+    assert!(gets <= 20, "{gets} GETs reached Redis for 4000 reads");
+
+    assert_eq!(redis.client().cmd(&["SET", "hot", "v2"]), b"+OK\r\n");
+    for c in clients.iter_mut() {
+        assert_eq!(c.read_reply(), INVALIDATE_HOT);
+    }
+    for c in clients.iter_mut() {
+        assert_eq!(c.cmd(&["GET", "hot"]), b"$2\r\nv2\r\n");
+    }
+}
+
+/// hotcache's own tracking stream lost (killed at Redis): what changed while
+/// it was down is unknown, so every tracking client gets a null invalidation
+/// (flush everything), as Redis sends on FLUSHALL, and another when it is
+/// back; tracking goes on after.
+#[test]
+fn a_lost_tracking_stream_is_a_null_invalidation() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut t = tracking_client(&hc);
+    assert_eq!(t.cmd(&["GET", "hot"]), b"_\r\n");
+    let mut direct = redis.client();
+    let list = direct.cmd_str(&["CLIENT", "LIST"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains(" name=hotcache-tracking "))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .expect("hotcache's tracking connection")
+        .to_string();
+    assert_eq!(direct.cmd(&["CLIENT", "KILL", "ID", &id]), b":1\r\n");
+    assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    // Once more when the stream is back: what the client read while it was
+    // down was not covered.
+    wait_tracking_up(&hc);
+    assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(t.cmd(&["GET", "hot"]), b"_\r\n");
+    assert_eq!(redis.client().cmd(&["SET", "hot", "1"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), INVALIDATE_HOT);
+}
+
+/// FLUSHALL, through hotcache or straight to Redis: a null invalidation.
+#[test]
+fn flushall_is_a_null_invalidation() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 2, &[]);
+    wait_tracking_up(&hc);
+    let mut t = tracking_client(&hc);
+    assert_eq!(t.cmd(&["GET", "hot"]), b"_\r\n");
+    assert_eq!(redis.client().cmd(&["FLUSHALL"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(t.cmd(&["GET", "hot"]), b"_\r\n");
+    assert_eq!(hc.client().cmd(&["FLUSHALL"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+}
+
+/// `tracking-table-max-keys`, as Redis: past it, keys leave the table and the
+/// clients that read them are told (they can no longer be kept current).
+#[test]
+fn a_full_tracking_table_invalidates_what_it_drops() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut t = tracking_client(&hc);
+    assert_eq!(t.cmd(&["MGET", "k1", "k2", "k3"]), b"*3\r\n_\r\n_\r\n_\r\n");
+    let mut admin = hc.client();
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "hotcache.tracking-table-max-keys", "1"]), b"+OK\r\n");
+    // Two of the three keys go, each with its invalidation.
+    let mut dropped = Vec::new();
+    for _ in 0..2 {
+        let push = String::from_utf8_lossy(&t.read_reply()).into_owned();
+        assert!(push.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\n"), "{push}");
+        dropped.push(push[push.len() - 4..push.len() - 2].to_string());
+    }
+    dropped.sort();
+    dropped.dedup();
+    assert_eq!(dropped.len(), 2, "{dropped:?}");
+    let stats = admin.cmd_str(&["INFO", "stats"]);
+    assert_eq!(info_field(&stats, "tracking_total_keys"), 1);
+    // The key kept is still tracked.
+    let kept = ["k1", "k2", "k3"].into_iter().find(|k| !dropped.iter().any(|d| d == k));
+    let kept = kept.expect("one key kept");
+    assert_eq!(redis.client().cmd(&["SET", kept, "x"]), b"+OK\r\n");
+    let push = t.read_reply();
+    assert_eq!(push, format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\n{kept}\r\n").into_bytes());
+}
+
+/// The tables are freed with their clients, and INFO counts them (keys,
+/// items, and the memory they take).
+#[test]
+fn tracking_tables_are_counted_and_freed() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 2, &[]);
+    wait_tracking_up(&hc);
+    let mut clients: Vec<RawClient> = (0..20).map(|_| tracking_client(&hc)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let keys: Vec<String> = (0..50).map(|k| format!("c{i}:k{k}")).collect();
+        let mut args = vec!["MGET".to_string()];
+        args.extend(keys);
+        assert!(c.cmd_str(&args).starts_with("*50\r\n"));
+        // And one key they all share.
+        assert_eq!(c.cmd(&["GET", "shared"]), b"_\r\n");
+    }
+    let mut admin = hc.client();
+    let stats = admin.cmd_str(&["INFO", "stats"]);
+    let clients_info = admin.cmd_str(&["INFO", "clients"]);
+    assert_eq!(info_field(&clients_info, "tracking_clients"), 20);
+    assert_eq!(info_field(&stats, "tracking_total_keys"), 20 * 50 + 2, "shared counted per thread");
+    assert_eq!(info_field(&stats, "tracking_total_items"), 20 * 51);
+    let memory = info_field(&admin.cmd_str(&["INFO", "hotcache"]), "client_tracking_memory");
+    assert!(memory > 20 * 51 * 40, "{memory}");
+    drop(clients);
+    wait_until(Duration::from_secs(10), "tables freed", || {
+        let stats = admin.cmd_str(&["INFO", "stats"]);
+        info_field(&admin.cmd_str(&["INFO", "clients"]), "tracking_clients") == 0
+            && info_field(&stats, "tracking_total_keys") == 0
+            && info_field(&stats, "tracking_total_items") == 0
+    });
+    assert_eq!(info_field(&admin.cmd_str(&["INFO", "hotcache"]), "client_tracking_memory"), 0);
+}
+
+/// In front of a Redis Cluster: keys on every master are tracked, and a write
+/// straight to each master reaches the client.
+#[test]
+fn cluster_keys_on_every_node() {
+    let cluster = crate::cluster_common::RedisCluster::start(3, 0);
+    let url = cluster.url();
+    let hc = Hotcache::start(&["--cluster", url.as_str(), "--threads", "2"]);
+    wait_tracking_up(&hc);
+    let mut t = tracking_client(&hc);
+    for master in cluster.masters() {
+        let key = (0..1000)
+            .map(|i| format!("k{i}"))
+            .find(|k| cluster.master_for_key(k.as_bytes()) == master)
+            .expect("a key on every master");
+        assert_eq!(t.cmd(&["GET", key.as_str()]), b"_\r\n");
+        assert_eq!(cluster.client(master).cmd(&["SET", key.as_str(), "v"]), b"+OK\r\n");
+        let push = format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len());
+        assert_eq!(String::from_utf8_lossy(&t.read_reply()), push, "master {master}");
+    }
+}
