@@ -47,6 +47,8 @@ pub struct Target {
     pub db: u32,
     /// A cluster replica read from: READONLY after the handshake.
     pub readonly: bool,
+    /// `rediss://`: every connection to it is TLS.
+    pub tls: Option<Arc<crate::tls::UpstreamTls>>,
 }
 
 /// Where commands go.
@@ -238,6 +240,7 @@ impl Upstream {
         breaker: Option<Arc<Breaker>>,
         metrics: Arc<crate::metrics::Metrics>,
         cluster: Option<Arc<Cluster>>,
+        tls: Option<Arc<crate::tls::UpstreamTls>>,
     ) -> Self {
         let common = Rc::new(Common {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
@@ -263,6 +266,7 @@ impl Upstream {
                     password: password.clone(),
                     db: *db,
                     readonly: false,
+                    tls,
                 }))
             }
             (UpstreamConfig::Embedded, Some(e)) => Origin::Embedded(e),
