@@ -23,4 +23,5 @@ mod origin;
 mod pipeline;
 mod resilience;
 mod state;
+mod tls;
 mod tools;
