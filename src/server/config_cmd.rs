@@ -101,7 +101,6 @@ impl Conn {
         }
         let shared = &self.ctx.shared;
         let result = shared.config.update(|config| {
-            let tls_before = crate::tls::ServerSettings::of(config);
             let mut seen = Vec::new();
             for (pair, name) in pairs.chunks(2).zip(&names) {
                 let Some(p) = is_hotcache_name(name) else { continue };
@@ -126,7 +125,7 @@ impl Conn {
                 }
                 other => format!("CONFIG SET failed - {other}"),
             })?;
-            reload_tls(shared, config, &tls_before, &names)
+            reload_tls(shared, config, &names)
         });
         match result {
             Ok(()) => {
@@ -138,18 +137,22 @@ impl Conn {
     }
 }
 
-/// After a CONFIG SET of `tls-*` settings (`names`): loads the TLS files again
-/// for clients accepted from now on. Runs under the configuration's lock, last,
+/// After a CONFIG SET naming `tls-*` settings (`names`): loads the TLS files
+/// again for clients accepted from now on. Runs under the configuration's lock, last,
 /// so that the settings and what was loaded from them change together or not
 /// at all; open connections keep the configuration they started with. Redis's
 /// error when the files do not load, the reason in the log (as Redis).
 fn reload_tls(
     shared: &super::Shared,
     config: &crate::config::Config,
-    before: &crate::tls::ServerSettings,
     names: &[String],
 ) -> Result<(), String> {
-    if config.tls_port == 0 || crate::tls::ServerSettings::of(config) == *before {
+    // As Redis: the file settings are "volatile", so a CONFIG SET of one reloads
+    // even with the same path (a certificate renewed in place).
+    let named =
+        names.iter().filter_map(|n| is_hotcache_name(n)).find(|p| p.name.starts_with("tls-"));
+    let Some(named) = named else { return Ok(()) };
+    if config.tls_port == 0 {
         return Ok(());
     }
     match crate::tls::server_config(config) {
@@ -160,13 +163,10 @@ fn reload_tls(
         }
         Err(e) => {
             tracing::warn!(error = %e, "CONFIG SET: TLS configuration not reloaded");
-            let arg = names
-                .iter()
-                .filter_map(|n| is_hotcache_name(n))
-                .find(|p| p.name.starts_with("tls-"))
-                .map(|p| p.config_name())
-                .unwrap_or_default();
-            Err(fail_text(&arg, "Unable to update TLS configuration. Check server logs."))
+            Err(fail_text(
+                &named.config_name(),
+                "Unable to update TLS configuration. Check server logs.",
+            ))
         }
     }
 }

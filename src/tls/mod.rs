@@ -22,7 +22,7 @@ mod server;
 pub mod session;
 
 pub use client::{ReadHalf, Stream, UpstreamTls, WriteHalf, connect_blocking};
-pub use server::{ServerSettings, server_config};
+pub use server::server_config;
 
 /// Checks that the TLS files of `config` load (for `--check-config`):
 /// the client-facing ones when `tls-port` is set, the upstream ones when an

@@ -14,39 +14,6 @@ use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 use super::load;
 use crate::config::{Config, TlsAuthClients};
 
-/// The settings a client-facing TLS configuration is built from: a CONFIG SET
-/// that changes any of them rebuilds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerSettings {
-    port: u16,
-    cert: String,
-    key: String,
-    pass: String,
-    ca_file: String,
-    ca_dir: String,
-    auth: TlsAuthClients,
-    protocols: String,
-    ciphers: String,
-    ciphersuites: String,
-}
-
-impl ServerSettings {
-    pub fn of(c: &Config) -> Self {
-        Self {
-            port: c.tls_port,
-            cert: c.tls_cert_file.clone(),
-            key: c.tls_key_file.clone(),
-            pass: c.tls_key_file_pass.clone(),
-            ca_file: c.tls_ca_cert_file.clone(),
-            ca_dir: c.tls_ca_cert_dir.clone(),
-            auth: c.tls_auth_clients,
-            protocols: c.tls_protocols.clone(),
-            ciphers: c.tls_ciphers.clone(),
-            ciphersuites: c.tls_ciphersuites.clone(),
-        }
-    }
-}
-
 /// Builds the configuration TLS clients are served with. The error says what
 /// failed, in Redis's log wording where Redis has one.
 pub fn server_config(c: &Config) -> Result<Arc<ServerConfig>, String> {

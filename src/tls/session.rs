@@ -251,10 +251,8 @@ mod tests {
                 r = b.readable() => { r.expect("readable"); }
                 r = a.readable() => { r.expect("readable"); }
             }
-            for r in [
-                read(&b, &mut server, &mut at_server),
-                read(&a, &mut client, &mut at_client),
-            ] {
+            for r in [read(&b, &mut server, &mut at_server), read(&a, &mut client, &mut at_client)]
+            {
                 match r {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -196,6 +196,26 @@ fn certificate_reload_keeps_open_connections() {
     assert_eq!(hc.client().server_cert(), certs.der("server2.crt"));
     assert_eq!(open.cmd(&["PING"]), b"+PONG\r\n");
     assert_eq!(fresh.cmd(&["PING"]), b"+PONG\r\n");
+    // Renewed in place: the same paths, new contents. As in Redis, a CONFIG
+    // SET of a file setting reads the files again even when the path is the
+    // one already set.
+    let dir = std::env::temp_dir().join(format!("hotcache-tls-renew-{}", hc.tls_port));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (live_crt, live_key) = (dir.join("live.crt"), dir.join("live.key"));
+    let copy = |from: &str, to: &std::path::Path| {
+        std::fs::copy(certs.path(from), to).expect("copy");
+    };
+    copy("server.crt", &live_crt);
+    copy("server.key", &live_key);
+    let (crt, key) = (live_crt.to_string_lossy(), live_key.to_string_lossy());
+    let set = ["CONFIG", "SET", "hotcache.tls-cert-file", &crt, "hotcache.tls-key-file", &key];
+    assert_eq!(open.cmd(&set), b"+OK\r\n");
+    assert_eq!(hc.client().server_cert(), certs.der("server.crt"));
+    copy("server2.crt", &live_crt);
+    copy("server2.key", &live_key);
+    assert_eq!(open.cmd(&["CONFIG", "SET", "hotcache.tls-cert-file", &crt]), b"+OK\r\n");
+    assert_eq!(hc.client().server_cert(), certs.der("server2.crt"), "renewed in place");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An encrypted key needs `tls-key-file-pass`; a wrong or missing passphrase
