@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (redis-server, redis-tools, openssl and chromium from the distribution, redis-py
-# from PyPI),
-# checks formatting and lints, then runs every unit and integration test.
+# (redis-server, redis-tools, openssl and chromium from the distribution,
+# redis-py from PyPI), checks formatting and lints, then runs every unit and
+# integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
