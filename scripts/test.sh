@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (redis-server, redis-tools and chromium from the distribution, redis-py from PyPI),
-# checks formatting and lints, then runs every unit and integration test.
+# (redis-server, redis-tools, openssl and chromium from the distribution,
+# redis-py from PyPI), checks formatting and lints, then runs every unit and
+# integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,14 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
     as_root apt-get install -y -q redis-server redis-tools >/dev/null 2>&1 || {
         as_root apt-get update -q >/dev/null
         as_root apt-get install -y -q redis-server redis-tools >/dev/null
+    }
+fi
+if ! command -v openssl >/dev/null; then
+    # The TLS tests make their certificates with the openssl CLI.
+    echo "== installing openssl"
+    as_root apt-get install -y -q openssl >/dev/null 2>&1 || {
+        as_root apt-get update -q >/dev/null
+        as_root apt-get install -y -q openssl >/dev/null
     }
 fi
 if ! python3 -c 'import redis' 2>/dev/null; then

@@ -16,6 +16,7 @@
 //! | `cache`     | the hot-key tier: per-thread stores of cached replies, the epoch table that keeps them valid, singleflight, hot-key detection, the tracking connection |
 //! | `resilience`| the circuit breaker per upstream node, the retry budget, rate-limited and allow-listed logging |
 //! | `shard`     | one thread and current-thread runtime per core; `shard_for(key)` and running work on a key's shard |
+//! | `tls`       | TLS to clients (`tls-port`) and to Redis (`rediss://`): certificates and keys, the rustls configurations, a session driven by hand over a readiness-based socket, the upstream stream type (plain or TLS) |
 //! | `upstream`  | connections to the origin: shared pipelined connections per thread, node and protocol, dedicated connections for stateful clients, the handshake; a Redis Cluster's slot map, its refresher thread and MOVED/ASK redirection (`upstream::cluster`) |
 //! | `stats`     | counters behind INFO (and Prometheus): declared once with their INFO and Prometheus names |
 //! | `metrics`   | latency per command and class, upstream round trips and errors per node, SLOWLOG, the INFO sections made of them, Prometheus rendering, the HTTP endpoint and dashboard |
@@ -57,5 +58,7 @@ pub mod server;
 pub mod shard;
 #[cfg(feature = "server")]
 pub mod stats;
+#[cfg(feature = "server")]
+pub mod tls;
 #[cfg(feature = "server")]
 pub mod upstream;

@@ -42,7 +42,12 @@ fn raise_fd_limit() {
 fn main() -> ExitCode {
     let (config, file) = match config::parse_args(std::env::args().skip(1)) {
         Ok(Cli::Run(c, file)) => (c, file),
-        Ok(Cli::Check(_)) => {
+        Ok(Cli::Check(c)) => {
+            // The TLS files are part of the configuration: they must load.
+            if let Err(e) = hotcache::tls::check(&c) {
+                eprintln!("hotcache: TLS: {e}");
+                return ExitCode::from(2);
+            }
             println!("configuration OK");
             return ExitCode::SUCCESS;
         }
@@ -74,7 +79,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(addr = %server.addr, threads, upstream = %upstream, "hotcache ready");
+    match server.tls_addr {
+        Some(tls) => {
+            tracing::info!(addr = %server.addr, tls = %tls, threads, upstream = %upstream, "hotcache ready")
+        }
+        None => {
+            tracing::info!(addr = %server.addr, threads, upstream = %upstream, "hotcache ready")
+        }
+    }
     let shared = server.shared.clone();
     let signals = std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -105,6 +105,8 @@ pub struct TrackerConfig {
     pub password: Option<String>,
     pub prefixes: Vec<String>,
     pub timeout: Duration,
+    /// `rediss://`: the stream is TLS.
+    pub tls: Option<Arc<crate::tls::UpstreamTls>>,
 }
 
 /// One thread's tracking connection.
@@ -126,11 +128,29 @@ pub type Hook = Box<dyn Fn(Option<&[&[u8]]>)>;
 
 /// A connected, handshaken tracking stream.
 struct Live {
+    /// Waited on by readiness, read without waiting (see `Tracker::sync`).
     stream: TcpStream,
+    /// Over TLS: the session, driven by hand over `stream` (see `tls::session`).
+    tls: Option<RefCell<rustls::ClientConnection>>,
     rbuf: RefCell<BytesMut>,
     framer: RefCell<ReplyFramer>,
     /// When the outstanding PING was sent.
     ping_sent: Cell<Option<Instant>>,
+}
+
+impl Live {
+    /// Sends a few bytes without waiting (a PING on an idle socket: it fits in
+    /// the send buffer).
+    fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.tls {
+            None => self.stream.try_write(bytes).map(|_| ()),
+            Some(tls) => {
+                let mut tls = tls.borrow_mut();
+                std::io::Write::write_all(&mut tls.writer(), bytes)?;
+                crate::tls::session::flush(&self.stream, &mut tls).map(|_| ())
+            }
+        }
+    }
 }
 
 fn frame(args: &[&[u8]]) -> Bytes {
@@ -183,7 +203,20 @@ impl Tracker {
     /// Reads and applies everything available. Err when the stream is gone.
     fn drain(&self, live: &Live) -> Result<(), String> {
         let mut rbuf = live.rbuf.borrow_mut();
-        loop {
+        if let Some(tls) = &live.tls {
+            // Decrypt everything the socket holds: an invalidation that reached
+            // it before the client input must be applied, whole records or not.
+            let mut tls = tls.borrow_mut();
+            loop {
+                match crate::tls::session::read(&live.stream, &mut tls, &mut rbuf) {
+                    Ok(g) if g.closed => return Err("closed by the server".into()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        while live.tls.is_none() {
             if rbuf.capacity() - rbuf.len() < 4096 {
                 rbuf.reserve(16 * 1024);
             }
@@ -248,6 +281,13 @@ impl Tracker {
                     if let Some(hook) = &*self.hook.borrow() {
                         hook(None);
                     }
+                    // What the handshake's reads took in past its replies (an
+                    // invalidation already) is applied now, not at the next
+                    // readiness of the socket.
+                    if let Err(e) = self.drain(&live) {
+                        self.lost(&e);
+                        continue;
+                    }
                     tracing::debug!(shard = self.shard, "tracking ready (BCAST)");
                     let why = self.watch(&live, &stop).await;
                     self.lost(&why);
@@ -268,11 +308,10 @@ impl Tracker {
     async fn connect(&self) -> Result<Rc<Live>, String> {
         let c = &self.config;
         let deadline = c.timeout.max(Duration::from_secs(1));
-        let mut stream = tokio::time::timeout(deadline, TcpStream::connect(&c.addr))
-            .await
-            .map_err(|_| "connect timeout".to_string())?
-            .map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
+        let mut stream =
+            tokio::time::timeout(deadline, crate::tls::Stream::connect(&c.addr, c.tls.as_deref()))
+                .await
+                .map_err(|_| "connect timeout".to_string())??;
         let mut hello: Vec<&[u8]> = vec![b"HELLO", b"3"];
         if let Some(p) = &c.password {
             hello.extend_from_slice(&[
@@ -291,6 +330,7 @@ impl Tracker {
         out.extend_from_slice(&frame(&hello));
         out.extend_from_slice(&frame(&tracking));
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        stream.flush().await.map_err(|e| e.to_string())?;
         let mut rbuf = BytesMut::with_capacity(4096);
         let mut framer = ReplyFramer::new();
         let mut left = 2;
@@ -321,8 +361,13 @@ impl Tracker {
         tokio::time::timeout(deadline, handshake)
             .await
             .map_err(|_| "handshake timeout".to_string())??;
+        // From here on the stream is read by readiness, without waiting: a
+        // TLS session is driven by hand (whatever it decrypted already stays
+        // in it and comes out with the first read).
+        let (stream, tls) = stream.into_parts();
         Ok(Rc::new(Live {
             stream,
+            tls: tls.map(RefCell::new),
             rbuf: RefCell::new(rbuf),
             framer: RefCell::new(framer),
             ping_sent: Cell::new(None),
@@ -362,7 +407,7 @@ impl Tracker {
                         None => {
                             // A PING is a few bytes on an idle socket: it fits in
                             // the send buffer, so a non-blocking write suffices.
-                            if let Err(e) = live.stream.try_write(&ping) {
+                            if let Err(e) = live.send(&ping) {
                                 return e.to_string();
                             }
                             live.ping_sent.set(Some(Instant::now()));

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 
 mod cpus;
 mod rewrite;
+mod tls;
 mod upstream;
+mod url;
 mod values;
 
 /// A setting's [`Range`], if it declares one.
@@ -62,7 +64,9 @@ mod settings;
 pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use settings::{Config, PARAMS};
+pub use tls::TlsAuthClients;
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
+pub use url::{RedisUrl, RedisUrlList, host_of, host_port};
 pub use values::{
     ByteSize, CacheMode, ClassLimit, LogFormat, OutputLimits, Percentiles, Range, Value,
 };
@@ -114,10 +118,26 @@ pub const SHARED_WITH_REDIS: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "tracking-table-max-keys",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-auth-clients",
+    "tls-protocols",
+    "tls-ciphers",
+    "tls-ciphersuites",
 ];
 
 /// Settings whose whole value is a secret: shown back as `***` when set.
-const SECRET_SETTINGS: &[&str] = &["requirepass", "metrics-auth"];
+const SECRET_SETTINGS: &[&str] = &[
+    "requirepass",
+    "metrics-auth",
+    "tls-key-file-pass",
+    "upstream-tls-key-file-pass",
+    "sentinel-password",
+];
 
 /// A setting's value as hotcache shows it back (CONFIG GET; never in logs or
 /// errors otherwise): passwords inside URLs (`redis://hc:***@host:6379`) and
@@ -233,6 +253,10 @@ impl Config {
         }
         if self.cluster.is_on() && self.upstream != Upstream::Embedded {
             return Err(ConfigError::Invalid("give either upstream or cluster, not both".into()));
+        }
+        if self.port == 0 && self.tls_port == 0 {
+            // Redis's words when it would listen on nothing.
+            return Err(ConfigError::Invalid("Configured to not listen anywhere".into()));
         }
         if self.negative_ttl >= self.cache_ttl {
             return Err(bad("negative-ttl", "negative-ttl must be below cache-ttl".into()));

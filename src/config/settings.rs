@@ -2,20 +2,61 @@
 
 use super::{
     ByteSize, CacheMode, ClusterSeeds, CpuAffinity, LogFormat, OutputLimits, Param, Percentiles,
-    Range, ReadFrom, Upstream, Value, values,
+    Range, ReadFrom, TlsAuthClients, Upstream, Value, values,
 };
 
 settings! {
     /// Address to listen on.
     bind: String = "127.0.0.1".to_string(), "bind", runtime: false;
-    /// Port to listen on.
+    /// Port to listen on for plain TCP clients; 0 listens on none (with `tls-port`,
+    /// TLS clients only).
     port: u16 = 6380, "port", runtime: false, range: 0..=65535;
-    /// The Redis to forward to, `redis://[user:pass@]host:port[/db]`. Empty: serve
-    /// from the embedded in-process origin.
+    /// Port to listen on for TLS clients (Redis's setting); 0 listens on none.
+    tls_port: u16 = 0, "tls-port", runtime: false, range: 0..=65535;
+    /// The server certificate shown to TLS clients: a PEM file, the chain from
+    /// the server's own certificate up. CONFIG SET of any `tls-*` setting loads
+    /// the files again: new connections use them, open ones keep theirs.
+    tls_cert_file: String = String::new(), "tls-cert-file", runtime: true;
+    /// The private key of `tls-cert-file` (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    tls_key_file: String = String::new(), "tls-key-file", runtime: true;
+    /// The passphrase of an encrypted `tls-key-file` (PKCS#8 `ENCRYPTED PRIVATE KEY`).
+    tls_key_file_pass: String = String::new(), "tls-key-file-pass", runtime: true;
+    /// CA certificates (PEM) that client certificates must chain to.
+    tls_ca_cert_file: String = String::new(), "tls-ca-cert-file", runtime: true;
+    /// A directory of CA certificates (every PEM file in it), as `tls-ca-cert-file`.
+    tls_ca_cert_dir: String = String::new(), "tls-ca-cert-dir", runtime: true;
+    /// Whether TLS clients must show a certificate signed by the CA: `yes` (as
+    /// Redis, the default), `no`, or `optional` (verified if shown).
+    tls_auth_clients: TlsAuthClients = TlsAuthClients::Yes, "tls-auth-clients", runtime: true;
+    /// TLS versions offered, space separated: `TLSv1.2`, `TLSv1.3`; empty: both.
+    /// (`TLSv1` and `TLSv1.1` are accepted in the list and never offered.)
+    tls_protocols: String = String::new(), "tls-protocols", runtime: true;
+    /// TLS 1.2 cipher suites, OpenSSL's or IANA's names separated by `:`
+    /// (`ECDHE-RSA-AES128-GCM-SHA256:...`); empty: every suite hotcache has.
+    tls_ciphers: String = String::new(), "tls-ciphers", runtime: true;
+    /// TLS 1.3 cipher suites, separated by `:` (`TLS_AES_256_GCM_SHA384:...`);
+    /// empty: all three.
+    tls_ciphersuites: String = String::new(), "tls-ciphersuites", runtime: true;
+    /// The Redis to forward to, `redis://[user:pass@]host:port[/db]`, or
+    /// `rediss://...` for TLS. Empty: serve from the embedded in-process origin.
     upstream: Upstream = Upstream::Embedded, "upstream", runtime: false;
     /// A Redis Cluster to front instead of one Redis: seed nodes,
-    /// `redis://[user:pass@]host:port[,host:port...]`. Empty: no cluster.
+    /// `redis://[user:pass@]host:port[,host:port...]` (`rediss://` for TLS to
+    /// every node). Empty: no cluster.
     cluster: ClusterSeeds = ClusterSeeds::default(), "cluster", runtime: false;
+    /// With a `rediss://` upstream: CA certificates (PEM) Redis's certificate
+    /// must chain to; empty: the system's CA store.
+    upstream_tls_ca_cert_file: String = String::new(), "upstream-tls-ca-cert-file", runtime: false;
+    /// With a `rediss://` upstream: the certificate (PEM) hotcache shows Redis
+    /// (mutual TLS, Redis's `tls-auth-clients`); empty: none.
+    upstream_tls_cert_file: String = String::new(), "upstream-tls-cert-file", runtime: false;
+    /// The private key of `upstream-tls-cert-file`.
+    upstream_tls_key_file: String = String::new(), "upstream-tls-key-file", runtime: false;
+    /// The passphrase of an encrypted `upstream-tls-key-file`.
+    upstream_tls_key_file_pass: String = String::new(), "upstream-tls-key-file-pass", runtime: false;
+    /// The name sent as SNI and verified in Redis's certificate; empty: the host
+    /// of each address connected to.
+    upstream_tls_server_name: String = String::new(), "upstream-tls-server-name", runtime: false;
     /// Milliseconds between periodic refreshes of the cluster's slot map (it is
     /// also refreshed on MOVED and on connection failures).
     cluster_refresh_interval: u64 = 5000, "cluster-refresh-interval", runtime: false, range: 100..=3600000;

@@ -2,14 +2,23 @@
 //! of a cluster's nodes serve reads.
 
 use super::Value;
+use super::url::{RedisUrl, RedisUrlList, host_port};
 
 /// Where commands go: the embedded origin or a standalone Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {
     /// The in-process origin (no `--upstream`).
     Embedded,
-    /// A Redis server, from `redis://[user:pass@]host:port[/db]`.
-    Redis { host: String, port: u16, user: Option<String>, password: Option<String>, db: u32 },
+    /// A Redis server, from `redis[s]://[user:pass@]host:port[/db]` (see [`RedisUrl`]).
+    Redis {
+        host: String,
+        port: u16,
+        user: Option<String>,
+        password: Option<String>,
+        db: u32,
+        /// `rediss://`: over TLS.
+        tls: bool,
+    },
 }
 
 impl Upstream {
@@ -17,44 +26,14 @@ impl Upstream {
     pub fn addr(&self) -> Option<String> {
         match self {
             Upstream::Embedded => None,
-            Upstream::Redis { host, port, .. } => Some(if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            }),
+            Upstream::Redis { host, port, .. } => Some(host_port(host, *port)),
         }
     }
-}
 
-/// Decodes `%XX` escapes in URL user info.
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("bad % escape")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad % escape")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    /// True for a `rediss://` upstream.
+    pub fn tls(&self) -> bool {
+        matches!(self, Upstream::Redis { tls: true, .. })
     }
-    String::from_utf8(out).map_err(|_| "credentials are not UTF-8".to_string())
-}
-
-/// Escapes what would break URL user info.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Value for Upstream {
@@ -63,129 +42,43 @@ impl Value for Upstream {
         if s.is_empty() || s == "embedded" {
             return Ok(Upstream::Embedded);
         }
-        let rest = s.strip_prefix("redis://").ok_or_else(|| {
-            format!("'{}' is not a redis:// URL (rediss:// is not supported)", super::mask_urls(s))
-        })?;
-        let (auth, hostpart) = match rest.rsplit_once('@') {
-            Some((a, h)) => (Some(a), h),
-            None => (None, rest),
-        };
-        let (hostport, db) = match hostpart.split_once('/') {
-            Some((hp, "")) => (hp, 0),
-            Some((hp, db)) => (hp, db.parse::<u32>().map_err(|_| format!("bad db '{db}'"))?),
-            None => (hostpart, 0),
-        };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').ok_or("unclosed [ in host")?;
-            (h.to_string(), p.strip_prefix(':').unwrap_or(""))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), p),
-                None => (hostport.to_string(), ""),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("'{}' has no host", super::mask_urls(s)));
-        }
-        let port = if port.is_empty() {
-            6379
-        } else {
-            port.parse::<u16>().map_err(|_| format!("bad port '{port}'"))?
-        };
-        let (user, password) = match auth {
-            None => (None, None),
-            Some(a) => match a.split_once(':') {
-                Some((u, p)) => (
-                    if u.is_empty() { None } else { Some(percent_decode(u)?) },
-                    Some(percent_decode(p)?),
-                ),
-                None => (None, Some(percent_decode(a)?)),
-            },
-        };
-        Ok(Upstream::Redis { host, port, user, password, db })
+        let RedisUrl { tls, host, port, user, password, db } = RedisUrl::parse(s)?;
+        Ok(Upstream::Redis { host, port, user, password, db, tls })
     }
 
     fn show(&self) -> String {
         match self {
             Upstream::Embedded => String::new(),
-            Upstream::Redis { host, port, user, password, db } => {
-                let auth = match (user, password) {
-                    (Some(u), Some(p)) => format!("{}:{}@", percent_encode(u), percent_encode(p)),
-                    (None, Some(p)) => format!(":{}@", percent_encode(p)),
-                    _ => String::new(),
-                };
-                let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
-                format!("redis://{auth}{host}:{port}/{db}")
+            Upstream::Redis { host, port, user, password, db, tls } => RedisUrl {
+                tls: *tls,
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                password: password.clone(),
+                db: *db,
             }
+            .show(),
         }
     }
 }
 
-/// Seed nodes of a Redis Cluster: `redis://[user:pass@]host:port[,host:port...]`
-/// (empty: no cluster). Credentials apply to every node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClusterSeeds {
-    /// `host:port` of each seed.
-    pub addrs: Vec<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-}
+/// Seed nodes of a Redis Cluster: `redis[s]://[user:pass@]host:port[,host:port...]`
+/// (empty: no cluster). Credentials and the scheme apply to every node.
+pub type ClusterSeeds = RedisUrlList;
 
-impl ClusterSeeds {
+impl RedisUrlList {
     pub fn is_on(&self) -> bool {
         !self.addrs.is_empty()
     }
 }
 
-impl Value for ClusterSeeds {
+impl Value for RedisUrlList {
     fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Ok(Self::default());
-        }
-        let rest = s.strip_prefix("redis://").ok_or_else(|| {
-            format!("'{}' is not a redis:// URL (rediss:// is not supported)", super::mask_urls(s))
-        })?;
-        // Credentials, if any, come once before the first host.
-        let (auth, hosts) = match rest.split_once('@') {
-            Some((a, h)) if !a.contains(',') => (Some(a), h),
-            _ => (None, rest),
-        };
-        let mut out = Self::default();
-        for host in hosts.split(',') {
-            let host = host.trim();
-            let host = host.strip_prefix("redis://").unwrap_or(host);
-            if host.is_empty() {
-                return Err(format!("'{}' has an empty seed", super::mask_urls(s)));
-            }
-            let url = match auth {
-                Some(a) => format!("redis://{a}@{host}"),
-                None => format!("redis://{host}"),
-            };
-            let up = Upstream::parse(&url)?;
-            let Upstream::Redis { user, password, db, .. } = &up else {
-                return Err(format!("'{}' has an empty seed", super::mask_urls(s)));
-            };
-            if *db != 0 {
-                return Err("a Redis Cluster has only database 0".into());
-            }
-            out.user = user.clone();
-            out.password = password.clone();
-            out.addrs.push(up.addr().unwrap_or_default());
-        }
-        Ok(out)
+        RedisUrlList::parse(s)
     }
 
     fn show(&self) -> String {
-        if self.addrs.is_empty() {
-            return String::new();
-        }
-        let auth = match (&self.user, &self.password) {
-            (Some(u), Some(p)) => format!("{}:{}@", percent_encode(u), percent_encode(p)),
-            (None, Some(p)) => format!(":{}@", percent_encode(p)),
-            _ => String::new(),
-        };
-        format!("redis://{auth}{}", self.addrs.join(","))
+        RedisUrlList::show(self)
     }
 }
 
@@ -241,7 +134,8 @@ mod tests {
                 port: 7000,
                 user: Some("u".into()),
                 password: Some("p@ss".into()),
-                db: 2
+                db: 2,
+                tls: false,
             })
         );
         assert_eq!(
@@ -251,7 +145,8 @@ mod tests {
                 port: 6379,
                 user: None,
                 password: Some("pw".into()),
-                db: 0
+                db: 0,
+                tls: false,
             })
         );
         let u = Upstream::parse("redis://us:p@:ss@h:1/3").expect("valid");

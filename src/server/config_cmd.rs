@@ -99,7 +99,8 @@ impl Conn {
                 b"ERR CONFIG SET of hotcache and Redis settings in one command is not supported",
             );
         }
-        let result = self.ctx.shared.config.update(|config| {
+        let shared = &self.ctx.shared;
+        let result = shared.config.update(|config| {
             let mut seen = Vec::new();
             for (pair, name) in pairs.chunks(2).zip(&names) {
                 let Some(p) = is_hotcache_name(name) else { continue };
@@ -123,7 +124,8 @@ impl Conn {
                     fail_text(&arg, &reason)
                 }
                 other => format!("CONFIG SET failed - {other}"),
-            })
+            })?;
+            reload_tls(shared, config, &names)
         });
         match result {
             Ok(()) => {
@@ -131,6 +133,40 @@ impl Conn {
                 self.reply_raw(Bytes::from_static(b"+OK\r\n"))
             }
             Err(e) => self.reply_error(format!("ERR {e}").as_bytes()),
+        }
+    }
+}
+
+/// After a CONFIG SET naming `tls-*` settings (`names`): loads the TLS files
+/// again for clients accepted from now on. Runs under the configuration's lock, last,
+/// so that the settings and what was loaded from them change together or not
+/// at all; open connections keep the configuration they started with. Redis's
+/// error when the files do not load, the reason in the log (as Redis).
+fn reload_tls(
+    shared: &super::Shared,
+    config: &crate::config::Config,
+    names: &[String],
+) -> Result<(), String> {
+    // As Redis: the file settings are "volatile", so a CONFIG SET of one reloads
+    // even with the same path (a certificate renewed in place).
+    let named =
+        names.iter().filter_map(|n| is_hotcache_name(n)).find(|p| p.name.starts_with("tls-"));
+    let Some(named) = named else { return Ok(()) };
+    if config.tls_port == 0 {
+        return Ok(());
+    }
+    match crate::tls::server_config(config) {
+        Ok(loaded) => {
+            *shared.tls_server.lock().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
+            tracing::info!("TLS configuration reloaded");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "CONFIG SET: TLS configuration not reloaded");
+            Err(fail_text(
+                &named.config_name(),
+                "Unable to update TLS configuration. Check server logs.",
+            ))
         }
     }
 }

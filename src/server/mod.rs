@@ -94,8 +94,16 @@ pub struct Shared {
     pub counters: Arc<[ShardCounters]>,
     pub started: Instant,
     pub shards: Vec<ShardHandle>,
-    /// The port actually listened on (useful when 0 was asked).
+    /// The plain TCP port listened on (0: none).
     pub port: u16,
+    /// The TLS port listened on (0: none).
+    pub tls_port: u16,
+    /// What TLS clients are served with: loaded at start, replaced by a CONFIG
+    /// SET of a `tls-*` setting (under the configuration's lock, so the two
+    /// change together). Read once per accepted TLS client.
+    pub tls_server: Mutex<Option<Arc<rustls::ServerConfig>>>,
+    /// How upstream connections do TLS (`rediss://`), loaded at start.
+    pub upstream_tls: Option<Arc<crate::tls::UpstreamTls>>,
     pub run_id: String,
     /// What the threads' caches share (epochs, singleflight, tracking state).
     pub cache: Arc<CacheShared>,
@@ -173,6 +181,11 @@ impl Shared {
         }
     }
 
+    /// The TLS configuration new TLS clients get.
+    pub fn tls_server_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls_server.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// A receiver that turns true when shutdown starts.
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown_tx.subscribe()
@@ -232,7 +245,10 @@ impl ThreadCtx {
 
 /// A running server: its address, and a handle to stop it and wait for it.
 pub struct Server {
+    /// The plain TCP address, or the TLS one when plain TCP is off.
     pub addr: SocketAddr,
+    /// The TLS address, if `tls-port` is set.
+    pub tls_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -265,10 +281,38 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Resolves `bind` and `port` into a socket address.
-fn listen_addr(config: &Config) -> std::io::Result<SocketAddr> {
-    (config.bind.as_str(), config.port).to_socket_addrs()?.next().ok_or_else(|| {
+fn listen_addr(config: &Config, port: u16) -> std::io::Result<SocketAddr> {
+    (config.bind.as_str(), port).to_socket_addrs()?.next().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind address resolves to nothing")
     })
+}
+
+/// One shard thread's listeners: plain TCP, TLS, or both.
+pub(crate) struct Listeners {
+    pub plain: Option<std::net::TcpListener>,
+    pub tls: Option<std::net::TcpListener>,
+}
+
+/// A listener per thread on `port` (none when 0), and the address bound.
+fn bind_all(
+    config: &Config,
+    port: u16,
+    threads: usize,
+) -> std::io::Result<(Vec<Option<std::net::TcpListener>>, Option<SocketAddr>)> {
+    if port == 0 {
+        return Ok(((0..threads).map(|_| None).collect(), None));
+    }
+    let first = bind_reuseport(listen_addr(config, port)?)?;
+    let addr = first.local_addr()?;
+    let mut out = vec![Some(first)];
+    for _ in 1..threads {
+        out.push(Some(bind_reuseport(addr)?));
+    }
+    Ok((out, Some(addr)))
+}
+
+fn invalid(e: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
 }
 
 /// Starts the server: binds, spawns the shard threads, returns once all listen.
@@ -283,13 +327,25 @@ pub fn start_with_file(
     config_file: Option<std::path::PathBuf>,
 ) -> std::io::Result<Server> {
     let threads = config.thread_count();
-    let addr = listen_addr(&config)?;
-    let first = bind_reuseport(addr)?;
-    let addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(bind_reuseport(addr)?);
-    }
+    // Loaded before binding: a TLS file that does not load fails the start,
+    // as it does Redis's ("Failed to configure TLS").
+    let tls_server = match config.tls_port {
+        0 => None,
+        _ => Some(crate::tls::server_config(&config).map_err(|e| invalid(format!("TLS: {e}")))?),
+    };
+    let upstream_tls = if config.upstream.tls() || config.cluster.tls {
+        let t = crate::tls::UpstreamTls::new(&config).map_err(|e| invalid(format!("TLS: {e}")))?;
+        Some(Arc::new(t))
+    } else {
+        None
+    };
+    let (plain, addr) = bind_all(&config, config.port, threads)?;
+    let (tls, tls_addr) = bind_all(&config, config.tls_port, threads)?;
+    let listeners: Vec<Listeners> =
+        plain.into_iter().zip(tls).map(|(plain, tls)| Listeners { plain, tls }).collect();
+    let Some(addr) = addr.or(tls_addr) else {
+        return Err(invalid("Configured to not listen anywhere".into()));
+    };
     let embedded = match config.upstream {
         UpstreamConfig::Embedded if !config.cluster.is_on() => {
             Some(Arc::new(EmbeddedOrigin::new()))
@@ -318,6 +374,7 @@ pub fn start_with_file(
             password: password.clone(),
             prefixes,
             timeout,
+            tls: upstream_tls.clone(),
         }),
         UpstreamConfig::Embedded if config.cluster.is_on() => Some(tracker::TrackerConfig {
             addr: String::new(),
@@ -325,6 +382,7 @@ pub fn start_with_file(
             password: config.cluster.password.clone(),
             prefixes,
             timeout,
+            tls: upstream_tls.clone(),
         }),
         UpstreamConfig::Embedded => None,
     };
@@ -339,6 +397,7 @@ pub fn start_with_file(
             cache.epochs.clone(),
             tracking,
             threads,
+            upstream_tls.clone(),
         )?)
     } else {
         None
@@ -370,13 +429,17 @@ pub fn start_with_file(
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    let plain_port = if config.port == 0 { 0 } else { addr.port() };
     let shared = Arc::new(Shared {
         config: SharedConfig::new(config),
         clients: Arc::new(Registry::default()),
         counters,
         started: Instant::now(),
         shards: handles,
-        port: addr.port(),
+        port: plain_port,
+        tls_port: tls_addr.map_or(0, |a| a.port()),
+        tls_server: Mutex::new(tls_server),
+        upstream_tls,
         run_id: run_id(),
         cache: cache.clone(),
         breaker,
@@ -414,7 +477,7 @@ pub fn start_with_file(
             .spawn(move || crate::metrics::http::run(listener, shared))?;
         joins.push(join);
     }
-    Ok(Server { addr, shared, threads: joins })
+    Ok(Server { addr, tls_addr, shared, threads: joins })
 }
 
 /// A random 40-hex-digit id, as Redis's `run_id`.

@@ -21,7 +21,7 @@ use crate::upstream::Upstream;
 /// its share of the listening port until shutdown.
 pub(super) fn run(
     index: usize,
-    listener: std::net::TcpListener,
+    listeners: super::Listeners,
     inbox: tokio::sync::mpsc::UnboundedReceiver<shard::Job>,
     shared: Arc<Shared>,
     embedded: Option<Arc<EmbeddedOrigin>>,
@@ -48,6 +48,7 @@ pub(super) fn run(
                 shared.metrics.clone(),
                 shared.cluster.clone(),
                 shared.acl.clone(),
+                shared.upstream_tls.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
             trackers: Trackers::default(),
@@ -70,9 +71,10 @@ pub(super) fn run(
         if let Some(tc) = shared.tracking.clone() {
             tokio::task::spawn_local(trackers::follow_tracking(ctx.clone(), tc));
         }
-        let listener = match TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
+        // Either may be off (`port 0`, `tls-port 0`), never both.
+        let (plain, tls) = match (listen(listeners.plain), listen(listeners.tls)) {
+            (Ok(p), Ok(t)) => (p, t),
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(shard = index, error = %e, "cannot use the listener");
                 shared.shutdown();
                 return;
@@ -81,20 +83,38 @@ pub(super) fn run(
         let mut shutdown = shared.shutdown_tx.subscribe();
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => accept(&ctx, stream, peer),
-                    Err(e) => {
-                        // Out of descriptors and the like: pause instead of spinning.
-                        crate::log_limited!(warn, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                accepted = accept_on(&plain) => match accepted {
+                    Ok((stream, peer)) => accept(&ctx, stream, peer, false),
+                    Err(e) => accept_failed(e).await,
+                },
+                accepted = accept_on(&tls) => match accepted {
+                    Ok((stream, peer)) => accept(&ctx, stream, peer, true),
+                    Err(e) => accept_failed(e).await,
                 },
                 _ = shutdown.wait_for(|v| *v) => break,
             }
         }
-        drop(listener);
+        drop((plain, tls));
         graceful_stop(&ctx).await;
     });
+}
+
+fn listen(l: Option<std::net::TcpListener>) -> std::io::Result<Option<TcpListener>> {
+    l.map(TcpListener::from_std).transpose()
+}
+
+/// The next connection on `l`; never, when it is off.
+async fn accept_on(l: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Out of descriptors and the like: pause instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    crate::log_limited!(warn, error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 /// Stops this thread's connections: each finishes the replies it owes, then closes.
@@ -112,7 +132,7 @@ async fn graceful_stop(ctx: &Rc<ThreadCtx>) {
     ctx.upstream.close_all();
 }
 
-fn accept(ctx: &Rc<ThreadCtx>, stream: TcpStream, peer: SocketAddr) {
+fn accept(ctx: &Rc<ThreadCtx>, stream: TcpStream, peer: SocketAddr, tls: bool) {
     let config = ctx.config();
     inc(&ctx.counters().total_connections_received);
     let laddr = stream.local_addr().unwrap_or(peer);
@@ -122,6 +142,20 @@ fn accept(ctx: &Rc<ThreadCtx>, stream: TcpStream, peer: SocketAddr) {
         let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(config.tcp_keepalive));
         let _ = sock.set_tcp_keepalive(&ka);
     }
+    let stream = if tls {
+        // The configuration CONFIG SET last loaded: this client keeps it for
+        // its whole life.
+        let Some(tls_config) = ctx.shared.tls_server_config() else { return };
+        match conn::ClientStream::tls(stream, tls_config) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::log_limited!(warn, error = %e, "cannot start a TLS session");
+                return;
+            }
+        }
+    } else {
+        conn::ClientStream::Plain(stream)
+    };
     let registration = ctx.shared.clients.register(peer, laddr, config.maxclients, ctx.shard);
     let ctx = ctx.clone();
     ctx.open_conns.set(ctx.open_conns.get() + 1);

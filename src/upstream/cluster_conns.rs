@@ -147,6 +147,7 @@ impl ClusterConns {
             password: self.cluster.seeds.password.clone(),
             db: 0,
             readonly,
+            tls: self.cluster.tls.clone(),
         });
         let me: Weak<dyn Redirector> = self.me.clone();
         let breaker = self.cluster.breaker(addr);

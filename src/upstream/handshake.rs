@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::Target;
 use crate::protocol::{FrameKind, Proto, ReplyFramer, Request};
+use crate::tls::Stream;
 
 /// Why a handshake did not make a connection.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ pub(super) async fn handshake(
     proto: Proto,
     connect_timeout: Duration,
     on_busy: impl Fn(),
-) -> Result<(TcpStream, i64, Bytes), HandshakeError> {
+) -> Result<(Stream, i64, Bytes), HandshakeError> {
     let (mut conn, id, hello) = tokio::time::timeout(connect_timeout, hello(target, proto))
         .await
         .map_err(|_| "connect timeout".to_string())??;
@@ -64,8 +64,7 @@ pub(super) async fn handshake(
 
 /// Connects and sends HELLO; returns the connection and its id at Redis.
 async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64, Bytes), HandshakeError> {
-    let stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
+    let stream = Stream::connect(&target.addr, target.tls.as_deref()).await?;
     let mut conn = Handshake { stream, rbuf: BytesMut::with_capacity(4096) };
     let version: &[u8] = if proto == Proto::Resp3 { b"3" } else { b"2" };
     let mut args: Vec<&[u8]> = vec![b"HELLO", version];
@@ -102,7 +101,7 @@ fn error_text(reply: &[u8]) -> String {
 
 /// A connection being prepared: requests sent one at a time.
 struct Handshake {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
 }
 
@@ -112,6 +111,7 @@ impl Handshake {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let frame = Request::from_args(args).frame;
         self.stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+        self.stream.flush().await.map_err(|e| e.to_string())?;
         let mut framer = ReplyFramer::new();
         loop {
             match framer.next_frame(&self.rbuf) {
@@ -161,8 +161,7 @@ pub async fn check_auth(
     timeout: Duration,
 ) -> Result<Bytes, String> {
     let ask = async {
-        let stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
+        let stream = Stream::connect(&target.addr, target.tls.as_deref()).await?;
         let mut conn = Handshake { stream, rbuf: BytesMut::with_capacity(512) };
         let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
         conn.call(&args).await

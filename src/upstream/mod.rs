@@ -49,6 +49,8 @@ pub struct Target {
     pub db: u32,
     /// A cluster replica read from: READONLY after the handshake.
     pub readonly: bool,
+    /// `rediss://`: every connection to it is TLS.
+    pub tls: Option<Arc<crate::tls::UpstreamTls>>,
 }
 
 /// Where commands go.
@@ -231,6 +233,7 @@ pub struct Dest {
 }
 
 impl Upstream {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         embedded: Option<Arc<EmbeddedOrigin>>,
@@ -241,6 +244,7 @@ impl Upstream {
         metrics: Arc<crate::metrics::Metrics>,
         cluster: Option<Arc<Cluster>>,
         acl: Arc<users::Acl>,
+        tls: Option<Arc<crate::tls::UpstreamTls>>,
     ) -> Self {
         let common = Rc::new(Common {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
@@ -268,6 +272,7 @@ impl Upstream {
                     password: password.clone(),
                     db: *db,
                     readonly: false,
+                    tls,
                 }))
             }
             (UpstreamConfig::Embedded, Some(e)) => Origin::Embedded(e),

@@ -177,6 +177,7 @@ impl Node {
                 password,
                 db: self.target.db,
                 readonly: self.target.readonly,
+                tls: self.target.tls.clone(),
             });
             users.insert(user.clone(), Conns::new(target, self.common.conns));
         }

@@ -226,6 +226,32 @@ impl Hotcache {
         panic!("could not start hotcache");
     }
 
+    /// Starts hotcache with exactly `args` (no `--port` added: with `--port 0`
+    /// it has no plain port to PING) and waits until `ready()` says it serves;
+    /// `port` is what `self.port` then names.
+    pub fn start_exact(args: &[&str], port: u16, ready: impl Fn() -> bool) -> Self {
+        let mut child = Command::new(hotcache_bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hotcache");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("hotcache exited: {status}");
+            }
+            if ready() {
+                return Self { port, child };
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("hotcache on {port} not ready in time");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Starts hotcache in front of `redis` with `threads` shard threads.
     pub fn in_front_of(redis: &RedisServer, threads: usize, extra: &[&str]) -> Self {
         let url = redis.url();

@@ -26,4 +26,5 @@ mod pipeline;
 mod resilience;
 mod secrets;
 mod state;
+mod tls;
 mod tools;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::{Conn, MAX_PENDING, NeedSync, ReplySlot, Wake, lost};
+use super::stream::TlsRead;
+use super::{ClientStream, Conn, MAX_PENDING, NeedSync, ReplySlot, Wake, lost};
 use crate::stats::{add, inc};
 
 impl Conn {
@@ -27,7 +28,8 @@ impl Conn {
             && !self.draining
             && self.stalled.is_none()
             && self.pending.len() < MAX_PENDING;
-        let want_write = !self.out.is_empty();
+        // TLS records (the handshake's, or replies already encrypted) wait too.
+        let want_write = !self.out.is_empty() || self.stream.has_records();
         let idle = if self.config.timeout > 0
             && self.pending.is_empty()
             && self.relay.is_none()
@@ -92,7 +94,7 @@ impl Conn {
             if let Poll::Ready(frame) = relayed.as_mut().poll(cx) {
                 return Poll::Ready(Wake::Relayed(frame));
             }
-            if want_write && stream.poll_write_ready(cx).is_ready() {
+            if want_write && stream.tcp().poll_write_ready(cx).is_ready() {
                 return Poll::Ready(Wake::Writable);
             }
             if want_read && stream.poll_read_ready(cx).is_ready() {
@@ -141,8 +143,33 @@ impl Conn {
     /// One read from the socket. A read that does not fill the buffer drained the
     /// socket, so its readiness is cleared at once: the next wait sleeps without
     /// first spending a read on EAGAIN (as tokio's own `poll_read` does).
+    /// Ok(0): the client closed. A TLS read that brought no plaintext (the
+    /// handshake) is `WouldBlock`.
     fn read_once(&mut self) -> std::io::Result<usize> {
-        let (stream, rbuf) = (&self.stream, &mut self.rbuf);
+        let stream = match &mut self.stream {
+            ClientStream::Plain(s) => s,
+            ClientStream::Tls(t) => {
+                let r = ClientStream::read_tls(t, &mut self.rbuf);
+                // As below: a read that filled the scratch buffer may leave
+                // input behind without a fresh readiness event.
+                self.last_read = match r {
+                    Ok(TlsRead::Data { full: true, .. }) => NeedSync::Full,
+                    _ => NeedSync::IfReady,
+                };
+                return match r {
+                    Ok(TlsRead::Data { n, .. }) => Ok(n),
+                    Ok(TlsRead::Closed) => Ok(0),
+                    Err(e) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            crate::log_limited!(info, client = self.reg.info.id, error = %e,
+                                "TLS client connection failed");
+                        }
+                        Err(e)
+                    }
+                };
+            }
+        };
+        let rbuf = &mut self.rbuf;
         let space = rbuf.capacity() - rbuf.len();
         let mut got = None;
         let r = stream.try_io(tokio::io::Interest::READABLE, || {
@@ -164,8 +191,7 @@ impl Conn {
 
     /// Writes as much of the output as the socket takes. False if the client is gone.
     pub(super) fn flush(&mut self) -> bool {
-        let stream = &self.stream;
-        match self.out.write_with(|slices| stream.try_write_vectored(slices)) {
+        match self.stream.write_out(&mut self.out) {
             Ok(n) => add(&self.ctx.counters().total_net_output_bytes, n as u64),
             Err(_) => return false,
         }

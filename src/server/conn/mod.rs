@@ -9,19 +9,18 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 mod io;
 mod out;
 mod replies;
+mod stream;
 mod types;
 
 use out::OutBuf;
+pub(super) use stream::ClientStream;
 
 use replies::lost;
 
@@ -45,7 +44,7 @@ pub(super) struct Conn {
     /// before its socket closes, and a client that saw the close (after QUIT,
     /// say) finds it gone from CLIENT LIST, as with Redis.
     pub reg: Registration,
-    pub stream: TcpStream,
+    pub stream: ClientStream,
     pub rbuf: BytesMut,
     pub parser: RequestParser,
     pub proto: Proto,
@@ -132,12 +131,12 @@ pub(super) fn first_identity(config: &Config) -> Identity {
 }
 
 /// Answers a client that cannot be served (maxclients) and closes it.
-pub(super) async fn refuse(mut stream: TcpStream, reply: &[u8]) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
+pub(super) async fn refuse(stream: ClientStream, reply: &[u8]) {
+    stream.refuse(reply).await;
 }
 
 /// Serves one client until it leaves, is killed, or the server stops.
-pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registration) {
+pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Registration) {
     let config = ctx.config();
     let home_db = match &config.upstream {
         crate::config::Upstream::Redis { db, .. } => i64::from(*db),
@@ -283,44 +282,19 @@ impl Conn {
         // through it would then not even try), and a socket closed with input
         // left unread is reset, losing the replies still owed. Bounded by the
         // query buffer limit.
-        use std::io::Read as _;
-        let limit = self.config.client_query_buffer_limit.0;
-        let sock = socket2::SockRef::from(&self.stream);
-        let mut buf = [0u8; 16 * 1024];
-        while (self.rbuf.len() as u64) < limit {
-            match (&*sock).read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    self.rbuf.extend_from_slice(&buf[..n]);
-                    crate::stats::add(&self.ctx.counters().total_net_input_bytes, n as u64);
-                    self.need_sync = NeedSync::Full;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
+        let n = self.stream.read_now(&mut self.rbuf, self.config.client_query_buffer_limit.0);
+        if n > 0 {
+            crate::stats::add(&self.ctx.counters().total_net_input_bytes, n as u64);
+            self.need_sync = NeedSync::Full;
         }
         self.info().qbuf.store(self.rbuf.len(), Relaxed);
     }
 
     /// At shutdown, once the last reply is written: FIN, then whatever the
     /// client still sends is read and dropped until it closes (500 ms at
-    /// most). Closing with input unread would reset the connection, and a
-    /// reset throws away replies the client has not read yet.
+    /// most); see `ClientStream::linger`.
     async fn linger(&mut self) {
-        use tokio::io::AsyncReadExt as _;
-        if self.stream.shutdown().await.is_err() {
-            return;
-        }
-        // On the heap: an array here would grow every connection's task.
-        let mut buf = vec![0u8; 4096];
-        let _ = tokio::time::timeout(Duration::from_millis(500), async {
-            while let Ok(n) = self.stream.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        })
-        .await;
+        self.stream.linger().await;
     }
 
     /// Parses and dispatches every whole command in the read buffer, unless a

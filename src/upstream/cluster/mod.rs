@@ -41,6 +41,8 @@ const IDLE_GAP: Duration = Duration::from_millis(250);
 /// The cluster as every thread sees it.
 pub struct Cluster {
     pub seeds: ClusterSeeds,
+    /// With `rediss://` seeds: TLS to every node.
+    pub tls: Option<Arc<crate::tls::UpstreamTls>>,
     map: RwLock<Arc<SlotMap>>,
     /// Bumped (Release) after each new map is stored.
     version: AtomicU64,
@@ -70,10 +72,12 @@ impl Cluster {
         epochs: Arc<Epochs>,
         tracking: Option<Arc<TrackingState>>,
         threads: usize,
+        tls: Option<Arc<crate::tls::UpstreamTls>>,
     ) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = sync_channel(1);
         let cluster = Arc::new(Self {
             seeds: config.cluster.clone(),
+            tls,
             map: RwLock::new(Arc::new(SlotMap::default())),
             version: AtomicU64::new(0),
             refresh_tx: tx,
@@ -213,6 +217,7 @@ impl Cluster {
                 self.seeds.user.as_deref(),
                 self.seeds.password.as_deref(),
                 timeout,
+                self.tls.as_deref(),
             ) {
                 // A node that lost its slots (failed over, mid-restart) may
                 // answer an empty or partial map: ask another.

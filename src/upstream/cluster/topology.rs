@@ -2,7 +2,6 @@
 //! from CLUSTER SLOTS.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,15 +220,9 @@ pub fn fetch(
     user: Option<&str>,
     password: Option<&str>,
     timeout: Duration,
+    tls: Option<&crate::tls::UpstreamTls>,
 ) -> Result<SlotMap, String> {
-    let sock = addr
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| format!("{addr} resolves to nothing"))?;
-    let mut s = TcpStream::connect_timeout(&sock, timeout).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut s = crate::tls::connect_blocking(addr, tls, timeout)?;
     let mut out = Vec::new();
     let mut expect = 1;
     if let Some(p) = password {
@@ -244,7 +237,7 @@ pub fn fetch(
     out.extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
     out.extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n");
     expect += 1;
-    s.write_all(&out).map_err(|e| e.to_string())?;
+    s.write_all(&out).and_then(|()| s.flush()).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
     let mut framer = ReplyFramer::new();
     let mut chunk = [0u8; 16 * 1024];

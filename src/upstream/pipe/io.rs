@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::{Inflight, PipeConn, State};
 use crate::metrics::nodes::NodeShard;
 use crate::protocol::{FrameKind, ReplyFramer};
 use crate::resilience::{Breaker, Verdict};
 use crate::stats::{add, inc};
+use crate::tls::{ReadHalf, Stream, WriteHalf};
 use crate::upstream::Target;
 use crate::upstream::handshake::{HandshakeError, handshake};
 use crate::upstream::waiter::{Hold, Reply, Waiter};
@@ -98,7 +98,7 @@ impl PipeConn {
         }
     }
 
-    async fn write_loop(self: Rc<Self>, mut wr: OwnedWriteHalf, target: Rc<Target>) {
+    async fn write_loop(self: Rc<Self>, mut wr: WriteHalf, target: Rc<Target>) {
         let mut spare = BytesMut::new();
         loop {
             {
@@ -117,7 +117,14 @@ impl PipeConn {
                 self.wake_writer.notified().await;
                 continue;
             }
-            if let Err(e) = wr.write_all(&spare).await {
+            // The flush sends TLS records a full socket left in the session
+            // (nothing to do for plain TCP).
+            if let Err(e) = async {
+                wr.write_all(&spare).await?;
+                wr.flush().await
+            }
+            .await
+            {
                 return self.fail_with(&target, &e.to_string());
             }
             spare.clear();
@@ -128,7 +135,7 @@ impl PipeConn {
         }
     }
 
-    async fn read_loop(&self, mut rd: OwnedReadHalf, target: &Target) {
+    async fn read_loop(&self, mut rd: ReadHalf, target: &Target) {
         let mut rbuf = BytesMut::with_capacity(16 * 1024);
         let mut framer = ReplyFramer::new();
         loop {
@@ -272,8 +279,11 @@ impl PipeConn {
 /// (connections with requests waiting then fail them, see `watchdog`).
 async fn check_node(target: Rc<Target>, within: Duration, breaker: std::sync::Arc<Breaker>) {
     let answered = tokio::time::timeout(within, async {
-        let mut s = tokio::net::TcpStream::connect(&target.addr).await?;
+        let mut s = Stream::connect(&target.addr, target.tls.as_deref())
+            .await
+            .map_err(std::io::Error::other)?;
         s.write_all(b"PING\r\n").await?;
+        s.flush().await?;
         let mut buf = [0u8; 64];
         s.read(&mut buf).await
     })

@@ -1,0 +1,36 @@
+//! Value types of the TLS settings (Redis's names and syntax).
+
+use super::Value;
+use super::values::one_of;
+
+/// Whether TLS clients must show a certificate (Redis's `tls-auth-clients`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsAuthClients {
+    /// A client without a certificate the CA signed is refused (Redis's default).
+    #[default]
+    Yes,
+    /// No certificate is asked for.
+    No,
+    /// A certificate is asked for and, if given, must verify; none is fine.
+    Optional,
+}
+
+impl Value for TlsAuthClients {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "yes" => Ok(Self::Yes),
+            "no" => Ok(Self::No),
+            "optional" => Ok(Self::Optional),
+            // Redis's enum configs list their names in this order.
+            _ => Err(one_of(&["no", "yes", "optional"])),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Optional => "optional",
+        }
+        .to_string()
+    }
+}
