@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 mod cpus;
 mod rewrite;
+mod sentinel;
 mod upstream;
 mod values;
 
@@ -61,6 +62,7 @@ mod settings;
 
 pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
+pub use sentinel::{SENTINEL_PORT, SentinelAddrs};
 pub use settings::{Config, PARAMS};
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
 pub use values::{
@@ -191,6 +193,21 @@ impl Config {
         }
         if self.cluster.is_on() && self.upstream != Upstream::Embedded {
             return Err(ConfigError::Invalid("give either upstream or cluster, not both".into()));
+        }
+        if self.sentinel.is_on() && (self.cluster.is_on() || self.upstream != Upstream::Embedded) {
+            return Err(ConfigError::Invalid(
+                "give one of upstream, cluster or sentinel, not several".into(),
+            ));
+        }
+        if self.sentinel.is_on() && self.sentinel_master.trim().is_empty() {
+            return Err(bad(
+                "sentinel-master",
+                "sentinel needs sentinel-master: the name the sentinels monitor the master by"
+                    .into(),
+            ));
+        }
+        if !self.sentinel.is_on() && !self.sentinel_master.is_empty() {
+            return Err(bad("sentinel-master", "sentinel-master needs sentinel".into()));
         }
         if self.negative_ttl >= self.cache_ttl {
             return Err(bad("negative-ttl", "negative-ttl must be below cache-ttl".into()));
