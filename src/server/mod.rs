@@ -100,6 +100,8 @@ pub struct Shared {
     pub breaker: Option<Arc<crate::resilience::Breaker>>,
     /// The Redis Cluster upstream's slot map and node breakers.
     pub cluster: Option<Arc<crate::upstream::cluster::Cluster>>,
+    /// The master found through Sentinel, and its nodes' breakers.
+    pub sentinel: Option<Arc<crate::upstream::sentinel::Sentinel>>,
     /// Latency, upstream nodes, SLOWLOG (see `metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The `--config` file it was started with (for CONFIG REWRITE).
@@ -132,6 +134,9 @@ impl Shared {
         }
         if let Some(c) = &self.cluster {
             c.configure(&config);
+        }
+        if let Some(s) = &self.sentinel {
+            s.configure(&config);
         }
         self.metrics.slowlog.trim(usize::try_from(config.slowlog_max_len).unwrap_or(usize::MAX));
         crate::resilience::logging::configure(&config);
@@ -271,7 +276,7 @@ pub fn start_with_file(
         listeners.push(bind_reuseport(addr)?);
     }
     let embedded = match config.upstream {
-        UpstreamConfig::Embedded if !config.cluster.is_on() => {
+        UpstreamConfig::Embedded if !config.cluster.is_on() && !config.sentinel.is_on() => {
             Some(Arc::new(EmbeddedOrigin::new()))
         }
         _ => None,
@@ -306,6 +311,14 @@ pub fn start_with_file(
             prefixes,
             timeout,
         }),
+        // The master's credentials; the address is each tracked node's.
+        UpstreamConfig::Embedded if config.sentinel.is_on() => Some(tracker::TrackerConfig {
+            addr: String::new(),
+            user: config.sentinel.user.clone(),
+            password: config.sentinel.password.clone(),
+            prefixes,
+            timeout,
+        }),
         UpstreamConfig::Embedded => None,
     };
     let needs_tracking = tracking.is_some();
@@ -315,6 +328,17 @@ pub fn start_with_file(
     let cluster = if config.cluster.is_on() {
         let tracking = needs_tracking.then(|| cache.tracking.clone());
         Some(crate::upstream::cluster::Cluster::start(
+            &config,
+            cache.epochs.clone(),
+            tracking,
+            threads,
+        )?)
+    } else {
+        None
+    };
+    let sentinel = if config.sentinel.is_on() {
+        let tracking = needs_tracking.then(|| cache.tracking.clone());
+        Some(crate::upstream::sentinel::Sentinel::start(
             &config,
             cache.epochs.clone(),
             tracking,
@@ -361,6 +385,7 @@ pub fn start_with_file(
         cache: cache.clone(),
         breaker,
         cluster,
+        sentinel,
         metrics,
         config_file,
         metrics_addr,

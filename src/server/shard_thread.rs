@@ -47,6 +47,7 @@ pub(super) fn run(
                 shared.breaker.clone(),
                 shared.metrics.clone(),
                 shared.cluster.clone(),
+                shared.sentinel.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
             trackers: Trackers::default(),
@@ -60,6 +61,9 @@ pub(super) fn run(
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
         tokio::task::spawn_local(super::memory::return_freed());
+        if let Some(follow) = ctx.upstream.follow_sentinel() {
+            tokio::task::spawn_local(follow);
+        }
         if let Some(tc) = shared.tracking.clone() {
             tokio::task::spawn_local(trackers::follow_tracking(ctx.clone(), tc));
         }

@@ -4,7 +4,8 @@
 //! protocol version (a RESP3 client must get the bytes Redis sends a RESP3 client,
 //! so the two never share a connection), and a small pool of idle connections to
 //! hand to clients that need one of their own. With no upstream configured the
-//! "connection" is the embedded origin, called in place.
+//! "connection" is the embedded origin, called in place. Behind Redis Sentinel
+//! the node is whichever master the sentinels name now (`sentinel`).
 
 pub mod cluster;
 mod cluster_conns;
@@ -12,6 +13,7 @@ mod handshake;
 mod nodes;
 mod owed;
 mod pipe;
+pub mod sentinel;
 mod waiter;
 
 use std::cell::Cell;
@@ -32,6 +34,7 @@ use crate::stats::ShardCounters;
 use cluster::Cluster;
 use cluster_conns::ClusterConns;
 use nodes::{Common, Node};
+use sentinel::{Sentinel, SentinelConns};
 
 pub use owed::{Charge, Owed};
 pub use pipe::{PipeConn, Relayed, Sink, upstream_error};
@@ -55,6 +58,7 @@ pub enum Origin {
     Embedded(Arc<EmbeddedOrigin>),
     Redis(Rc<Target>),
     Cluster(Arc<Cluster>),
+    Sentinel(Arc<Sentinel>),
 }
 
 /// A reply that is either here or on its way.
@@ -216,6 +220,8 @@ pub struct Upstream {
     node: Option<Rc<Node>>,
     /// The cluster's nodes' connections.
     cluster: Option<Rc<ClusterConns>>,
+    /// The connections to the master the sentinels name (and its replicas).
+    sentinel: Option<Rc<SentinelConns>>,
     common: Rc<Common>,
 }
 
@@ -238,6 +244,7 @@ impl Upstream {
         breaker: Option<Arc<Breaker>>,
         metrics: Arc<crate::metrics::Metrics>,
         cluster: Option<Arc<Cluster>>,
+        sentinel: Option<Arc<Sentinel>>,
     ) -> Self {
         let common = Rc::new(Common {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
@@ -253,7 +260,23 @@ impl Upstream {
         });
         if let Some(c) = cluster {
             let conns = ClusterConns::new(c.clone(), common.clone(), config.read_from);
-            return Self { origin: Origin::Cluster(c), node: None, cluster: Some(conns), common };
+            return Self {
+                origin: Origin::Cluster(c),
+                node: None,
+                cluster: Some(conns),
+                sentinel: None,
+                common,
+            };
+        }
+        if let Some(s) = sentinel {
+            let conns = SentinelConns::new(s.clone(), common.clone(), config.read_from);
+            return Self {
+                origin: Origin::Sentinel(s),
+                node: None,
+                cluster: None,
+                sentinel: Some(conns),
+                common,
+            };
         }
         let origin = match (&config.upstream, embedded) {
             (UpstreamConfig::Redis { user, password, db, .. }, _) => {
@@ -275,7 +298,7 @@ impl Upstream {
             }
             _ => None,
         };
-        Self { origin, node, cluster: None, common }
+        Self { origin, node, cluster: None, sentinel: None, common }
     }
 
     /// Applies settings that may change at run time.
@@ -294,11 +317,12 @@ impl Upstream {
     }
 
     /// True while the upstream is degraded: its breaker (with a cluster, any
-    /// node's) is not closed.
+    /// node's; behind Sentinel, the master's) is not closed.
     pub fn degraded(&self) -> bool {
-        match (&self.node, &self.cluster) {
-            (Some(n), _) => n.degraded(),
-            (None, Some(c)) => c.degraded(),
+        match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(n), ..) => n.degraded(),
+            (None, Some(c), _) => c.degraded(),
+            (None, None, Some(s)) => s.degraded(),
             _ => false,
         }
     }
@@ -324,6 +348,7 @@ impl Upstream {
             Origin::Embedded(_) => "embedded".into(),
             Origin::Redis(t) => t.addr.clone(),
             Origin::Cluster(c) => format!("cluster {}", c.seeds.addrs.join(",")),
+            Origin::Sentinel(_) => self.sentinel.as_ref().map(|s| s.describe()).unwrap_or_default(),
         }
     }
 
@@ -340,6 +365,9 @@ impl Upstream {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
             (_, Some(node), _) => node.shared(proto, affinity).map(Link::Pipe),
             (_, None, Some(c)) => c.shared(proto, affinity, route).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => {
+                self.sentinel_conns()?.shared(proto, affinity, route).map(Link::Pipe)
+            }
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
@@ -388,6 +416,7 @@ impl Upstream {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
             (_, Some(node), _) => node.dedicated(proto).map(Link::Pipe),
             (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.dedicated(proto).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
@@ -399,6 +428,7 @@ impl Upstream {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
             (_, Some(node), _) => Ok(Link::Pipe(node.alone(proto))),
             (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.alone(proto).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
@@ -407,12 +437,16 @@ impl Upstream {
     /// hotcache runs, or it answered BUSY lately (standalone upstream only).
     pub fn maybe_busy(&self) -> bool {
         self.node.as_ref().is_some_and(|n| n.maybe_busy())
+            || self.sentinel.as_ref().is_some_and(|s| s.maybe_busy())
     }
 
     /// Takes back a dedicated connection. `clean` says the client left no state on
     /// it (no MULTI, WATCH, SELECT, tracking, subscription); only then is it reused.
     pub fn release(&self, link: Link, clean: bool) {
         let Link::Pipe(conn) = link else { return };
+        if let Some(s) = &self.sentinel {
+            return s.release(conn, clean);
+        }
         let node = match (&self.node, &self.cluster) {
             (Some(n), _) => Some(n.clone()),
             (None, Some(c)) => c.known_node(conn.addr()),
@@ -432,10 +466,33 @@ impl Upstream {
         if let Some(c) = &self.cluster {
             c.close_all();
         }
+        if let Some(s) = &self.sentinel {
+            s.close_all();
+        }
     }
 
-    /// Whether cluster reads go to replicas.
+    /// Whether cluster (or Sentinel) reads go to replicas.
     pub fn read_from(&self) -> ReadFrom {
-        self.cluster.as_ref().map_or(ReadFrom::Master, |c| c.read_from)
+        match (&self.cluster, &self.sentinel) {
+            (Some(c), _) => c.read_from,
+            (None, Some(s)) => s.read_from,
+            _ => ReadFrom::Master,
+        }
+    }
+
+    /// The master found through Sentinel, if that is the upstream.
+    pub fn sentinel(&self) -> Option<&Arc<Sentinel>> {
+        self.sentinel.as_ref().map(|s| &s.sentinel)
+    }
+
+    /// This thread's Sentinel connections (the origin says there are some).
+    fn sentinel_conns(&self) -> Result<&Rc<SentinelConns>, Bytes> {
+        self.sentinel.as_ref().ok_or_else(|| Bytes::from_static(b"-ERR no upstream\r\n"))
+    }
+
+    /// Keeps this thread's Sentinel connections on the current master even
+    /// while no request comes (spawned on the thread's runtime).
+    pub fn follow_sentinel(&self) -> Option<impl std::future::Future<Output = ()> + 'static> {
+        self.sentinel.clone().map(|s| s.follow())
     }
 }

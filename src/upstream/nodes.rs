@@ -90,6 +90,11 @@ impl Node {
         &self.common.counters[self.common.shard]
     }
 
+    /// The node's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.target.addr
+    }
+
     pub fn degraded(&self) -> bool {
         self.ctx.breaker.as_ref().is_some_and(|b| b.degraded())
     }
@@ -149,7 +154,8 @@ impl Node {
         self.backoff()?;
         self.admit()?;
         let c = self.open(proto);
-        c.set_redirects(self.ctx.redirector.is_some());
+        let follows = self.ctx.redirector.as_ref().and_then(Weak::upgrade);
+        c.set_redirects(follows.is_some_and(|r| r.follows_redirects()));
         conns[i] = Some(c.clone());
         Ok(c)
     }
