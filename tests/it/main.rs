@@ -22,5 +22,6 @@ mod observability;
 mod origin;
 mod pipeline;
 mod resilience;
+mod sentinel;
 mod state;
 mod tools;
