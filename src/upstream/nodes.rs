@@ -212,14 +212,20 @@ impl Node {
     }
 
     pub fn close_all(&self) {
+        self.close_all_because("connection closed by hotcache");
+    }
+
+    /// Closes the shared and pooled connections; requests waiting get an
+    /// error saying why.
+    pub fn close_all_because(&self, why: &str) {
         for list in self.shared.borrow_mut().iter_mut() {
             for c in list.iter_mut().flatten() {
-                c.close();
+                c.close_because(why);
             }
         }
         for list in self.pool.borrow_mut().iter_mut() {
             for c in list.drain(..) {
-                c.close();
+                c.close_because(why);
             }
         }
     }
