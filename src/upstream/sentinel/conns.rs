@@ -17,6 +17,12 @@ use crate::upstream::pipe::PipeConn;
 use crate::upstream::waiter::{After, Redirector, Waiter};
 use crate::upstream::{Dest, Target};
 
+/// Why requests in flight on the master failed: it is being replaced ...
+const FENCED: &str =
+    "failover in progress: a replica is being promoted (the request may or may not have run)";
+/// ... or it was.
+const MOVED: &str = "the master moved (Sentinel); the request may or may not have run";
+
 /// The topology as this thread routes by it.
 #[derive(Default)]
 struct View {
@@ -77,7 +83,7 @@ impl SentinelConns {
         let topo = self.sentinel.topology();
         // Closed once the view is the new one, outside its borrow: failing a
         // connection's requests runs their waiters.
-        let mut close_master = None;
+        let mut close_master: Option<(Rc<Node>, &str)> = None;
         let mut close = Vec::new();
         {
             let mut view = self.view.borrow_mut();
@@ -85,12 +91,12 @@ impl SentinelConns {
                 (Some(addr), Some(old)) if old.addr() == &**addr => {
                     if topo.fenced && !view.fenced {
                         // Same node, but what it acknowledges from now on may be lost.
-                        close_master = Some(old.clone());
+                        close_master = Some((old.clone(), FENCED));
                     }
                     Some(old)
                 }
                 (addr, old) => {
-                    close_master = old;
+                    close_master = old.map(|o| (o, MOVED));
                     addr.as_ref().map(|a| self.node(a))
                 }
             };
@@ -110,20 +116,21 @@ impl SentinelConns {
             replicas.sort_by(|a, b| a.addr().cmp(b.addr()));
             *view = View { version, master, replicas, fenced: topo.fenced };
         }
-        if let Some(m) = close_master {
-            self.close_master(&m);
+        if let Some((m, why)) = close_master {
+            self.close_master(&m, why);
         }
         for n in close {
             n.close_all();
         }
     }
 
-    /// Closes every connection to a master: shared, pooled, and held by clients.
-    fn close_master(&self, node: &Node) {
-        node.close_all();
+    /// Closes every connection to a master: shared, pooled, and held by
+    /// clients; requests waiting there get an error saying `why`.
+    fn close_master(&self, node: &Node, why: &str) {
+        node.close_all_because(why);
         let held: Vec<Weak<PipeConn>> = self.held.borrow_mut().drain().map(|(_, w)| w).collect();
         for c in held.iter().filter_map(Weak::upgrade) {
-            c.close();
+            c.close_because(why);
         }
     }
 
@@ -243,7 +250,7 @@ impl SentinelConns {
             (view.master.clone(), view.replicas.clone())
         };
         if let Some(m) = master {
-            self.close_master(&m);
+            self.close_master(&m, "connection closed by hotcache");
         }
         for r in replicas {
             r.close_all();

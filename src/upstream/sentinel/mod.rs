@@ -31,9 +31,11 @@
 //! keeps accepting writes until it is converted to a replica, 10 s after the
 //! switch. So hotcache closes every connection to it at once (requests in
 //! flight get errors) and refuses writes until the new master is known
-//! (`+promoted-slave`, ~1 s later), the failover is aborted, or [`FENCE_MAX`]
-//! has passed. Reads still go to the old master: it has every acknowledged
-//! write.
+//! (`+promoted-slave`, ~1 s later), the failover is aborted, or the master's
+//! `failover-timeout` has passed (the sentinel gives up promoting then; until
+//! then, anything the old master acknowledges may be lost). Reads, and only
+//! commands Redis flags read-only, still go to the old master: it has every
+//! acknowledged write.
 //!
 //! # The cache
 //!
@@ -72,9 +74,9 @@ const MIN_GAP: Duration = Duration::from_millis(50);
 /// After a resolve that found nothing new: while the master is down, every
 /// failed connection asks for one.
 const IDLE_GAP: Duration = Duration::from_millis(250);
-/// Longest a fence holds: a sentinel promotes within about a second; one that
-/// takes longer (or died leading the failover) must not keep writes refused.
-const FENCE_MAX: Duration = Duration::from_secs(5);
+/// Longest a fence holds when the sentinels did not say the master's
+/// `failover-timeout`: Sentinel's default.
+const FENCE_DEFAULT: Duration = Duration::from_secs(180);
 
 /// Where the master and the replicas to read from are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,6 +126,9 @@ pub struct Stats {
 struct State {
     /// When the fence lifts by itself.
     fence_until: Option<Instant>,
+    /// The master's `failover-timeout` as the sentinels last said it: how long
+    /// the sentinel leading a failover may still promote the replica.
+    fence_limit: Option<Duration>,
     /// A change of the tracked nodes waiting for every thread's trackers: the
     /// version, and which threads have reconciled to it.
     reconciling: Option<(u64, Vec<bool>)>,
@@ -322,16 +327,19 @@ impl Sentinel {
         let fenced = current.fenced
             && current.master.as_ref() == Some(&answer.master)
             && st.fence_until.is_some_and(|t| t > now);
+        if answer.failover_timeout.is_some() {
+            st.fence_limit = answer.failover_timeout;
+        }
         let next = Topology { master: Some(answer.master), replicas: answer.replicas, fenced };
         self.install(&mut st, next)
     }
 
-    /// Lifts a fence that has held for [`FENCE_MAX`].
+    /// Lifts a fence that has held for the master's `failover-timeout`.
     fn expire_fence(&self) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.topology();
         if current.fenced && st.fence_until.is_none_or(|t| t <= Instant::now()) {
-            tracing::warn!(master = %self.name, "no promotion within the fence's limit; writes go to the master again");
+            tracing::warn!(master = %self.name, "no promotion within failover-timeout; writes go to the master again");
             let next = Topology { fenced: false, ..(*current).clone() };
             self.install(&mut st, next);
         }
@@ -359,7 +367,7 @@ impl Sentinel {
                 self.install(&mut st, next);
             }
             Event::Promoting { master } if ours(&master) && !current.fenced => {
-                st.fence_until = Some(Instant::now() + FENCE_MAX);
+                st.fence_until = Some(Instant::now() + st.fence_limit.unwrap_or(FENCE_DEFAULT));
                 let next = Topology { fenced: true, ..(*current).clone() };
                 self.install(&mut st, next);
                 // Asked again soon; the promotion may be missed otherwise.

@@ -26,6 +26,9 @@ pub(super) struct Answer {
     /// The sentinel's configuration epoch for the master: when sentinels
     /// disagree (one has not heard of a failover yet), the highest is newest.
     pub epoch: u64,
+    /// The master's `failover-timeout`: how long a failover may take to
+    /// promote the replica before the sentinel gives up.
+    pub failover_timeout: Option<Duration>,
     /// Replicas fit to read from (see [`usable_replicas`]); empty unless asked for.
     pub replicas: Vec<Arc<str>>,
 }
@@ -153,10 +156,15 @@ pub(super) fn ask(
     // `SENTINEL master` has the epoch; the address comes from
     // get-master-addr-by-name, which names a promoted replica as soon as the
     // failover has switched to it (`SENTINEL master` still names the old one).
-    let epoch = match c.reply()? {
-        Value::Array(fields) => field(&fields, "config-epoch")
-            .and_then(|e| e.parse::<u64>().ok())
-            .ok_or("no config-epoch in SENTINEL master")?,
+    let (epoch, failover_timeout) = match c.reply()? {
+        Value::Array(fields) => (
+            field(&fields, "config-epoch")
+                .and_then(|e| e.parse::<u64>().ok())
+                .ok_or("no config-epoch in SENTINEL master")?,
+            field(&fields, "failover-timeout")
+                .and_then(|t| t.parse::<u64>().ok())
+                .map(Duration::from_millis),
+        ),
         // Removed between the two questions: not known after all.
         Value::Error(_) | Value::Nil => return Ok(None),
         _ => return Err("unreadable SENTINEL master reply".into()),
@@ -169,7 +177,7 @@ pub(super) fn ask(
     } else {
         Vec::new()
     };
-    Ok(Some(Answer { master, epoch, replicas }))
+    Ok(Some(Answer { master, epoch, failover_timeout, replicas }))
 }
 
 /// The value of `name` in a flat field/value array (`SENTINEL master`, each
