@@ -78,13 +78,20 @@ impl SentinelProc {
 
     /// As `start`, on a given port.
     pub fn start_on(port: u16, master_port: u16, down_after_ms: u64) -> Self {
-        let dir = std::env::temp_dir().join(format!("hotcache-test-sentinel-{port}"));
+        // A sentinel fsyncs its file at every step of a failover; on a disk
+        // busy with builds one fsync took 10 s (and sent it into TILT): keep
+        // the file in memory where there is a tmpfs.
+        let base = match std::path::Path::new("/dev/shm") {
+            shm if shm.is_dir() => shm.to_path_buf(),
+            _ => std::env::temp_dir(),
+        };
+        let dir = base.join(format!("hotcache-test-sentinel-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("sentinel dir");
         // The sentinel rewrites its file (it must be writable): a copy per test.
         let conf = dir.join("sentinel.conf");
         let text = format!(
-            "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {}\n\
+            "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {}\nlogfile sentinel.log\n\
              sentinel monitor {NAME} 127.0.0.1 {master_port} 1\n\
              sentinel down-after-milliseconds {NAME} {down_after_ms}\n\
              sentinel failover-timeout {NAME} 10000\n",
@@ -144,6 +151,13 @@ impl Drop for SentinelProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // What the sentinel did, to tell a slow failover from hotcache's fault.
+            let log = std::fs::read_to_string(self.dir.join("sentinel.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+            eprintln!("sentinel on {} logged:\n{tail}", self.port);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

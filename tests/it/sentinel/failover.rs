@@ -20,7 +20,11 @@
 //! * no GET after the switch (served from the cache or not) returns a value
 //!   from before a SET acknowledged after the switch; and GETs were served
 //!   from the cache after the switch (its tracking streams came back up), so
-//!   the check covered the cache.
+//!   the check covered the cache;
+//! * a value only the old master had (written there unreplicated, as async
+//!   replication loses a write) and cached through hotcache is never served
+//!   after the switch: from the first read on, hotcache answers what the new
+//!   master has.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -54,6 +58,17 @@ struct Shared {
     stale: Mutex<Vec<String>>,
 }
 
+/// Sets `stop` when dropped: a failed check in the test's own thread unwinds
+/// through it, so the load threads end and the failure is reported instead of
+/// the scope waiting for them forever.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
 /// A value of `GET seq`, as a number (0 for a nil or an error).
 fn seq_of(reply: &[u8]) -> u64 {
     let text = String::from_utf8_lossy(reply);
@@ -65,17 +80,37 @@ fn failover_under_incr_stream() {
     let (master, replica) = master_and_replica();
     let sentinel = SentinelProc::start(master.port, 5000);
     sentinel.wait_replica(replica.port);
-    let hc = hotcache_behind(&sentinel.addr(), &["--cache-mode", "all"]);
+    let hc = hotcache_behind(&sentinel.addr(), &["--cache-mode", "all", "--cache-ttl", "60000"]);
     let mut info = hc.client();
     let old = format!("127.0.0.1:{}", master.port);
     let new = format!("127.0.0.1:{}", replica.port);
     wait_for(Duration::from_secs(5), "hotcache follows the master", || {
         hc_info(&mut info, "sentinel_master") == old && hc_info(&mut info, "cache_tracking") == "up"
     });
+    // A value the new master will not have: cached through hotcache, then
+    // overwritten on the master alone (`redis.set_repl(redis.REPL_NONE)`).
+    let mut lost_c = hc.client();
+    assert_eq!(lost_c.cmd(&["SET", "lost", "kept"]), b"+OK\r\n");
+    let mut r = replica.client();
+    wait_for(Duration::from_secs(5), "the value replicated", || {
+        r.cmd(&["GET", "lost"]) == b"$4\r\nkept\r\n"
+    });
+    let unreplicated = "redis.set_repl(redis.REPL_NONE) return redis.call('SET', KEYS[1], ARGV[1])";
+    let reply = master.client().cmd(&["EVAL", unreplicated, "1", "lost", "gone"]);
+    assert_eq!(reply, b"+OK\r\n");
+    // Until a read of it is a hit (its tracking invalidation may come after
+    // the first fill, which is then dropped).
+    wait_for(Duration::from_secs(5), "hotcache caches the master's value", || {
+        let hits = hc_info(&mut info, "cache_hits");
+        lost_c.cmd(&["GET", "lost"]) == b"$4\r\ngone\r\n"
+            && hc_info(&mut info, "cache_hits") != hits
+    });
+    assert_eq!(r.cmd(&["GET", "lost"]), b"$4\r\nkept\r\n");
     let shared = Arc::new(Shared::default());
     let mut events = sentinel.client();
     assert!(events.cmd_str(&["SUBSCRIBE", "+switch-master"]).contains("subscribe"));
     let (incrs, switch_at) = std::thread::scope(|s| {
+        let _stop = StopOnDrop(&shared.stop);
         // INCRs, one after another.
         let incr = s.spawn(|| {
             let mut c = RawClient::connect(hc.port);
@@ -92,6 +127,11 @@ fn failover_under_incr_stream() {
                         Err(e.to_string())
                     }
                 };
+                // As a client would, back off a little after an error (and
+                // leave the cores to the failover meanwhile).
+                if value.is_err() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 out.push(Incr { sent, value });
             }
             out
@@ -136,6 +176,16 @@ fn failover_under_incr_stream() {
                 }
             });
         }
+        // The value only the old master had, read from the moment hotcache
+        // switched, on the connection (so the thread, and its cache) that
+        // cached it.
+        let sh = &*shared;
+        let lost_reads = s.spawn(move || {
+            while !sh.switched.load(SeqCst) && !sh.stop.load(SeqCst) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (0..200).map(|_| lost_c.cmd_str(&["GET", "lost"])).collect::<Vec<_>>()
+        });
         // hotcache's view of the master, as often as INFO answers.
         s.spawn(|| {
             let mut c = RawClient::connect(hc.port);
@@ -173,15 +223,18 @@ fn failover_under_incr_stream() {
                 && hits(&mut info) > hits_at_switch + 100
         });
         shared.stop.store(true, SeqCst);
+        let lost = lost_reads.join().expect("lost reads");
+        let wrong: Vec<&String> = lost.iter().filter(|r| *r != "$4\r\nkept\r\n").collect();
+        assert!(wrong.is_empty(), "after the switch, GET lost answered {wrong:?}");
         (incr.join().expect("incr thread"), switch_at)
     });
     let hc_switched = shared.hc_switched.lock().expect("switched").expect("hotcache switched");
     let follow_ms = hc_switched.saturating_duration_since(switch_at).as_secs_f64() * 1000.0
         - switch_at.saturating_duration_since(hc_switched).as_secs_f64() * 1000.0;
 
-    // The counter at the new master, against what was acknowledged.
-    let mut r = replica.client();
-    let final_value: i64 = String::from_utf8_lossy(&r.cmd(&["GET", "counter"]))
+    // The counter at the new master, against what was acknowledged (on a new
+    // connection: the promotion killed the replica's normal clients).
+    let final_value: i64 = String::from_utf8_lossy(&replica.client().cmd(&["GET", "counter"]))
         .lines()
         .nth(1)
         .and_then(|v| v.parse().ok())
@@ -192,12 +245,12 @@ fn failover_under_incr_stream() {
     // Acknowledged increments the new master lost: drops in the sequence of
     // values acknowledged (one writer: each INCR sees the one before it).
     let mut lost = 0i64;
-    let mut high = 0i64;
+    let mut prev = 0i64;
     for &(_, v) in &acked {
-        if v <= high {
-            lost += high - v + 1;
+        if v <= prev {
+            lost += prev - v + 1;
         }
-        high = high.max(v);
+        prev = v;
     }
     let &(last_sent, last_value) = acked.last().expect("INCRs acknowledged");
     let rel = |t: Instant| {
