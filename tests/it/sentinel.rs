@@ -73,11 +73,11 @@ impl SentinelProc {
     /// quorum 1 (one sentinel is enough for `SENTINEL FAILOVER` and for a
     /// failover of a master that is down), and waits until it answers.
     pub fn start(master_port: u16, down_after_ms: u64) -> Self {
-        Self::start_on(free_port(), master_port, down_after_ms)
+        Self::start_on(free_port(), master_port, down_after_ms, "")
     }
 
-    /// As `start`, on a given port.
-    pub fn start_on(port: u16, master_port: u16, down_after_ms: u64) -> Self {
+    /// As `start`, on a given port, with `extra` lines in its file.
+    pub fn start_on(port: u16, master_port: u16, down_after_ms: u64, extra: &str) -> Self {
         // A sentinel fsyncs its file at every step of a failover; on a disk
         // busy with builds one fsync took 10 s (and sent it into TILT): keep
         // the file in memory where there is a tmpfs.
@@ -94,7 +94,7 @@ impl SentinelProc {
             "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {}\nlogfile sentinel.log\n\
              sentinel monitor {NAME} 127.0.0.1 {master_port} 1\n\
              sentinel down-after-milliseconds {NAME} {down_after_ms}\n\
-             sentinel failover-timeout {NAME} 10000\n",
+             sentinel failover-timeout {NAME} 10000\n{extra}\n",
             dir.display()
         );
         std::fs::write(&conf, text).expect("write sentinel.conf");
@@ -112,7 +112,7 @@ impl SentinelProc {
             }
             RawClient::try_connect(port)
                 .and_then(|mut c| c.try_cmd(&["PING"]))
-                .is_ok_and(|r| r == b"+PONG\r\n")
+                .is_ok_and(|r| r == b"+PONG\r\n" || r.starts_with(b"-NOAUTH"))
         });
         s
     }
@@ -164,10 +164,24 @@ impl Drop for SentinelProc {
 
 /// A master and a replica in sync with it.
 fn master_and_replica() -> (RedisServer, RedisServer) {
-    let master = RedisServer::start();
+    master_and_replica_with(None)
+}
+
+/// A master and a replica in sync with it, both with `requirepass` if given.
+fn master_and_replica_with(password: Option<&str>) -> (RedisServer, RedisServer) {
+    let auth: Vec<&str> = match password {
+        Some(p) => vec!["--requirepass", p, "--masterauth", p],
+        None => Vec::new(),
+    };
+    let master = RedisServer::start_with(&auth);
     let port = master.port.to_string();
-    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let mut args = vec!["--replicaof", "127.0.0.1", &port];
+    args.extend_from_slice(&auth);
+    let replica = RedisServer::start_with(&args);
     let mut r = replica.client();
+    if let Some(p) = password {
+        assert_eq!(r.cmd(&["AUTH", p]), b"+OK\r\n");
+    }
     wait_for(Duration::from_secs(20), "replica in sync", || {
         info_str(&r.cmd_str(&["INFO", "replication"]), "master_link_status").as_deref()
             == Some("up")
@@ -252,7 +266,7 @@ fn no_sentinel_at_start() {
     );
     assert!(c.cmd_str(&["GET", "k"]).starts_with("-ERR upstream"));
     assert_eq!(hc_info(&mut c, "sentinel_master"), "");
-    let _sentinel = SentinelProc::start_on(port, master.port, 5000);
+    let _sentinel = SentinelProc::start_on(port, master.port, 5000, "");
     // Its listener reconnects (backoff up to 2 s) and asks.
     let took = wait_master(&mut c, master.port, Duration::from_secs(5));
     eprintln!("no sentinel at start: master found {took:?} after the sentinel answered");
@@ -302,19 +316,23 @@ fn readonly_from_a_demoted_master_asks_again() {
 }
 
 /// With `read-from replica`, reads go to the replica the sentinel lists and
-/// writes to the master (counted by each server's INFO commandstats).
+/// writes to the master (counted by each server's INFO commandstats), both in
+/// the database the `sentinel` URL names.
 #[test]
 fn read_from_replica_reads_go_to_the_replica() {
     let (master, replica) = master_and_replica();
     let sentinel = SentinelProc::start(master.port, 5000);
     sentinel.wait_replica(replica.port);
-    let hc = hotcache_behind(&sentinel.addr(), &["--read-from", "replica", "--cache-mode", "off"]);
+    let url = format!("redis://{}/3", sentinel.addr());
+    let hc = hotcache_behind(&url, &["--read-from", "replica", "--cache-mode", "off"]);
     let mut c = hc.client();
     let want = format!("127.0.0.1:{}", replica.port);
     wait_for(Duration::from_secs(5), "hotcache lists the replica", || {
         hc_info(&mut c, "sentinel_replicas") == want
     });
     let (mut m, mut r) = (master.client(), replica.client());
+    assert_eq!(m.cmd(&["SELECT", "3"]), b"+OK\r\n");
+    assert_eq!(r.cmd(&["SELECT", "3"]), b"+OK\r\n");
     assert_eq!(m.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
     assert_eq!(r.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
@@ -330,4 +348,32 @@ fn read_from_replica_reads_go_to_the_replica() {
     assert!(crate::cache::calls(&on_replica, "get") >= 51, "{on_replica}");
     assert!(!on_master.contains("cmdstat_get:"), "{on_master}");
     assert_eq!(crate::cache::calls(&on_master, "set"), 1, "{on_master}");
+}
+
+/// Credentials: the `sentinel` URL's are the master's (and the replicas'),
+/// `sentinel-password` is the sentinels' own. A wrong sentinel password is
+/// an error naming the sentinel, never the password.
+#[test]
+fn master_and_sentinel_credentials() {
+    let (master, _replica) = master_and_replica_with(Some("m-secret"));
+    let sentinel = SentinelProc::start_on(
+        free_port(),
+        master.port,
+        5000,
+        &format!("requirepass s-secret\nsentinel auth-pass {NAME} m-secret"),
+    );
+    let url = format!("redis://:m-secret@{}", sentinel.addr());
+    let hc = hotcache_behind(&url, &["--sentinel-password", "s-secret"]);
+    let mut c = hc.client();
+    wait_master(&mut c, master.port, Duration::from_secs(5));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(hc_info(&mut c, "sentinel_subscribed"), "1");
+    let wrong = hotcache_behind(&url, &["--sentinel-password", "wrong"]);
+    let mut w = wrong.client();
+    let reply = w.cmd_str(&["GET", "k"]);
+    let want = format!("-ERR upstream {NAME} unavailable: No master found for '{NAME}' (");
+    assert!(reply.starts_with(&want) && reply.contains("AUTH refused: WRONGPASS"), "{reply}");
+    assert!(!reply.contains("secret") && !reply.contains("wrong"), "{reply}");
+    assert!(!w.cmd_str(&["INFO", "hotcache"]).contains("wrong"));
 }
