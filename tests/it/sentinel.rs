@@ -368,7 +368,10 @@ fn master_and_sentinel_credentials() {
     wait_master(&mut c, master.port, Duration::from_secs(5));
     assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
-    assert_eq!(hc_info(&mut c, "sentinel_subscribed"), "1");
+    // The listener subscribes on a thread of its own, with the same password.
+    wait_for(Duration::from_secs(5), "subscribed to the sentinel", || {
+        hc_info(&mut c, "sentinel_subscribed") == "1"
+    });
     let wrong = hotcache_behind(&url, &["--sentinel-password", "wrong"]);
     let mut w = wrong.client();
     let reply = w.cmd_str(&["GET", "k"]);
