@@ -17,10 +17,14 @@
 //!   get-master-addr-by-name`, `SENTINEL master` for the epoch, `SENTINEL
 //!   replicas` for replica reads) when asked: at start, on an event, when a
 //!   connection to the master fails or its breaker refuses, when the master
-//!   answers READONLY (it was demoted), every [`RECHECK`]; asks arriving during
+//!   answers READONLY (it was demoted), every `RECHECK` (5 s); asks arriving during
 //!   a resolve fold into the next (a channel of one). When sentinels disagree,
-//!   the answer with the highest configuration epoch wins: a sentinel that has
-//!   not heard of a failover yet cannot move hotcache back.
+//!   the answer with the highest configuration epoch wins, and for
+//!   `LAGGING` (10 s) after an event moved the master, an answer naming another
+//!   master needs a newer epoch than the one followed before: a sentinel that
+//!   has not heard of a failover yet cannot move hotcache back to the old
+//!   master (which accepts writes until it is converted). Answers to a resolve
+//!   that an event overtook are dropped, and the sentinels asked again.
 //!
 //! # The fence
 //!
@@ -74,6 +78,11 @@ const MIN_GAP: Duration = Duration::from_millis(50);
 /// After a resolve that found nothing new: while the master is down, every
 /// failed connection asks for one.
 const IDLE_GAP: Duration = Duration::from_millis(250);
+/// After following an event to a new master, for this long an answer naming
+/// another master with an epoch no newer than the one followed before is a
+/// sentinel that has not heard of the failover yet (sentinels learn of it
+/// from each other's hellos, every 2 s), not a newer move.
+const LAGGING: Duration = Duration::from_secs(10);
 /// Longest a fence holds when the sentinels did not say the master's
 /// `failover-timeout`: Sentinel's default.
 const FENCE_DEFAULT: Duration = Duration::from_secs(180);
@@ -132,6 +141,11 @@ struct State {
     /// A change of the tracked nodes waiting for every thread's trackers: the
     /// version, and which threads have reconciled to it.
     reconciling: Option<(u64, Vec<bool>)>,
+    /// The configuration epoch of the answer installed last.
+    epoch: u64,
+    /// Set when an event moved the master: until then, an answer naming
+    /// another master needs at least this epoch (see [`LAGGING`]).
+    newer_than: Option<(Instant, u64)>,
 }
 
 /// The master as every thread sees it.
@@ -181,6 +195,33 @@ impl Sentinel {
         tracking: Option<Arc<TrackingState>>,
         threads: usize,
     ) -> std::io::Result<Arc<Self>> {
+        let (sentinel, rx) = Self::new(config, epochs, tracking, threads);
+        sentinel.resolve();
+        if sentinel.topology().master.is_none() {
+            tracing::warn!(master = %sentinel.name, error = %sentinel.last_error(),
+                "no sentinel knows the master yet; answering errors until one does");
+        }
+        let weak = Arc::downgrade(&sentinel);
+        std::thread::Builder::new()
+            .name("sentinel-resolve".into())
+            .spawn(move || resolver(weak, rx))?;
+        for i in 0..sentinel.addrs.len() {
+            let weak = Arc::downgrade(&sentinel);
+            std::thread::Builder::new()
+                .name(format!("sentinel-listen-{i}"))
+                .spawn(move || listen::run(weak, i))?;
+        }
+        Ok(sentinel)
+    }
+
+    /// The shared state, no master known, nothing asked yet; and the receiving
+    /// end of the asks, for the resolver.
+    fn new(
+        config: &Config,
+        epochs: Arc<Epochs>,
+        tracking: Option<Arc<TrackingState>>,
+        threads: usize,
+    ) -> (Arc<Self>, Receiver<()>) {
         let (tx, rx) = sync_channel(1);
         let s = &config.sentinel;
         let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_string());
@@ -213,22 +254,7 @@ impl Sentinel {
             // Nothing is cached until the threads track the master.
             t.set_expected(0);
         }
-        sentinel.resolve();
-        if sentinel.topology().master.is_none() {
-            tracing::warn!(master = %sentinel.name, error = %sentinel.last_error(),
-                "no sentinel knows the master yet; answering errors until one does");
-        }
-        let weak = Arc::downgrade(&sentinel);
-        std::thread::Builder::new()
-            .name("sentinel-resolve".into())
-            .spawn(move || resolver(weak, rx))?;
-        for i in 0..sentinel.addrs.len() {
-            let weak = Arc::downgrade(&sentinel);
-            std::thread::Builder::new()
-                .name(format!("sentinel-listen-{i}"))
-                .spawn(move || listen::run(weak, i))?;
-        }
-        Ok(sentinel)
+        (sentinel, rx)
     }
 
     /// The topology now.
@@ -255,6 +281,11 @@ impl Sentinel {
             Cause::ReadOnly => &self.stats.asks_readonly,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.ask_again();
+    }
+
+    /// Asks for another resolve, counted under no cause (the resolver's own).
+    fn ask_again(&self) {
         match self.asks.try_send(()) {
             Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
         }
@@ -272,6 +303,9 @@ impl Sentinel {
     fn resolve(&self) -> bool {
         self.stats.resolves.fetch_add(1, Ordering::Relaxed);
         let timeout = self.query_timeout();
+        // An event may move the master while the sentinels are asked: then
+        // the answers may be from before it.
+        let asked_at = self.version();
         let answers: Vec<Result<Option<query::Answer>, String>> = std::thread::scope(|scope| {
             let asks: Vec<_> = self
                 .addrs
@@ -287,31 +321,16 @@ impl Sentinel {
                 .collect()
         });
         let current = self.topology();
-        let mut best: Option<query::Answer> = None;
+        let mut found = Vec::new();
         let mut errors = Vec::new();
         for (addr, a) in self.addrs.iter().zip(answers) {
             match a {
-                // Newest epoch first; among equals the master already followed
-                // (no move for nothing), then the order given.
-                Ok(Some(a)) => {
-                    let better = match &best {
-                        None => true,
-                        Some(b) => {
-                            a.epoch > b.epoch
-                                || (a.epoch == b.epoch
-                                    && current.master.as_ref() == Some(&a.master)
-                                    && current.master.as_ref() != Some(&b.master))
-                        }
-                    };
-                    if better {
-                        best = Some(a);
-                    }
-                }
+                Ok(Some(a)) => found.push(a),
                 Ok(None) => errors.push(format!("{addr}: no master named '{}'", self.name)),
                 Err(e) => errors.push(format!("{addr}: {e}")),
             }
         }
-        let Some(answer) = best else {
+        let Some(answer) = newest(found, current.master.as_ref()) else {
             self.stats.resolve_errors.fetch_add(1, Ordering::Relaxed);
             let mut last = errors.join("; ");
             last.retain(|c| c != '\r' && c != '\n');
@@ -321,9 +340,19 @@ impl Sentinel {
         };
         self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        // Read again under the lock: an event may have moved the master meanwhile.
+        if self.version() != asked_at {
+            drop(st);
+            self.ask_again();
+            return false;
+        }
         let current = self.topology();
         let now = Instant::now();
+        if lagging(st.newer_than, now, &answer, current.master.as_ref()) {
+            tracing::info!(master = %self.name, named = %answer.master, epoch = answer.epoch,
+                "a sentinel names the master from before the failover; not followed");
+            return false;
+        }
+        st.epoch = answer.epoch;
         let fenced = current.fenced
             && current.master.as_ref() == Some(&answer.master)
             && st.fence_until.is_some_and(|t| t > now);
@@ -364,7 +393,9 @@ impl Sentinel {
                 if ours(&old) =>
             {
                 let next = Topology { master: Some(new), replicas: Vec::new(), fenced: false };
-                self.install(&mut st, next);
+                if self.install(&mut st, next) {
+                    st.newer_than = Some((Instant::now() + LAGGING, st.epoch + 1));
+                }
             }
             Event::Promoting { master } if ours(&master) && !current.fenced => {
                 st.fence_until = Some(Instant::now() + st.fence_limit.unwrap_or(FENCE_DEFAULT));
@@ -522,6 +553,40 @@ impl Sentinel {
     }
 }
 
+/// The answer to follow: the newest epoch; among equals the master already
+/// followed (no move for nothing), then the first.
+fn newest(answers: Vec<query::Answer>, current: Option<&Arc<str>>) -> Option<query::Answer> {
+    let mut best: Option<query::Answer> = None;
+    for a in answers {
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                a.epoch > b.epoch
+                    || (a.epoch == b.epoch
+                        && current == Some(&a.master)
+                        && current != Some(&b.master))
+            }
+        };
+        if better {
+            best = Some(a);
+        }
+    }
+    best
+}
+
+/// True if `answer` comes from a sentinel that has not heard of the failover
+/// an event just made hotcache follow (see [`LAGGING`]).
+fn lagging(
+    newer_than: Option<(Instant, u64)>,
+    now: Instant,
+    answer: &query::Answer,
+    current: Option<&Arc<str>>,
+) -> bool {
+    newer_than.is_some_and(|(until, epoch)| {
+        now < until && answer.epoch < epoch && current != Some(&answer.master)
+    })
+}
+
 /// Asks the sentinels whenever asked, every [`RECHECK`] (more often while
 /// fenced), and lifts an expired fence; ends when the `Sentinel` is gone.
 fn resolver(weak: Weak<Sentinel>, rx: Receiver<()>) {
@@ -545,5 +610,118 @@ fn resolver(weak: Weak<Sentinel>, rx: Receiver<()>) {
         if let Some(rest) = gap.checked_sub(started.elapsed()) {
             std::thread::sleep(rest);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen::Event;
+    use super::*;
+
+    fn a(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    fn answer(master: &str, epoch: u64) -> query::Answer {
+        query::Answer { master: a(master), epoch, failover_timeout: None, replicas: Vec::new() }
+    }
+
+    /// A `Sentinel` that asks nobody, with the master at `m`.
+    fn sentinel_at(m: &str) -> Arc<Sentinel> {
+        let config = Config { sentinel_master: "mm".into(), ..Config::default() };
+        let epochs = Arc::new(Epochs::new(4));
+        let (s, _rx) = Sentinel::new(&config, epochs, Some(Arc::new(TrackingState::new(1))), 1);
+        let mut st = s.state.lock().expect("state");
+        s.install(&mut st, Topology { master: Some(a(m)), ..Topology::default() });
+        st.epoch = 3;
+        drop(st);
+        s
+    }
+
+    #[test]
+    fn newest_answer_wins() {
+        let cur = a("m:1");
+        let got = newest(vec![answer("m:1", 2), answer("r:2", 3)], Some(&cur));
+        assert_eq!(got.map(|x| x.master), Some(a("r:2")));
+        // Equal epochs: stay where we are.
+        let got = newest(vec![answer("r:2", 2), answer("m:1", 2)], Some(&cur));
+        assert_eq!(got.map(|x| x.master), Some(a("m:1")));
+        let got = newest(vec![answer("r:2", 2), answer("s:3", 2)], Some(&cur));
+        assert_eq!(got.map(|x| x.master), Some(a("r:2")));
+        assert!(newest(Vec::new(), None).is_none());
+    }
+
+    #[test]
+    fn a_failover_fences_then_moves() {
+        let s = sentinel_at("m:1");
+        let v = s.version();
+        // Another master's replica: nothing.
+        s.on_event(Event::Promoting { master: a("x:9") });
+        assert!(!s.topology().fenced);
+        s.on_event(Event::Promoting { master: a("m:1") });
+        let t = s.topology();
+        assert!(t.fenced && t.master == Some(a("m:1")));
+        assert!(s.version() > v);
+        // Promoted: moved, fence lifted.
+        s.on_event(Event::Promoted { replica: a("r:2"), master: a("m:1") });
+        let t = s.topology();
+        assert_eq!((t.master.clone(), t.fenced), (Some(a("r:2")), false));
+        assert_eq!(s.stats.switches.load(Ordering::Relaxed), 1);
+        // The other sentinels' +switch-master after it: already there.
+        let v = s.version();
+        s.on_event(Event::Switched { from: a("m:1"), to: a("r:2") });
+        assert_eq!(s.version(), v);
+        // A +switch-master from a master not followed moves nothing (asks).
+        s.on_event(Event::Switched { from: a("q:7"), to: a("z:8") });
+        assert_eq!(s.topology().master, Some(a("r:2")));
+        // For a while, an answer naming the old master with the old epoch is
+        // a lagging sentinel; a newer epoch is a newer move.
+        let st = s.state.lock().expect("state");
+        let now = Instant::now();
+        let cur = s.topology().master.clone();
+        assert!(lagging(st.newer_than, now, &answer("m:1", 3), cur.as_ref()));
+        assert!(!lagging(st.newer_than, now, &answer("m:1", 4), cur.as_ref()));
+        assert!(!lagging(st.newer_than, now, &answer("r:2", 0), cur.as_ref()));
+        assert!(!lagging(st.newer_than, now + LAGGING, &answer("m:1", 3), cur.as_ref()));
+    }
+
+    #[test]
+    fn an_aborted_failover_lifts_the_fence() {
+        let s = sentinel_at("m:1");
+        s.on_event(Event::Promoting { master: a("m:1") });
+        assert!(s.topology().fenced);
+        s.on_event(Event::Aborted);
+        let t = s.topology();
+        assert_eq!((t.master.clone(), t.fenced), (Some(a("m:1")), false));
+        // A fence past its time lifts too.
+        s.on_event(Event::Promoting { master: a("m:1") });
+        s.state.lock().expect("state").fence_until = Some(Instant::now());
+        s.expire_fence();
+        assert!(!s.topology().fenced);
+        assert_eq!(s.stats.fences.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn tracking_waits_for_every_thread() {
+        let config = Config { sentinel_master: "mm".into(), ..Config::default() };
+        let epochs = Arc::new(Epochs::new(4));
+        let stamp = epochs.stamp(b"k");
+        let (s, _rx) = Sentinel::new(&config, epochs.clone(), None, 2);
+        let mut st = s.state.lock().expect("state");
+        s.install(&mut st, Topology { master: Some(a("m:1")), ..Topology::default() });
+        drop(st);
+        // The cache was dropped before the new master was routed to.
+        assert!(!epochs.is_current(&stamp));
+        let v = s.version();
+        s.reconciled(v, 0);
+        assert!(s.state.lock().expect("state").reconciling.is_some());
+        // A report for an older version does not count.
+        s.reconciled(v - 1, 1);
+        assert!(s.state.lock().expect("state").reconciling.is_some());
+        s.reconciled(v, 1);
+        assert!(s.state.lock().expect("state").reconciling.is_none());
+        // A fence moves no stream: nothing to wait for.
+        s.on_event(Event::Promoting { master: a("m:1") });
+        assert!(s.state.lock().expect("state").reconciling.is_none());
     }
 }
