@@ -96,6 +96,9 @@ counters! {
     upstream_timeouts: Counter "hotcache_upstream_timeouts",
     /// Requests failed at once because too many were in flight on a connection.
     upstream_shed: Counter "hotcache_upstream_shed",
+    /// Reads whose Redis user has not been answered that command on that key by
+    /// Redis yet (in these ACLs): they go to Redis, which decides.
+    cache_acl_misses: Counter "hotcache_cache_acl_misses",
     /// Handshake commands (SELECT, READONLY) refused with BUSY while a script
     /// ran, and sent again.
     upstream_handshake_busy: Counter "hotcache_upstream_handshake_busy",

@@ -32,6 +32,7 @@ pub mod epoch;
 pub mod flight;
 pub mod hooks;
 pub mod hot;
+pub mod permits;
 pub mod store;
 pub mod tracker;
 
@@ -134,6 +135,8 @@ pub struct ThreadCache {
     key_buf: RefCell<Vec<u8>>,
     /// xorshift state for TTL jitter.
     rng: Cell<u64>,
+    /// Which Redis user may be served which cached reply.
+    pub permits: permits::Permits,
 }
 
 impl ThreadCache {
@@ -146,6 +149,7 @@ impl ThreadCache {
             shared,
             key_buf: RefCell::new(Vec::with_capacity(256)),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (shard as u64 + 1)),
+            permits: permits::Permits::default(),
         }
     }
 

@@ -247,18 +247,19 @@ impl Tracker {
                 p.as_bytes(),
             ]);
         }
+        // The name rides on HELLO: no right to CLIENT SETNAME needed.
+        hello.extend_from_slice(&[b"SETNAME", b"hotcache-tracking"]);
         let mut tracking: Vec<&[u8]> = vec![b"CLIENT", b"TRACKING", b"on", b"BCAST"];
         for p in &c.prefixes {
             tracking.extend_from_slice(&[b"PREFIX", p.as_bytes()]);
         }
         let mut out = BytesMut::new();
         out.extend_from_slice(&frame(&hello));
-        out.extend_from_slice(&frame(&[b"CLIENT", b"SETNAME", b"hotcache-tracking"]));
         out.extend_from_slice(&frame(&tracking));
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
         let mut rbuf = BytesMut::with_capacity(4096);
         let mut framer = ReplyFramer::new();
-        let mut left = 3;
+        let mut left = 2;
         let handshake = async {
             while left > 0 {
                 use tokio::io::AsyncReadExt;

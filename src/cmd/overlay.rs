@@ -23,6 +23,7 @@ pub enum Local {
     /// CLIENT UNBLOCK: hotcache's id, translated to Redis's (see `client_cmd`).
     ClientUnblock,
     ClientReply,
+    AclWhoami,
     Hotkeys,
     Debug,
     ConfigGet,
@@ -146,6 +147,10 @@ pub struct Command {
     pub writes: Writes,
     pub cacheable: Cacheable,
     pub cluster: ClusterRun,
+    /// It may hold Redis for long (KEYS, a synchronous FLUSHALL, DEBUG, SAVE):
+    /// while one runs, Redis's silence is that command, not a stalled node
+    /// (see `resilience::health`), and it is not bounded by upstream-timeout.
+    pub long: bool,
 }
 
 impl Command {
@@ -174,6 +179,7 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("client|list", Route::Local(Local::ClientList)),
     ("client|kill", Route::Local(Local::ClientKill)),
     ("client|reply", Route::Local(Local::ClientReply)),
+    ("acl|whoami", Route::Local(Local::AclWhoami)),
     ("config|get", Route::Local(Local::ConfigGet)),
     ("config|set", Route::Local(Local::ConfigSet)),
     ("config|resetstat", Route::Local(Local::ConfigResetStat)),
@@ -281,6 +287,9 @@ static CLUSTER: &[(&str, ClusterRun)] = &[
 /// cannot say which keys they touch.
 static WRITES_ALL: &[&str] = &["eval", "evalsha", "fcall", "debug"];
 
+/// Commands that may hold Redis for long, beside scripts (see `Command::long`).
+static LONG: &[&str] = &["keys", "flushall", "flushdb", "debug", "save", "bgrewriteaof", "migrate"];
+
 /// hotcache's own commands.
 pub static HOTCACHE_COMMANDS: &[CommandDef] = &[
     CommandDef::new("hotkeys", -1, F::READONLY | F::LOADING | F::STALE, [0, 0, 0], &[], &[]),
@@ -315,5 +324,6 @@ pub(super) fn command(id: u16, def: &'static CommandDef) -> Command {
         writes,
         cacheable: find(CACHEABLE, def.name).unwrap_or(Cacheable::No),
         cluster: find(CLUSTER, def.name).unwrap_or(ClusterRun::BySlot),
+        long: LONG.contains(&def.name),
     }
 }

@@ -5,8 +5,8 @@
 //! [`Upstream::parse`], the one parser of a Redis URL, so a new scheme
 //! (`rediss://`) added there is one change here too.
 
-use super::Value;
 use super::upstream::{Upstream, percent_encode};
+use super::{Value, mask_urls};
 
 /// Redis Sentinel's port, taken when an address names none.
 pub const SENTINEL_PORT: u16 = 26379;
@@ -50,12 +50,14 @@ impl Value for SentinelAddrs {
         if s.is_empty() {
             return Ok(Self::default());
         }
+        // What errors show of the value: never its password.
+        let shown = mask_urls(s);
         if s.starts_with("rediss://") {
-            return Err(format!("'{s}': rediss:// (TLS) is not supported yet"));
+            return Err(format!("'{shown}': rediss:// (TLS) is not supported yet"));
         }
         let rest = match s.strip_prefix("redis://") {
             Some(r) => r,
-            None if s.contains("://") => return Err(format!("'{s}' is not a redis:// URL")),
+            None if s.contains("://") => return Err(format!("'{shown}' is not a redis:// URL")),
             None => s,
         };
         // Credentials, if any, come once before the first host.
@@ -68,10 +70,10 @@ impl Value for SentinelAddrs {
         for (i, host) in hosts.iter().enumerate() {
             let host = host.strip_prefix("redis://").unwrap_or(host);
             if host.is_empty() {
-                return Err(format!("'{s}' has an empty sentinel address"));
+                return Err(format!("'{shown}' has an empty sentinel address"));
             }
             if host.contains('/') && i + 1 < hosts.len() {
-                return Err(format!("'{s}': the database goes after the last address"));
+                return Err(format!("'{shown}': the database goes after the last address"));
             }
             let host = if names_port(host) {
                 host.to_string()
@@ -88,14 +90,14 @@ impl Value for SentinelAddrs {
             };
             let up = Upstream::parse(&url)?;
             let Upstream::Redis { user, password, db, .. } = &up else {
-                return Err(format!("'{s}' has an empty sentinel address"));
+                return Err(format!("'{shown}' has an empty sentinel address"));
             };
             out.user = user.clone();
             out.password = password.clone();
             out.db = *db;
             let addr = up.addr().unwrap_or_default();
             if out.addrs.contains(&addr) {
-                return Err(format!("'{s}' names {addr} twice"));
+                return Err(format!("'{shown}' names {addr} twice"));
             }
             out.addrs.push(addr);
         }
@@ -141,5 +143,10 @@ mod tests {
         assert!(SentinelAddrs::parse("a:x").is_err());
         assert!(SentinelAddrs::parse("rediss://a:1").is_err_and(|e| e.contains("TLS")));
         assert!(SentinelAddrs::parse("http://a:1").is_err());
+        // Errors never show the password.
+        for bad in ["redis://u:s3cret@a:1,,b:2", "redis://:s3cret@a:x", "rediss://u:s3cret@a:1"] {
+            let e = SentinelAddrs::parse(bad).expect_err("refused");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 }

@@ -171,6 +171,16 @@ settings! {
     metrics_port: u16 = 0, "metrics-port", runtime: false, range: 0..=65535;
     /// Address the metrics endpoint listens on.
     metrics_bind: String = "127.0.0.1".to_string(), "metrics-bind", runtime: false;
+    /// A token every request to the metrics endpoint must carry, as
+    /// `Authorization: Bearer <token>` or `?token=<token>`; empty: none.
+    metrics_auth: String = String::new(), "metrics-auth", runtime: true;
+    /// Host names the metrics endpoint answers to besides IP addresses and
+    /// `localhost` (space separated): a request naming another host is refused
+    /// (so a page elsewhere cannot read it through DNS rebinding).
+    metrics_hosts: String = String::new(), "metrics-hosts", runtime: true;
+    /// Show hot keys on the dashboard and in `/api/stats` as a hash of their
+    /// name instead of the name.
+    metrics_hide_keys: bool = false, "metrics-hide-keys", runtime: true;
     /// Enables HOTCACHE.DEBUG, used by the test suite to hold a cache fill. Never
     /// turn it on in production.
     enable_test_hooks: bool = false, "enable-test-hooks", runtime: false;

@@ -63,9 +63,9 @@ impl Value for Upstream {
         if s.is_empty() || s == "embedded" {
             return Ok(Upstream::Embedded);
         }
-        let rest = s
-            .strip_prefix("redis://")
-            .ok_or_else(|| format!("'{s}' is not a redis:// URL (rediss:// is not supported)"))?;
+        let rest = s.strip_prefix("redis://").ok_or_else(|| {
+            format!("'{}' is not a redis:// URL (rediss:// is not supported)", super::mask_urls(s))
+        })?;
         let (auth, hostpart) = match rest.rsplit_once('@') {
             Some((a, h)) => (Some(a), h),
             None => (None, rest),
@@ -85,7 +85,7 @@ impl Value for Upstream {
             }
         };
         if host.is_empty() {
-            return Err(format!("'{s}' has no host"));
+            return Err(format!("'{}' has no host", super::mask_urls(s)));
         }
         let port = if port.is_empty() {
             6379
@@ -143,9 +143,9 @@ impl Value for ClusterSeeds {
         if s.is_empty() {
             return Ok(Self::default());
         }
-        let rest = s
-            .strip_prefix("redis://")
-            .ok_or_else(|| format!("'{s}' is not a redis:// URL (rediss:// is not supported)"))?;
+        let rest = s.strip_prefix("redis://").ok_or_else(|| {
+            format!("'{}' is not a redis:// URL (rediss:// is not supported)", super::mask_urls(s))
+        })?;
         // Credentials, if any, come once before the first host.
         let (auth, hosts) = match rest.split_once('@') {
             Some((a, h)) if !a.contains(',') => (Some(a), h),
@@ -156,7 +156,7 @@ impl Value for ClusterSeeds {
             let host = host.trim();
             let host = host.strip_prefix("redis://").unwrap_or(host);
             if host.is_empty() {
-                return Err(format!("'{s}' has an empty seed"));
+                return Err(format!("'{}' has an empty seed", super::mask_urls(s)));
             }
             let url = match auth {
                 Some(a) => format!("redis://{a}@{host}"),
@@ -164,7 +164,7 @@ impl Value for ClusterSeeds {
             };
             let up = Upstream::parse(&url)?;
             let Upstream::Redis { user, password, db, .. } = &up else {
-                return Err(format!("'{s}' has an empty seed"));
+                return Err(format!("'{}' has an empty seed", super::mask_urls(s)));
             };
             if *db != 0 {
                 return Err("a Redis Cluster has only database 0".into());

@@ -194,7 +194,7 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) {
 /// What a request asked for.
 #[derive(Debug, PartialEq, Eq)]
 enum Parsed {
-    Get { path: String, head_only: bool },
+    Get { path: String, head_only: bool, who: super::access::Credentials },
     BadMethod,
     Bad,
     TooLarge,
@@ -236,9 +236,10 @@ fn parse_head(head: &[u8]) -> Parsed {
         return Parsed::Bad;
     }
     let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
+    let who = super::access::credentials(head, target);
     match method {
-        "GET" => Parsed::Get { path, head_only: false },
-        "HEAD" => Parsed::Get { path, head_only: true },
+        "GET" => Parsed::Get { path, head_only: false, who },
+        "HEAD" => Parsed::Get { path, head_only: true, who },
         _ => Parsed::BadMethod,
     }
 }
@@ -253,8 +254,25 @@ async fn serve(
         Ok(p) => p,
         Err(_) => return,
     };
+    let config = shared.config.load();
+    let refused = match &parsed {
+        Parsed::Get { who, .. } => super::access::check(&config, who).err(),
+        _ => None,
+    };
     let (status, ctype, body, head_only): (&str, &str, Vec<u8>, bool) = match parsed {
-        Parsed::Get { path, head_only } => match path.as_str() {
+        Parsed::Get { .. } if refused == Some(super::access::Refusal::Host) => (
+            "403 Forbidden",
+            "text/plain; charset=utf-8",
+            b"this endpoint does not answer to that host name (see metrics-hosts)\n".to_vec(),
+            false,
+        ),
+        Parsed::Get { .. } if refused == Some(super::access::Refusal::Token) => (
+            "401 Unauthorized",
+            "text/plain; charset=utf-8",
+            b"a token is required (see metrics-auth)\n".to_vec(),
+            false,
+        ),
+        Parsed::Get { path, head_only, .. } => match path.as_str() {
             "/metrics" => (
                 "200 OK",
                 super::prom::CONTENT_TYPE,
@@ -265,7 +283,8 @@ async fn serve(
                 ("200 OK", "text/html; charset=utf-8", DASHBOARD.as_bytes().to_vec(), head_only)
             }
             "/api/stats" => {
-                let body = stats_json(shared).await.to_string().into_bytes();
+                let hide = config.metrics_hide_keys;
+                let body = stats_json(shared, hide).await.to_string().into_bytes();
                 ("200 OK", "application/json", body, head_only)
             }
             _ => ("404 Not Found", "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
@@ -316,7 +335,7 @@ fn ratio(v: Option<f64>) -> Value {
 }
 
 /// What the dashboard polls: samples, hot keys, upstream nodes, totals.
-async fn stats_json(shared: &Arc<Shared>) -> Value {
+async fn stats_json(shared: &Arc<Shared>, hide_keys: bool) -> Value {
     let hot = tokio::time::timeout(
         Duration::from_secs(1),
         crate::server::gather_hot_keys(shared, None, HOT_KEYS),
@@ -342,7 +361,10 @@ async fn stats_json(shared: &Arc<Shared>) -> Value {
         .collect();
     let hotkeys: Vec<Value> = hot
         .iter()
-        .map(|(k, r)| json!({ "key": key_text(k), "rate": (r * 10.0).round() / 10.0 }))
+        .map(|(k, r)| {
+            let key = if hide_keys { super::access::hidden(k) } else { key_text(k) };
+            json!({ "key": key, "rate": (r * 10.0).round() / 10.0 })
+        })
         .collect();
     let nodes: Vec<Value> = shared
         .metrics
@@ -392,11 +414,15 @@ mod tests {
     fn request_lines() {
         assert_eq!(
             parse_head(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a"),
-            Parsed::Get { path: "/metrics".into(), head_only: false }
+            Parsed::Get {
+                path: "/metrics".into(),
+                head_only: false,
+                who: super::super::access::Credentials { host: Some("a".into()), token: None }
+            }
         );
         assert_eq!(
             parse_head(b"HEAD / HTTP/1.0"),
-            Parsed::Get { path: "/".into(), head_only: true }
+            Parsed::Get { path: "/".into(), head_only: true, who: Default::default() }
         );
         assert_eq!(parse_head(b"POST / HTTP/1.1"), Parsed::BadMethod);
         assert_eq!(parse_head(b"GET /"), Parsed::Bad);

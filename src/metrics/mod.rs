@@ -7,6 +7,7 @@
 //! dashboard's poll) from the same per-thread blocks the request path writes,
 //! so INFO and Prometheus always show the same numbers.
 
+pub mod access;
 pub mod hist;
 pub mod http;
 pub mod latency;

@@ -87,6 +87,7 @@ pub fn redact(args: &[Bytes]) -> Vec<Bytes> {
             let name = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
             if matches!(name.as_str(), "masterauth" | "masteruser" | "requirepass")
                 || name.contains("pass")
+                || name.contains("auth")
             {
                 hide(&mut out, i + 1, 1);
             }

@@ -11,10 +11,18 @@
 //! breaker opens and every connection with requests waiting fails them.
 //!
 //! One silence is not a stall: Redis running a script answers nobody until its
-//! `busy-reply-threshold`, then BUSY. While a script hotcache sent is running,
-//! an unanswered check is taken for that, not for a dead node.
+//! `busy-reply-threshold`, then BUSY, and a KEYS or a synchronous FLUSHALL
+//! holds it as long as it runs. While such a command hotcache sent is running,
+//! an unanswered check is taken for that, not for a dead node. (A slow command
+//! sent to Redis by someone else looks like a stall once it runs past twice
+//! `upstream-stall-timeout`.)
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use bytes::Bytes;
+
+use crate::protocol::Proto;
 use std::time::{Duration, Instant};
 
 /// How long after a BUSY reply PING is still forwarded rather than answered
@@ -30,10 +38,14 @@ pub struct Health {
     stalled: AtomicBool,
     /// When the node last answered a check (ms since `epoch`, 0: never).
     answered_at: AtomicU64,
-    /// Scripts and functions sent through hotcache and not answered yet.
+    /// Scripts, functions and long commands sent through hotcache and not
+    /// answered yet.
     scripts: AtomicUsize,
     /// When the node last answered BUSY (ms since `epoch` + 1, 0: not lately).
     busy_at: AtomicU64,
+    /// Its latest HELLO reply per protocol version (RESP2, RESP3): what
+    /// hotcache tells clients of the server behind it.
+    hello: Mutex<[Option<Bytes>; 2]>,
 }
 
 impl Default for Health {
@@ -45,6 +57,7 @@ impl Default for Health {
             answered_at: AtomicU64::new(0),
             scripts: AtomicUsize::new(0),
             busy_at: AtomicU64::new(0),
+            hello: Mutex::new([None, None]),
         }
     }
 }
@@ -114,6 +127,24 @@ impl Health {
         } else {
             let _ = self.scripts.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
         }
+    }
+
+    /// A connection's handshake got this HELLO reply.
+    pub fn saw_hello(&self, proto: Proto, reply: Bytes) {
+        let i = usize::from(proto == Proto::Resp3);
+        // A poisoned lock only means a panic elsewhere mid-store: the value
+        // is whole (a store is one assignment).
+        self.hello.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(reply);
+    }
+
+    /// The node's latest HELLO reply in `proto`, else in the other version.
+    pub fn hello(&self, proto: Proto) -> Option<(Proto, Bytes)> {
+        let h = self.hello.lock().unwrap_or_else(|e| e.into_inner());
+        let (i, other) = match proto {
+            Proto::Resp2 => (0, Proto::Resp3),
+            Proto::Resp3 => (1, Proto::Resp2),
+        };
+        h[i].clone().map(|b| (proto, b)).or_else(|| h[1 - i].clone().map(|b| (other, b)))
     }
 
     /// Scripts of hotcache's running on the node now.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::ThreadCtx;
-use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, ReplyMode, Retry};
+use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, Permit, ReplyMode, Retry};
 use crate::cache::{FillResult, Join, Stamp};
 use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
 use crate::metrics::Source;
@@ -20,6 +20,22 @@ use crate::upstream::{After, Parts, Reply, ReplySlot, ReplyTx};
 /// (a lookup, a detector update, an entry key each) would hold the thread for
 /// a second at a million keys, every other client of it waiting.
 pub const MGET_MAX_KEYS: usize = 1024;
+
+/// The singleflight key of a read by `who`: its entry key and the identity,
+/// so that users never share a read (see `cache::permits`).
+fn flight_key_for(entry_key: &[u8], who: &crate::upstream::Identity) -> std::sync::Arc<[u8]> {
+    let mut k = entry_key.to_vec();
+    k.push(0xff);
+    match who {
+        crate::upstream::Identity::Own => k.push(0),
+        crate::upstream::Identity::User(None) => k.push(1),
+        crate::upstream::Identity::User(Some(u)) => {
+            k.push(2);
+            k.extend_from_slice(u.as_bytes());
+        }
+    }
+    std::sync::Arc::from(k)
+}
 
 /// Combines two pending invalidations.
 pub fn merge(a: After, b: After) -> After {
@@ -103,6 +119,15 @@ impl Conn {
         after.apply(&self.ctx.shared.cache.epochs);
     }
 
+    /// The ACL generation a cached reply must have been permitted in for this
+    /// client's user (`cache::permits`); None when no permit is needed: with
+    /// hotcache's own `requirepass`, or while Redis's ACLs are its
+    /// unrestricted default.
+    fn acl_generation(&self) -> Option<u64> {
+        let acl = self.ctx.upstream.acl();
+        (self.config.clients_are_redis_users() && !acl.open_to_all()).then(|| acl.generation())
+    }
+
     /// A cacheable read of one key: a hit answers at once; a miss joins or starts
     /// the singleflight read of its entry.
     pub(super) fn cached_read(&mut self, c: &'static Command, req: Request) -> bool {
@@ -116,6 +141,13 @@ impl Conn {
         let counters = ctx.counters();
         let key = &req.args[1];
         cache.record_read(key, now);
+        // With Redis users, a hit only for a command and key Redis answered
+        // this client's user before, in these ACLs (`cache::permits`).
+        let acl = self.acl_generation();
+        let permitted = acl.is_none_or(|g| cache.permits.allows(&self.who, c.id, key, g));
+        if !permitted {
+            inc(&counters.cache_acl_misses);
+        }
         let entry_key: std::sync::Arc<[u8]> = {
             let ek = cache.entry_key(self.proto, c.id, &req.args[1..]);
             // Before anything is answered from the cache, apply what the tracking
@@ -128,14 +160,18 @@ impl Conn {
                 let direct = self.pending.is_empty() && self.reply_mode == ReplyMode::On;
                 let degraded = ctx.upstream.degraded();
                 let out = &mut self.out;
-                let found = cache.lookup_with(&ek, now, degraded, |e| {
-                    if direct {
-                        out.push(&e.reply);
-                        (None, e.negative)
-                    } else {
-                        (Some(e.reply.clone()), e.negative)
-                    }
-                });
+                let found = permitted
+                    .then(|| {
+                        cache.lookup_with(&ek, now, degraded, |e| {
+                            if direct {
+                                out.push(&e.reply);
+                                (None, e.negative)
+                            } else {
+                                (Some(e.reply.clone()), e.negative)
+                            }
+                        })
+                    })
+                    .flatten();
                 if let Some(((reply, negative), stale)) = found {
                     self.mark.source = Source::Cache;
                     inc(&counters.cache_hits);
@@ -167,8 +203,14 @@ impl Conn {
         let admit = cache.admissible(key, now);
         let stamp = shared.epochs.stamp(key);
         let tracking = shared.tracking_now();
+        // Readers share a read only with readers of the same user: Redis
+        // decides for each user whether it may have the reply.
+        let flight_key = match &acl {
+            None => entry_key.clone(),
+            Some(_) => flight_key_for(&entry_key, &self.who),
+        };
         let join = shared.flights.join(
-            &entry_key,
+            &flight_key,
             key,
             stamp,
             tracking,
@@ -176,7 +218,13 @@ impl Conn {
             cache.limits(),
             &shared.epochs,
         );
-        let fill = Some(Box::new(FillTarget { entry_key, admit }));
+        let permit = acl.map(|generation| Permit {
+            who: self.who.clone(),
+            cmd: c.id,
+            key: Box::from(&key[..]),
+            generation,
+        });
+        let fill = Some(Box::new(FillTarget { entry_key, admit, permit }));
         match join {
             Join::Follow(rx) => {
                 inc(&counters.singleflight_joins);
@@ -184,7 +232,12 @@ impl Conn {
                 self.set_retry(Some(Retry::new(&req.frame, self.dest, true)));
             }
             Join::Lead(flight, rx) => {
-                let link = match ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
+                let link = match ctx.upstream.shared_for(
+                    &self.who,
+                    self.proto,
+                    self.affinity,
+                    self.dest,
+                ) {
                     Ok(l) => l,
                     Err(e) => {
                         flight.fail(e.clone());
@@ -220,11 +273,22 @@ impl Conn {
         let counters = ctx.counters();
         let keys = &req.args[1..];
         let degraded = ctx.upstream.degraded();
+        // With Redis users, hits only for this very list of keys, answered
+        // for this user before (`cache::permits`).
+        let acl = self.acl_generation().map(|g| (g, crate::cache::permits::key_list(keys)));
+        let permitted =
+            acl.as_ref().is_none_or(|(g, list)| cache.permits.allows(&self.who, c.id, list, *g));
+        if !permitted {
+            inc(&counters.cache_acl_misses);
+        }
         let mut hits: Vec<Option<Bytes>> = Vec::with_capacity(keys.len());
         for key in keys {
             cache.record_read(key, now);
             let ek = cache.entry_key(self.proto, c.id, std::slice::from_ref(key));
-            hits.push(match cache.lookup_with(&ek, now, degraded, |e| e.reply.clone()) {
+            let found = permitted
+                .then(|| cache.lookup_with(&ek, now, degraded, |e| e.reply.clone()))
+                .flatten();
+            hits.push(match found {
                 Some((reply, stale)) => {
                     if stale {
                         inc(&counters.stale_hits);
@@ -244,7 +308,7 @@ impl Conn {
             }
             return self.reply_raw(out.freeze());
         }
-        let link = match ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
+        let link = match ctx.upstream.shared_for(&self.who, self.proto, self.affinity, self.dest) {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
         };
@@ -279,6 +343,12 @@ impl Conn {
             fills,
             tracking,
             sent: now,
+            permit: acl.map(|(generation, list)| Permit {
+                who: self.who.clone(),
+                cmd: c.id,
+                key: list.into_boxed_slice(),
+                generation,
+            }),
         });
         link.send_part(&req, &parts, 0);
         for (i, key) in keys_to_fill.iter().enumerate() {
@@ -319,6 +389,9 @@ struct MgetFill {
     fills: Vec<ElementFill>,
     tracking: Option<u64>,
     sent: Instant,
+    /// With Redis users: what a reply that is not an error lets the user be
+    /// served from the cache.
+    permit: Option<Permit>,
 }
 
 impl MgetFill {
@@ -346,6 +419,9 @@ impl MgetFill {
         drop(st);
         if !reply.starts_with(b"*") {
             return;
+        }
+        if let Some(p) = &self.permit {
+            self.ctx.cache.permits.learn(&p.who, p.cmd, &p.key, p.generation);
         }
         let elements = split_array(&reply);
         let counters = self.ctx.counters();

@@ -215,7 +215,7 @@ impl Conn {
         if !self.ctx.upstream.is_cluster() || here {
             return self.forward(sent, Effect::None, After::Nothing);
         }
-        match self.ctx.upstream.shared_at(self.proto, self.affinity, &node) {
+        match self.ctx.upstream.shared_at(&self.who, self.proto, self.affinity, &node) {
             Ok(link) => {
                 crate::stats::inc(&self.ctx.counters().forwarded_commands);
                 let slot = link.send_with(

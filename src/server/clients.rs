@@ -36,6 +36,9 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
     name: Mutex<Option<Bytes>>,
+    /// The Redis user it is logged in as (`default` until it AUTHs), for
+    /// CLIENT LIST's `user=` and to close it when the user goes.
+    user: Mutex<Arc<str>>,
     /// The connection this client holds alone, if any: its Redis client id,
     /// to translate hotcache's ids in CLIENT UNBLOCK and CLIENT TRACKING ...
     /// REDIRECT. One lock for all of it, so that marking it for an UNBLOCK
@@ -58,6 +61,15 @@ impl ClientInfo {
 
     pub fn set_name(&self, name: Option<Bytes>) {
         *lock(&self.name) = name;
+    }
+
+    /// The Redis user it is logged in as.
+    pub fn user(&self) -> Arc<str> {
+        lock(&self.user).clone()
+    }
+
+    pub fn set_user(&self, user: Arc<str>) {
+        *lock(&self.user) = user;
     }
 
     /// Records the connection this client now holds alone (its Redis client
@@ -143,7 +155,7 @@ impl ClientInfo {
         let qbuf = self.qbuf.load(Relaxed);
         let omem = self.omem.load(Relaxed);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -157,6 +169,7 @@ impl ClientInfo {
             omem,
             qbuf + omem,
             cmd,
+            self.user(),
             self.resp.load(Relaxed),
         )
     }
@@ -246,6 +259,7 @@ impl Registry {
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             name: Mutex::new(None),
+            user: Mutex::new(Arc::from("default")),
             upstream: Mutex::new(None),
             redirect: Mutex::new(None),
             killed: AtomicBool::new(false),

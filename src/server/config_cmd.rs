@@ -38,7 +38,7 @@ fn matching(patterns: &[Bytes], config: &crate::config::Config) -> Vec<(String, 
         } else {
             continue;
         };
-        out.push((name, (p.get)(config)));
+        out.push((name, crate::config::shown(p.name, &(p.get)(config))));
     }
     out
 }

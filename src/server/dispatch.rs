@@ -64,6 +64,7 @@ impl Conn {
                 return self.queue_in_transaction(&lookup, req);
             }
         }
+        self.long = matches!(&lookup, Lookup::Found(c) if c.long);
         self.retry_kind = match &lookup {
             Lookup::Found(c) if c.def.has(flags::READONLY) && c.route == Route::Shared => {
                 RetryKind::Read
@@ -162,7 +163,17 @@ impl Conn {
             }
         }
         match c.route {
-            Route::Local(l) => self.local(l, c, req),
+            Route::Local(l) => match self.may_run_local(l) {
+                Some(Ok(())) => self.local(l, c, req),
+                Some(Err(refused)) => {
+                    self.mark.rejected = true;
+                    self.reply_raw(refused)
+                }
+                None => {
+                    self.stalled = Some(req);
+                    false
+                }
+            },
             Route::Shared => match c.cacheable {
                 Cacheable::Key if self.can_cache() => self.cached_read(c, req),
                 Cacheable::OneKey if req.args.len() == 2 && self.can_cache() => {
@@ -226,8 +237,9 @@ impl Conn {
             _ => false,
         };
         if by_name || by_key {
-            let args: Vec<String> = req
-                .args
+            // Credentials (AUTH, HELLO AUTH, MIGRATE AUTH, ACL SETUSER, CONFIG
+            // SET of a password) are hidden as SLOWLOG hides them.
+            let args: Vec<String> = crate::metrics::slowlog::redact(&req.args)
                 .iter()
                 .map(|a| String::from_utf8_lossy(&a[..a.len().min(256)]).into_owned())
                 .collect();
@@ -252,9 +264,24 @@ impl Conn {
         if let Lookup::Found(c) = lookup
             && let Route::Local(l) = c.route
             && super::multi::runs_at_exec(l)
+            // Logging in as a Redis user needs Redis's answer: inside MULTI
+            // that is Redis's to give, at EXEC, on the transaction's connection.
+            && !(self.config.clients_are_redis_users()
+                && matches!(l, cmd::Local::Auth | cmd::Local::Hello))
             && c.def.arity_ok(req.args.len())
-            && let Some(d) = &mut self.dedicated
+            && self.dedicated.is_some()
         {
+            // Redis decides whether its user may run it, as for any command
+            // queued: a refusal is the command's error.
+            match self.may_run_local(l) {
+                Some(Ok(())) => {}
+                Some(Err(refused)) => return self.reply_raw(refused),
+                None => {
+                    self.stalled = Some(req);
+                    return false;
+                }
+            }
+            let Some(d) = &mut self.dedicated else { return true };
             d.tx_locals.push(QueuedLocal { position: d.tx_count, local: l, command: c, req });
             d.tx_count += 1;
             return self.reply_raw(Bytes::from_static(b"+QUEUED\r\n"));
@@ -267,7 +294,14 @@ impl Conn {
             Lookup::UnknownSub(_) => (None, After::Nothing),
         };
         self.invalidate_now(&after);
+        let relogs = matches!(
+            lookup,
+            Lookup::Found(c) if matches!(c.route, Route::Local(cmd::Local::Auth | cmd::Local::Hello))
+        );
         let Some(d) = &mut self.dedicated else { return true };
+        // An AUTH queued here logs this connection in as whoever it names, at
+        // EXEC: never hand it to another client after.
+        d.relogged |= relogs;
         d.tx_after = merge(std::mem::take(&mut d.tx_after), after);
         // A queued SELECT or CLIENT TRACKING takes effect at EXEC, if EXEC runs
         // and the command succeeds there: the connection's state is no longer

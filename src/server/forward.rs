@@ -60,10 +60,11 @@ impl Conn {
         }
         // UNWATCH with nothing watched, EXEC without MULTI: the shared connection
         // gives Redis's own answer.
-        let link = match self.ctx.upstream.shared_for(self.proto, self.affinity, self.dest) {
-            Ok(l) => l,
-            Err(e) => return self.reply_raw(e),
-        };
+        let link =
+            match self.ctx.upstream.shared_for(&self.who, self.proto, self.affinity, self.dest) {
+                Ok(l) => l,
+                Err(e) => return self.reply_raw(e),
+            };
         // A write invalidates what it touches before it leaves (and again on its
         // reply); one refused before leaving (breaker open) changed nothing.
         self.invalidate_now(&after);
@@ -73,11 +74,13 @@ impl Conn {
             RetryKind::No => None,
             kind => Some(Retry::new(&req.frame, self.dest, kind == RetryKind::Read)),
         };
+        // A command that may hold Redis for long waits as a script does.
+        let hold = if self.long { Hold::Script } else { Hold::Timed };
         let slot = link.send_with(
             &req,
             after,
             &self.ctx.shared.cache.epochs,
-            Hold::Timed,
+            hold,
             self.send_time(),
             &self.owed,
         );
@@ -102,7 +105,8 @@ impl Conn {
         if self.shared_inflight > 0 || self.foreign_inflight > 0 {
             return Err(None);
         }
-        let link = self.ctx.upstream.dedicated_for(self.proto, self.dest.slot).map_err(Some)?;
+        let link =
+            self.ctx.upstream.dedicated_for(&self.who, self.proto, self.dest.slot).map_err(Some)?;
         if let Link::Pipe(conn) = &link {
             // Pushes for this client (its own CLIENT TRACKING) come back this way.
             let (tx, rx) = mpsc::unbounded_channel();
@@ -120,8 +124,30 @@ impl Conn {
             tx_after: After::Nothing,
             tx_count: 0,
             tx_locals: Vec::new(),
+            relogged: false,
         });
         Ok(())
+    }
+
+    /// Sends `req` on the client's own connection (which it holds), its reply
+    /// dropped: hotcache's own step in the client's place in line (the AUTH
+    /// that logs that connection in as the client's new user).
+    pub(super) fn send_silently(&mut self, req: Request) {
+        let Some(d) = &self.dedicated else { return };
+        let epochs = &self.ctx.shared.cache.epochs;
+        let slot = d.link.send_with(
+            &req,
+            After::Nothing,
+            epochs,
+            Hold::Timed,
+            self.send_time(),
+            &self.owed,
+        );
+        let lane = if d.link.is_embedded() { Lane::Local } else { Lane::Dedicated };
+        self.push_forwarded(slot, lane, Effect::None);
+        if let Some(p) = self.pending.back_mut() {
+            p.silent = true;
+        }
     }
 
     /// Sends on the client's own connection, taking one if needed.
@@ -146,7 +172,7 @@ impl Conn {
     /// `Route::Alone`), which goes back to the pool once answered. The reply
     /// still takes its place in the client's queue.
     pub(super) fn forward_alone(&mut self, req: Request) -> bool {
-        let link = match self.ctx.upstream.alone(self.proto, self.dest.slot) {
+        let link = match self.ctx.upstream.alone(&self.who, self.proto, self.dest.slot) {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
         };
@@ -243,7 +269,7 @@ impl Conn {
         }
         let link = match self.dedicated.take() {
             Some(d) => d.link,
-            None => match self.ctx.upstream.dedicated_for(self.proto, self.dest.slot) {
+            None => match self.ctx.upstream.dedicated_for(&self.who, self.proto, self.dest.slot) {
                 Ok(l) => l,
                 Err(e) => return self.reply_raw(e),
             },

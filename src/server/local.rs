@@ -61,8 +61,8 @@ impl Conn {
                 self.closing = true;
                 false
             }
-            Local::Auth => self.auth(&req),
-            Local::Hello => self.hello(&req),
+            Local::Auth => self.auth(req),
+            Local::Hello => self.hello(req),
             Local::Reset => self.reset(req),
             Local::Info => self.info_command(req),
             Local::ClientId => {
@@ -99,6 +99,17 @@ impl Conn {
                 })
             }
             Local::ClientList => self.client_list(&req),
+            // The user this client logged in as, as Redis would name it (with
+            // hotcache's own `requirepass`, everyone is `default`).
+            Local::AclWhoami => {
+                if let Some(refused) = self.ctx.upstream.refusal(&self.who) {
+                    return self.reply_raw(refused);
+                }
+                let user = self.info().user();
+                self.reply_with(|o| {
+                    o.bulk(user.as_bytes());
+                })
+            }
             Local::Hotkeys => self.hotkeys(&req),
             Local::ConfigGet => self.config_get(req),
             Local::ConfigSet => self.config_set(req),
@@ -148,10 +159,25 @@ impl Conn {
         user == b"default" && (required.is_empty() || same_secret(pass, required))
     }
 
-    fn auth(&mut self, req: &Request) -> bool {
+    fn auth(&mut self, req: Request) -> bool {
         let args = &req.args;
         if args.len() > 3 {
             return self.reply_error(b"ERR syntax error");
+        }
+        if self.config.clients_are_redis_users() {
+            // The next commands run as the new user: not before the earlier
+            // ones are answered (they ran as the old one).
+            if self.busy() {
+                self.stalled = Some(req);
+                return false;
+            }
+            return match self.redis_login(&args[1..]) {
+                super::auth::Login::Waiting => {
+                    self.stalled = Some(req);
+                    false
+                }
+                super::auth::Login::Answered(reply) => self.reply_raw(reply),
+            };
         }
         let ok = if args.len() == 2 {
             if self.config.requirepass.is_empty() {
@@ -173,7 +199,7 @@ impl Conn {
     }
 
     /// HELLO [protover [AUTH user pass] [SETNAME name]], as Redis 7.0 runs it.
-    fn hello(&mut self, req: &Request) -> bool {
+    fn hello(&mut self, req: Request) -> bool {
         let args = &req.args;
         let mut version = None;
         let mut next = 1;
@@ -212,7 +238,22 @@ impl Conn {
             }
         }
         if let Some((user, pass)) = credentials {
-            if self.check_auth(&user, &pass) {
+            if self.config.clients_are_redis_users() {
+                if self.busy() {
+                    self.stalled = Some(req);
+                    return false;
+                }
+                match self.redis_login(&[user, pass]) {
+                    super::auth::Login::Waiting => {
+                        self.stalled = Some(req);
+                        return false;
+                    }
+                    super::auth::Login::Answered(reply) if &reply[..] != b"+OK\r\n" => {
+                        return self.reply_raw(reply);
+                    }
+                    super::auth::Login::Answered(_) => {}
+                }
+            } else if self.check_auth(&user, &pass) {
                 self.authed = true;
             } else {
                 return self.reply_error(WRONGPASS);
@@ -232,19 +273,47 @@ impl Conn {
             self.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
             self.info().resp.store(v as u8, Relaxed);
         }
+        // What the server behind is: heard at a connection's handshake, or
+        // asked now (the reply waits for it) if hotcache has not connected yet.
+        let server = match self.server_hello() {
+            Some(s) => s,
+            None => {
+                let Some(reply) = self.asked_as_hotcache(vec![Bytes::from_static(b"HELLO")]) else {
+                    self.stalled = Some(req);
+                    return false;
+                };
+                let cluster = self.ctx.upstream.is_cluster();
+                super::hello::ServerHello::parse(Proto::Resp2, &reply)
+                    .unwrap_or_else(|| super::hello::ServerHello::assumed(cluster))
+            }
+        };
+        // In front of a cluster hotcache is one server to its clients (they
+        // need not be cluster-aware, nothing is MOVED): `standalone`.
+        let mut server = server;
+        if self.ctx.upstream.is_cluster() {
+            server.mode = Bytes::from_static(b"standalone");
+        }
         let id = self.info().id as i64;
         let proto = self.proto;
         self.reply_with(|o| {
-            o.map(7);
-            o.bulk(b"server").bulk(b"hotcache");
-            // The Redis version hotcache speaks, so clients enable the same features.
-            o.bulk(b"version").bulk(crate::cmd::REDIS_VERSION.as_bytes());
+            o.map(8);
+            o.bulk(b"server").bulk(&server.server);
+            o.bulk(b"version").bulk(&server.version);
             o.bulk(b"proto").int(proto.number());
             o.bulk(b"id").int(id);
-            o.bulk(b"mode").bulk(b"standalone");
-            o.bulk(b"role").bulk(b"master");
-            o.bulk(b"modules").array(0);
+            server.write(o, proto);
         })
+    }
+
+    /// What HELLO says of the server behind hotcache (see `hello`).
+    /// None when hotcache has not heard the server yet.
+    fn server_hello(&self) -> Option<super::hello::ServerHello> {
+        use super::hello::ServerHello;
+        if self.ctx.upstream.is_embedded() {
+            return Some(ServerHello::assumed(false));
+        }
+        let heard = self.ctx.upstream.hellos(self.proto).into_iter();
+        ServerHello::lowest(heard.filter_map(|(p, reply)| ServerHello::parse(p, &reply)))
     }
 
     /// True while forwarded commands of this client await their replies.
@@ -275,7 +344,9 @@ impl Conn {
         self.proto = Proto::Resp2;
         self.reply_mode = ReplyMode::On;
         self.authed = self.config.requirepass.is_empty();
+        self.who = super::conn::first_identity(&self.config);
         let info = self.info();
+        info.set_user(std::sync::Arc::from("default"));
         info.set_name(None);
         info.resp.store(2, Relaxed);
         info.db.store(self.home_db, Relaxed);

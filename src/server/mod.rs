@@ -6,8 +6,10 @@
 //! SIGTERM stops the listeners, lets every connection finish the replies it owes,
 //! and closes.
 
+mod acl_watch;
 mod admin;
 mod affinity;
+mod auth;
 mod cached;
 mod client_cmd;
 mod clients;
@@ -16,6 +18,7 @@ mod config_cmd;
 mod conn;
 mod dispatch;
 mod forward;
+mod hello;
 mod info;
 mod local;
 mod memory;
@@ -108,6 +111,8 @@ pub struct Shared {
     pub config_file: Option<std::path::PathBuf>,
     /// Where the metrics endpoint listens, if it does.
     pub metrics_addr: Option<SocketAddr>,
+    /// Redis's ACL generation (see `upstream::users`).
+    pub acl: Arc<crate::upstream::users::Acl>,
     /// Set when shutdown starts.
     pub shutting_down: AtomicBool,
     /// How each thread connects its tracking stream (None: no tracking).
@@ -163,6 +168,13 @@ impl Shared {
         }
     }
 
+    /// What keeps the upstream's nodes current (a cluster's map, Sentinel).
+    pub fn managed(&self) -> Option<crate::upstream::Managed> {
+        use crate::upstream::Managed;
+        let cluster = self.cluster.clone().map(Managed::Cluster);
+        cluster.or_else(|| self.sentinel.clone().map(Managed::Sentinel))
+    }
+
     /// A receiver that turns true when shutdown starts.
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown_tx.subscribe()
@@ -195,6 +207,9 @@ pub struct ThreadCtx {
     pub stopping: Cell<bool>,
     /// Wakes the shutdown sequence when the last connection closes.
     pub drained: Notify,
+    /// Redis's answers to what hotcache asked it for clients that are Redis
+    /// users (logins, rights to hotcache's own commands).
+    pub asks: auth::Asks,
 }
 
 impl ThreadCtx {
@@ -389,6 +404,7 @@ pub fn start_with_file(
         metrics,
         config_file,
         metrics_addr,
+        acl: Arc::new(crate::upstream::users::Acl::default()),
         shutting_down: AtomicBool::new(false),
         tracking,
         shutdown_tx,

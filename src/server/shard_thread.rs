@@ -46,8 +46,8 @@ pub(super) fn run(
                 shared.cache.epochs.clone(),
                 shared.breaker.clone(),
                 shared.metrics.clone(),
-                shared.cluster.clone(),
-                shared.sentinel.clone(),
+                shared.managed(),
+                shared.acl.clone(),
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
             trackers: Trackers::default(),
@@ -58,11 +58,15 @@ pub(super) fn run(
             open_conns: Cell::new(0),
             stopping: Cell::new(false),
             drained: Notify::new(),
+            asks: Default::default(),
         });
         tokio::task::spawn_local(shard::run_inbox(inbox));
         tokio::task::spawn_local(super::memory::return_freed());
         if let Some(follow) = ctx.upstream.follow_sentinel() {
             tokio::task::spawn_local(follow);
+        }
+        if index == 0 && config.clients_are_redis_users() {
+            tokio::task::spawn_local(super::acl_watch::watch(ctx.clone()));
         }
         if let Some(tc) = shared.tracking.clone() {
             tokio::task::spawn_local(trackers::follow_tracking(ctx.clone(), tc));

@@ -12,7 +12,7 @@ use super::cluster::{Cluster, SlotMap};
 use super::nodes::{Common, Node};
 use super::pipe::{PipeConn, upstream_error};
 use super::waiter::{After, Redirector, Waiter, fail_waiter};
-use super::{Dest, Target};
+use super::{Dest, Identity, Target};
 use crate::config::ReadFrom;
 use crate::protocol::{Proto, string2ll};
 use crate::stats::inc;
@@ -163,15 +163,47 @@ impl ClusterConns {
 
     pub fn shared(
         &self,
+        who: &Identity,
         proto: Proto,
         affinity: usize,
         route: Dest,
     ) -> Result<Rc<PipeConn>, Bytes> {
-        self.node_for(route, affinity)?.shared(proto, affinity)
+        self.node_for(route, affinity)?.shared(who, proto, affinity)
     }
 
-    pub fn dedicated(&self, proto: Proto, slot: Option<u16>) -> Result<Rc<PipeConn>, Bytes> {
-        self.node_for(Dest { slot, read: false }, 0)?.dedicated(proto)
+    pub fn dedicated(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        slot: Option<u16>,
+    ) -> Result<Rc<PipeConn>, Bytes> {
+        self.node_for(Dest { slot, read: false }, 0)?.dedicated(who, proto)
+    }
+
+    /// A master's address (with hotcache's credentials), for a check of a
+    /// client's own.
+    pub fn any_master(&self) -> Option<Rc<Target>> {
+        let addr = self.addr_for(Dest::default(), 0).ok()?.0;
+        Some(self.node(&addr, false).target().clone())
+    }
+
+    /// A new connection of `who`'s to a master, to check its credentials.
+    pub fn open_for(&self, who: &Identity, proto: Proto) -> Result<Rc<PipeConn>, Bytes> {
+        self.node_for(Dest::default(), 0)?.open_for(who, proto)
+    }
+
+    /// The HELLO replies of the nodes this thread has connected to.
+    pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
+        let nodes = self.nodes.borrow();
+        let all = nodes.iter().flat_map(|m| m.values());
+        all.filter_map(|n| n.ctx.breaker.as_ref().and_then(|b| b.health.hello(proto))).collect()
+    }
+
+    /// Closes and forgets every connection of a Redis user, on every node.
+    pub fn forget_user(&self, user: &Option<Arc<str>>) {
+        for n in self.nodes.borrow().iter().flat_map(|m| m.values()) {
+            n.forget_user(user);
+        }
     }
 
     /// A MOVED or ASK that reached a client's own connection (to node `from`):
@@ -229,6 +261,7 @@ impl Redirector for ClusterConns {
         proto: Proto,
         hops: u8,
         from: &str,
+        who: &Identity,
     ) -> Option<(Bytes, Waiter, After)> {
         let Some((ask, slot, addr)) = parse_redirect(&reply, from) else {
             return Some((reply, waiter, after));
@@ -249,7 +282,7 @@ impl Redirector for ClusterConns {
             self.routing.set(self.routing.get() + 1);
         }
         self.cluster.redirected();
-        let conn = match self.node(&addr, false).shared(proto, 0) {
+        let conn = match self.node(&addr, false).shared(who, proto, 0) {
             Ok(c) => c,
             Err(e) => {
                 // MOVED and ASK mean Redis did not run it: safe to send again.

@@ -17,20 +17,36 @@ use tokio::net::TcpStream;
 use super::Target;
 use crate::protocol::{FrameKind, Proto, ReplyFramer, Request};
 
+/// Why a handshake did not make a connection.
+#[derive(Debug)]
+pub(super) enum HandshakeError {
+    /// Redis refused the credentials (WRONGPASS, NOAUTH ...): the identity's
+    /// problem, not the node's. Redis's error reply, as sent.
+    Refused(Bytes),
+    /// The node could not be reached or did not answer as Redis does.
+    Failed(String),
+}
+
+impl From<String> for HandshakeError {
+    fn from(s: String) -> Self {
+        HandshakeError::Failed(s)
+    }
+}
+
 /// How long a handshake command refused with BUSY waits before it is sent again.
 const BUSY_RETRY: Duration = Duration::from_millis(50);
 
 /// Connects and prepares a connection. `connect_timeout` bounds connecting and
 /// HELLO; a SELECT or READONLY refused with BUSY is sent again until accepted.
-/// Returns the stream and the connection's client id at Redis (-1 if unknown);
-/// `on_busy` is called for each BUSY refusal.
+/// Returns the stream, the connection's client id at Redis (-1 if unknown)
+/// and Redis's HELLO reply; `on_busy` is called for each BUSY refusal.
 pub(super) async fn handshake(
     target: &Target,
     proto: Proto,
     connect_timeout: Duration,
     on_busy: impl Fn(),
-) -> Result<(TcpStream, i64), String> {
-    let (mut conn, id) = tokio::time::timeout(connect_timeout, hello(target, proto))
+) -> Result<(TcpStream, i64, Bytes), HandshakeError> {
+    let (mut conn, id, hello) = tokio::time::timeout(connect_timeout, hello(target, proto))
         .await
         .map_err(|_| "connect timeout".to_string())??;
     let db = target.db.to_string();
@@ -41,13 +57,13 @@ pub(super) async fn handshake(
         conn.until_not_busy(&[b"READONLY"], &on_busy).await?;
     }
     if !conn.rbuf.is_empty() {
-        return Err("unexpected data after handshake".into());
+        return Err(HandshakeError::Failed("unexpected data after handshake".into()));
     }
-    Ok((conn.stream, id))
+    Ok((conn.stream, id, hello))
 }
 
 /// Connects and sends HELLO; returns the connection and its id at Redis.
-async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64), String> {
+async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64, Bytes), HandshakeError> {
     let stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let mut conn = Handshake { stream, rbuf: BytesMut::with_capacity(4096) };
@@ -61,9 +77,13 @@ async fn hello(target: &Target, proto: Proto) -> Result<(Handshake, i64), String
     args.extend_from_slice(&[b"SETNAME", b"hotcache"]);
     let reply = conn.call(&args).await?;
     if reply.first() == Some(&b'-') || reply.first() == Some(&b'!') {
-        return Err(format!("handshake failed: {}", error_text(&reply)));
+        if super::users::is_refusal(&reply) {
+            return Err(HandshakeError::Refused(reply));
+        }
+        return Err(HandshakeError::Failed(format!("handshake failed: {}", error_text(&reply))));
     }
-    Ok((conn, hello_id(&reply).unwrap_or(-1)))
+    let id = hello_id(&reply).unwrap_or(-1);
+    Ok((conn, id, reply))
 }
 
 /// The `id` field of a HELLO reply (a RESP2 flat array or a RESP3 map, keys
@@ -129,6 +149,25 @@ impl Handshake {
             }
         }
     }
+}
+
+/// Asks the node at `target` an AUTH as a client sent it (`args`), on a fresh
+/// connection of its own, and returns Redis's reply: hotcache learns whether
+/// Redis accepts those credentials, and the client gets Redis's exact answer
+/// (`+OK`, `-WRONGPASS ...`, the error of AUTH <password> with no password set).
+pub async fn check_auth(
+    target: &Target,
+    args: Vec<Bytes>,
+    timeout: Duration,
+) -> Result<Bytes, String> {
+    let ask = async {
+        let stream = TcpStream::connect(&target.addr).await.map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = Handshake { stream, rbuf: BytesMut::with_capacity(512) };
+        let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+        conn.call(&args).await
+    };
+    tokio::time::timeout(timeout, ask).await.map_err(|_| "connect timeout".to_string())?
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod nodes;
 mod owed;
 mod pipe;
 pub mod sentinel;
+pub mod users;
 mod waiter;
 
 use std::cell::Cell;
@@ -38,6 +39,7 @@ use sentinel::{Sentinel, SentinelConns};
 
 pub use owed::{Charge, Owed};
 pub use pipe::{PipeConn, Relayed, Sink, upstream_error};
+pub use users::Identity;
 pub use waiter::{After, Failed, Hold, Parts, PipeCtx, Reply, ReplyTx, Waiter, fail_waiter};
 
 /// Address and credentials of a Redis upstream.
@@ -225,6 +227,14 @@ pub struct Upstream {
     common: Rc<Common>,
 }
 
+/// What keeps an upstream's nodes current, when something does.
+pub enum Managed {
+    /// A Redis Cluster's slot map.
+    Cluster(Arc<Cluster>),
+    /// The master the sentinels name.
+    Sentinel(Arc<Sentinel>),
+}
+
 /// Where a shared request goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Dest {
@@ -243,8 +253,8 @@ impl Upstream {
         epochs: Arc<Epochs>,
         breaker: Option<Arc<Breaker>>,
         metrics: Arc<crate::metrics::Metrics>,
-        cluster: Option<Arc<Cluster>>,
-        sentinel: Option<Arc<Sentinel>>,
+        managed: Option<Managed>,
+        acl: Arc<users::Acl>,
     ) -> Self {
         let common = Rc::new(Common {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
@@ -257,8 +267,10 @@ impl Upstream {
             counters,
             shard,
             metrics,
+            acl,
+            passwords: Rc::new(users::Passwords::default()),
         });
-        if let Some(c) = cluster {
+        if let Some(Managed::Cluster(c)) = managed {
             let conns = ClusterConns::new(c.clone(), common.clone(), config.read_from);
             return Self {
                 origin: Origin::Cluster(c),
@@ -268,7 +280,7 @@ impl Upstream {
                 common,
             };
         }
-        if let Some(s) = sentinel {
+        if let Some(Managed::Sentinel(s)) = managed {
             let conns = SentinelConns::new(s.clone(), common.clone(), config.read_from);
             return Self {
                 origin: Origin::Sentinel(s),
@@ -352,31 +364,53 @@ impl Upstream {
         }
     }
 
-    /// The shared link for a client: `affinity` keeps a client on one connection so
-    /// its commands reach Redis in the order it sent them.
-    pub fn shared(&self, proto: Proto, affinity: usize) -> Result<Link, Bytes> {
-        self.shared_for(proto, affinity, Dest::default())
+    /// The passwords this thread saw Redis accept, per user.
+    pub fn passwords(&self) -> &users::Passwords {
+        &self.common.passwords
     }
 
-    /// The shared link for a request going `route` (the node of its slot in a
-    /// cluster).
-    pub fn shared_for(&self, proto: Proto, affinity: usize, route: Dest) -> Result<Link, Bytes> {
+    /// Redis's ACL generation.
+    pub fn acl(&self) -> &users::Acl {
+        &self.common.acl
+    }
+
+    /// The shared link of `who`'s for a client: `affinity` keeps a client on one
+    /// connection so its commands reach Redis in the order it sent them.
+    pub fn shared(&self, who: &Identity, proto: Proto, affinity: usize) -> Result<Link, Bytes> {
+        self.shared_for(who, proto, affinity, Dest::default())
+    }
+
+    /// The shared link of `who`'s for a request going `route` (the node of
+    /// its slot in a cluster).
+    pub fn shared_for(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        affinity: usize,
+        route: Dest,
+    ) -> Result<Link, Bytes> {
         match (&self.origin, &self.node, &self.cluster) {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.shared(proto, affinity).map(Link::Pipe),
-            (_, None, Some(c)) => c.shared(proto, affinity, route).map(Link::Pipe),
+            (_, Some(node), _) => node.shared(who, proto, affinity).map(Link::Pipe),
+            (_, None, Some(c)) => c.shared(who, proto, affinity, route).map(Link::Pipe),
             (Origin::Sentinel(_), ..) => {
-                self.sentinel_conns()?.shared(proto, affinity, route).map(Link::Pipe)
+                self.sentinel_conns()?.shared(who, proto, affinity, route).map(Link::Pipe)
             }
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
 
-    /// The shared link to one cluster node (a fan-out to every master).
-    pub fn shared_at(&self, proto: Proto, affinity: usize, addr: &Arc<str>) -> Result<Link, Bytes> {
+    /// The shared link of `who`'s to one cluster node (a fan-out to every master).
+    pub fn shared_at(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        affinity: usize,
+        addr: &Arc<str>,
+    ) -> Result<Link, Bytes> {
         match &self.cluster {
-            Some(c) => c.node(addr, false).shared(proto, affinity).map(Link::Pipe),
-            None => self.shared(proto, affinity),
+            Some(c) => c.node(addr, false).shared(who, proto, affinity).map(Link::Pipe),
+            None => self.shared(who, proto, affinity),
         }
     }
 
@@ -405,31 +439,102 @@ impl Upstream {
         self.cluster.as_ref().map(|c| c.masters()).unwrap_or_default()
     }
 
-    /// A connection for one client alone, from the pool or new.
-    pub fn dedicated(&self, proto: Proto) -> Result<Link, Bytes> {
-        self.dedicated_for(proto, None)
+    /// A connection of `who`'s for one client alone, from the pool or new.
+    pub fn dedicated(&self, who: &Identity, proto: Proto) -> Result<Link, Bytes> {
+        self.dedicated_for(who, proto, None)
     }
 
-    /// A connection for one client alone, to the node of `slot` in a cluster.
-    pub fn dedicated_for(&self, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
+    /// A connection of `who`'s for one client alone, to the node of `slot` in
+    /// a cluster.
+    pub fn dedicated_for(
+        &self,
+        who: &Identity,
+        proto: Proto,
+        slot: Option<u16>,
+    ) -> Result<Link, Bytes> {
         match (&self.origin, &self.node, &self.cluster) {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.dedicated(proto).map(Link::Pipe),
-            (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
-            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.dedicated(proto).map(Link::Pipe),
+            (_, Some(node), _) => node.dedicated(who, proto).map(Link::Pipe),
+            (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => {
+                self.sentinel_conns()?.dedicated(who, proto).map(Link::Pipe)
+            }
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
 
-    /// A connection for one request that must reach Redis now, whatever the
-    /// breaker says (see `Route::Alone`); released like a dedicated one.
-    pub fn alone(&self, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
+    /// A connection of `who`'s for one request that must reach Redis now,
+    /// whatever the breaker says (see `Route::Alone`); released like a
+    /// dedicated one.
+    pub fn alone(&self, who: &Identity, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
         match (&self.origin, &self.node, &self.cluster) {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => Ok(Link::Pipe(node.alone(proto))),
-            (_, None, Some(c)) => c.dedicated(proto, slot).map(Link::Pipe),
-            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.alone(proto).map(Link::Pipe),
+            (_, Some(node), _) => node.alone(who, proto).map(Link::Pipe),
+            (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.alone(who, proto).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
+        }
+    }
+
+    /// A new connection of `who`'s (to any master of a cluster), to check its
+    /// credentials: its handshake is the check. None for the embedded origin.
+    pub fn open_for(&self, who: &Identity, proto: Proto) -> Option<Result<Rc<PipeConn>, Bytes>> {
+        match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(node), ..) => Some(node.open_for(who, proto)),
+            (None, Some(c), _) => Some(c.open_for(who, proto)),
+            (None, None, Some(s)) => Some(s.open_for(who, proto)),
+            _ => None,
+        }
+    }
+
+    /// Asks Redis an AUTH as the client sent it (see `handshake::check_auth`);
+    /// None with the embedded origin (no Redis users there).
+    pub fn check_auth(
+        &self,
+        args: Vec<Bytes>,
+    ) -> Option<impl std::future::Future<Output = Result<Bytes, String>> + use<>> {
+        let target: Rc<Target> = match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(node), ..) => node.target().clone(),
+            (None, Some(c), _) => c.any_master()?,
+            (None, None, Some(s)) => s.master_target()?,
+            _ => return None,
+        };
+        let timeout = self.common.connect_timeout.get();
+        Some(async move { handshake::check_auth(&target, args, timeout).await })
+    }
+
+    /// Redis's refusal of `who`'s credentials in this ACL generation (on the
+    /// standalone node, or the master the sentinels name; a cluster's nodes
+    /// are asked as requests go).
+    pub fn refusal(&self, who: &Identity) -> Option<Bytes> {
+        match (&self.node, &self.sentinel) {
+            (Some(n), _) => n.refusal(who),
+            (None, Some(s)) => s.refusal(who),
+            _ => None,
+        }
+    }
+
+    /// The HELLO replies of the servers behind (one Redis, or each cluster
+    /// node this thread has talked to), in `proto` where known.
+    pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
+        match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(n), ..) => n.ctx.breaker.iter().filter_map(|b| b.health.hello(proto)).collect(),
+            (None, Some(c), _) => c.hellos(proto),
+            (None, None, Some(s)) => s.hellos(proto),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Closes and forgets every connection of a Redis user on this thread.
+    pub fn forget_user(&self, user: &Option<Arc<str>>) {
+        if let Some(n) = &self.node {
+            n.forget_user(user);
+        }
+        if let Some(c) = &self.cluster {
+            c.forget_user(user);
+        }
+        if let Some(s) = &self.sentinel {
+            s.forget_user(user);
         }
     }
 

@@ -48,6 +48,7 @@ pub trait Redirector {
         proto: crate::protocol::Proto,
         hops: u8,
         from: &str,
+        who: &super::users::Identity,
     ) -> Option<(Bytes, Waiter, After)>;
     /// A node failed or refused: the slot map may have changed.
     fn node_failed(&self);
@@ -80,8 +81,10 @@ pub enum Hold {
     /// A blocking command (BLPOP, WAIT ...), or one Redis answers only when it
     /// can (SCRIPT KILL while a script runs): bounded by its own timeout.
     Blocking,
-    /// A script or function: it runs as long as Redis lets it, and while it
-    /// runs, the node's silence is Redis busy with it, not a dead node.
+    /// A script or function, or a command that may hold Redis for long
+    /// (KEYS, a synchronous FLUSHALL, DEBUG ...): it runs as long as Redis
+    /// lets it, and while it runs, the node's silence is Redis busy with it,
+    /// not a dead node.
     Script,
 }
 

@@ -29,7 +29,7 @@ fn requirepass_as_redis() {
     assert_eq!(c.cmd(&["GET", "a"]), b"-NOAUTH Authentication required.\r\n");
     // HELLO with AUTH authenticates and switches protocol in one step.
     let r = c.cmd_str(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"]);
-    assert!(r.starts_with("%7\r\n"), "{r}");
+    assert!(r.starts_with("%8\r\n"), "{r}");
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), b"$2\r\nme\r\n");
     assert_eq!(c.cmd(&["GET", "a"]), b"$1\r\n1\r\n");
 }
@@ -48,21 +48,35 @@ fn auth_without_requirepass_as_redis() {
     assert_eq!(c.cmd(&["AUTH", "a", "b", "c"]), direct.cmd(&["AUTH", "a", "b", "c"]));
 }
 
+/// With hotcache's own `requirepass`, the URL's credentials are what every
+/// client runs as; without, they are hotcache's alone, and a client is whoever
+/// it logs in as at Redis (here Redis's `default`, with its password).
 #[test]
 fn upstream_credentials_from_the_url() {
     let redis = RedisServer::start_with(&["--requirepass", "up"]);
     let url = format!("redis://:up@127.0.0.1:{}/2", redis.port);
-    let hc = Hotcache::start(&["--upstream", &url, "--threads", "1"]);
+    let hc = Hotcache::start(&["--upstream", &url, "--threads", "1", "--requirepass", "hc"]);
     let mut c = hc.client();
+    assert_eq!(c.cmd(&["AUTH", "hc"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["SET", "cred", "ok"]), b"+OK\r\n");
     let mut direct = redis.client();
     assert_eq!(direct.cmd(&["AUTH", "up"]), b"+OK\r\n");
     assert_eq!(direct.cmd(&["SELECT", "2"]), b"+OK\r\n");
     assert_eq!(direct.cmd(&["GET", "cred"]), b"$2\r\nok\r\n");
-    // A wrong password shows as an error naming the upstream, not a hang.
+    // No requirepass: the client must log in as Redis wants.
+    let users = Hotcache::start(&["--upstream", &url, "--threads", "1"]);
+    let mut u = users.client();
+    assert_eq!(u.cmd(&["GET", "cred"]), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(u.cmd(&["AUTH", "nope"]), direct.cmd(&["AUTH", "nope"]));
+    assert_eq!(u.cmd(&["AUTH", "up"]), b"+OK\r\n");
+    assert_eq!(u.cmd(&["GET", "cred"]), b"$2\r\nok\r\n");
+    // A wrong password of hotcache's own shows as an error naming the
+    // upstream, not a hang.
     let bad = format!("redis://:nope@127.0.0.1:{}", redis.port);
-    let hc2 = Hotcache::start(&["--upstream", &bad, "--threads", "1"]);
-    let r = hc2.client().cmd_str(&["GET", "x"]);
+    let hc2 = Hotcache::start(&["--upstream", &bad, "--threads", "1", "--requirepass", "hc"]);
+    let mut c2 = hc2.client();
+    assert_eq!(c2.cmd(&["AUTH", "hc"]), b"+OK\r\n");
+    let r = c2.cmd_str(&["GET", "x"]);
     assert!(r.starts_with("-ERR upstream 127.0.0.1:") && r.contains("WRONGPASS"), "{r}");
 }
 

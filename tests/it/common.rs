@@ -181,13 +181,22 @@ pub struct Hotcache {
 impl Hotcache {
     /// Starts hotcache on a free port with `args` (`--upstream ...`, `--threads ...`).
     pub fn start(args: &[&str]) -> Self {
+        Self::start_logging(args, None)
+    }
+
+    /// As `start`, with hotcache's log (its stderr) written to `log`.
+    pub fn start_logging(args: &[&str], log: Option<&std::path::Path>) -> Self {
         for _attempt in 0..5 {
             let port = free_port();
+            let stderr = match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log")),
+                None => Stdio::inherit(),
+            };
             let mut child = Command::new(hotcache_bin())
                 .args(["--port", &port.to_string()])
                 .args(args)
                 .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
+                .stderr(stderr)
                 .spawn()
                 .expect("start hotcache");
             let deadline = Instant::now() + READY_TIMEOUT;

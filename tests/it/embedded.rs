@@ -30,7 +30,7 @@ fn embedded_origin_through_the_server() {
     let mut c = hc.client();
     assert_eq!(c.cmd(&["SET", "k", "v", "EX", "100"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["TTL", "k"]), b":100\r\n");
-    assert!(c.cmd_str(&["HELLO", "3"]).starts_with("%7\r\n"));
+    assert!(c.cmd_str(&["HELLO", "3"]).starts_with("%8\r\n"));
     assert_eq!(c.cmd(&["GET", "missing"]), b"_\r\n");
     assert_eq!(c.cmd(&["HGETALL", "missing"]), b"%0\r\n");
     // What the embedded origin does not implement gets Redis's own error, on

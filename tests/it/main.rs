@@ -4,6 +4,7 @@
 //! ports and waits for them to answer, never for a fixed time.
 
 mod access;
+mod acl;
 mod cache;
 mod checker;
 mod cluster;
@@ -22,6 +23,7 @@ mod observability;
 mod origin;
 mod pipeline;
 mod resilience;
+mod secrets;
 mod sentinel;
 mod state;
 mod tools;

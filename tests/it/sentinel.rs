@@ -365,6 +365,9 @@ fn master_and_sentinel_credentials() {
     let url = format!("redis://:m-secret@{}", sentinel.addr());
     let hc = hotcache_behind(&url, &["--sentinel-password", "s-secret"]);
     let mut c = hc.client();
+    // Without hotcache's own requirepass, clients are Redis's users: the
+    // master's password logs this one in, checked by the master.
+    assert_eq!(c.cmd(&["AUTH", "m-secret"]), b"+OK\r\n");
     wait_master(&mut c, master.port, Duration::from_secs(5));
     assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["GET", "k"]), b"$1\r\nv\r\n");

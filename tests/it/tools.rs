@@ -226,3 +226,26 @@ fn load_tool_writes_reports_with_charts() {
     assert_eq!(charts_in(&dir.join("cmp.html")).len(), 4, "bars and one timeline");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// redis-py's client-side caching looks at HELLO (`server: redis`, 7.4 or
+/// later) and refuses Redis 7.0: through hotcache it decides exactly as it
+/// does directly, because HELLO names the server behind hotcache.
+#[test]
+fn redis_py_client_side_caching_decides_as_directly() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    let script = r#"
+import sys, redis
+from redis.cache import CacheConfig
+try:
+    r = redis.Redis(port=int(sys.argv[1]), protocol=3, cache_config=CacheConfig())
+    r.ping()
+    print("accepted")
+except Exception as e:
+    print(type(e).__name__, e)
+"#;
+    let direct = run(Command::new("python3").args(["-c", script]).arg(redis.port.to_string()));
+    let through = run(Command::new("python3").args(["-c", script]).arg(hc.port.to_string()));
+    assert_eq!(through, direct);
+    assert!(direct.contains("7.4"), "{direct}");
+}

@@ -150,7 +150,7 @@ impl Conn {
         let parts = self.gather(merge, positions, keys.keys.len(), after, subs.len());
         for (i, (slot, sub)) in subs.iter().enumerate() {
             let route = Dest { slot: Some(*slot), read };
-            match self.ctx.upstream.shared_for(self.proto, self.affinity, route) {
+            match self.ctx.upstream.shared_for(&self.who, self.proto, self.affinity, route) {
                 Ok(link) => link.send_part(sub, &parts.0, i),
                 Err(e) => parts.0.failed(i, e),
             }
@@ -169,7 +169,7 @@ impl Conn {
         self.invalidate_now(&after);
         let parts = self.gather(merge, Vec::new(), 0, after, masters.len());
         for (i, addr) in masters.iter().enumerate() {
-            match self.ctx.upstream.shared_at(self.proto, self.affinity, addr) {
+            match self.ctx.upstream.shared_at(&self.who, self.proto, self.affinity, addr) {
                 Ok(link) => link.send_part(&req, &parts.0, i),
                 Err(e) => parts.0.failed(i, e),
             }
@@ -200,7 +200,7 @@ impl Conn {
         let (tx, rx) = ReplyTx::channel(Some(&self.owed));
         let parts: Rc<dyn Parts> =
             Rc::new(ScanPart { node, nodes: masters.len(), tx: RefCell::new(Some(tx)) });
-        match self.ctx.upstream.shared_at(self.proto, self.affinity, addr) {
+        match self.ctx.upstream.shared_at(&self.who, self.proto, self.affinity, addr) {
             Ok(link) => link.send_part(&sub, &parts, 0),
             Err(e) => parts.failed(0, e),
         }

@@ -32,7 +32,7 @@ use super::clients::{ClientInfo, Registration};
 use crate::config::Config;
 use crate::protocol::{ParseOutcome, Proto, Request, RequestLimits, RequestParser};
 use crate::stats::inc;
-use crate::upstream::{Owed, ReplySlot};
+use crate::upstream::{Identity, Owed, ReplySlot};
 
 /// Most commands a client may have waiting for replies before hotcache stops
 /// reading from it (its replies keep flowing, so it never deadlocks a client that
@@ -50,6 +50,8 @@ pub(super) struct Conn {
     pub parser: RequestParser,
     pub proto: Proto,
     pub authed: bool,
+    /// Who the client's commands run as at Redis (see `upstream::users`).
+    pub who: Identity,
     pub pending: VecDeque<Pending>,
     pub out: OutBuf,
     pub dedicated: Option<Dedicated>,
@@ -93,6 +95,8 @@ pub(super) struct Conn {
     pub config_appends: VecDeque<Vec<(String, String)>>,
     /// Whether the command being dispatched may be retried (set by dispatch).
     pub retry_kind: RetryKind,
+    /// The command being dispatched may hold Redis for long (set by dispatch).
+    pub long: bool,
     /// Where the command being dispatched goes (its cluster slot; set by dispatch).
     pub dest: crate::upstream::Dest,
     /// A MULTI not yet sent: with a cluster, its node is the one of the first
@@ -120,6 +124,13 @@ pub(super) struct Conn {
     _signal_registration: super::signal::Registered,
 }
 
+/// Who a new client is at Redis: with hotcache's own `requirepass` (or the
+/// embedded origin) every client acts as hotcache's upstream identity; without,
+/// a client is the Redis user it logs in as, Redis's `default` until it does.
+pub(super) fn first_identity(config: &Config) -> Identity {
+    if config.clients_are_redis_users() { Identity::User(None) } else { Identity::Own }
+}
+
 /// Answers a client that cannot be served (maxclients) and closes it.
 pub(super) async fn refuse(mut stream: TcpStream, reply: &[u8]) {
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
@@ -135,6 +146,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
     let affinity = reg.info.id as usize;
     let (signal, signal_registration) = super::signal::register(reg.info.id);
     let authed = config.requirepass.is_empty();
+    let who = first_identity(&config);
     let mut conn = Conn {
         ctx: ctx.clone(),
         stream,
@@ -143,6 +155,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         parser: RequestParser::new(),
         proto: Proto::Resp2,
         authed,
+        who,
         pending: VecDeque::new(),
         out: OutBuf::default(),
         dedicated: None,
@@ -165,6 +178,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: TcpStream, reg: Registrat
         home_db,
         exec_splices: VecDeque::new(),
         retry_kind: RetryKind::No,
+        long: false,
         dest: crate::upstream::Dest::default(),
         cluster_multi: None,
         route_epoch: 0,
@@ -318,6 +332,11 @@ impl Conn {
         }
         self.now = std::time::Instant::now();
         self.now_fresh = true;
+        if self.who == Identity::User(None) {
+            // A client that did not AUTH may run commands only if Redis lets
+            // its `default` user in without a password.
+            self.authed = self.ctx.upstream.acl().default_open();
+        }
         self.parse_and_dispatch();
         self.now_fresh = false;
     }
@@ -383,6 +402,7 @@ impl Conn {
                 && !d.watching
                 && !d.tracking
                 && d.db == self.home_db
+                && !d.relogged
                 && self.info().upstream_reusable();
             self.ctx.upstream.release(d.link, clean);
         }

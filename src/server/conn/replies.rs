@@ -206,7 +206,7 @@ impl Conn {
             Some(r) => r.dest,
             None => return,
         };
-        let link = self.ctx.upstream.shared_for(self.proto, self.affinity, dest);
+        let link = self.ctx.upstream.shared_for(&self.who, self.proto, self.affinity, dest);
         let epochs = self.ctx.shared.cache.epochs.clone();
         let Some(head) = self.pending.get_mut(index) else { return };
         let Some(retry) = &head.retry else { return };
@@ -323,10 +323,21 @@ impl Conn {
 
     /// Puts a fill's reply in this thread's cache if it may be cached there.
     pub(super) fn install_fill(&self, p: &Pending, r: FillResult) -> Bytes {
-        if let Some(t) = &p.fill
-            && t.admit
-        {
-            self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
+        if let Some(t) = &p.fill {
+            if let Some(permit) = &t.permit
+                && !r.failed
+                && !matches!(r.reply.first(), Some(b'-' | b'!'))
+            {
+                self.ctx.cache.permits.learn(
+                    &permit.who,
+                    permit.cmd,
+                    &permit.key,
+                    permit.generation,
+                );
+            }
+            if t.admit {
+                self.ctx.cache.install(&t.entry_key, &r, t.admit, self.ctx.counters());
+            }
         }
         r.reply
     }
@@ -432,7 +443,7 @@ impl Conn {
         }
         if let Some(d) = self.dedicated.take() {
             self.sink = None;
-            let reusable = self.info().release_upstream();
+            let reusable = self.info().release_upstream() && !d.relogged;
             self.ctx.upstream.release(d.link, reusable);
         }
     }

@@ -103,6 +103,18 @@ pub(in crate::server) struct FillTarget {
     pub entry_key: std::sync::Arc<[u8]>,
     /// The key was admissible when the read was sent.
     pub admit: bool,
+    /// With Redis users: what the reply, if not an error, lets this client's
+    /// user be served from the cache from now on (see `cache::permits`).
+    pub permit: Option<Permit>,
+}
+
+/// A command on a key that Redis answered for an identity, asked in an ACL
+/// generation.
+pub(in crate::server) struct Permit {
+    pub who: crate::upstream::Identity,
+    pub cmd: u16,
+    pub key: Box<[u8]>,
+    pub generation: u64,
 }
 
 /// A dedicated upstream connection and the state the client keeps on it.
@@ -122,6 +134,9 @@ pub(in crate::server) struct Dedicated {
     pub tx_count: usize,
     /// hotcache's own commands queued in MULTI, with their place in it.
     pub tx_locals: Vec<QueuedLocal>,
+    /// The client logged in as another user on it: never handed to another
+    /// client (its pool is the first user's).
+    pub relogged: bool,
 }
 
 impl Dedicated {

@@ -14,18 +14,22 @@ use crate::protocol::{FrameKind, ReplyFramer};
 use crate::resilience::{Breaker, Verdict};
 use crate::stats::{add, inc};
 use crate::upstream::Target;
-use crate::upstream::handshake::handshake;
+use crate::upstream::handshake::{HandshakeError, handshake};
 use crate::upstream::waiter::{Hold, Reply, Waiter};
 
 impl PipeConn {
     pub(super) async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
         let on_busy = || inc(&self.ctx.counters().upstream_handshake_busy);
         let stream = match handshake(&target, self.proto, connect_timeout, on_busy).await {
-            Ok((s, id)) => {
+            Ok((s, id, hello)) => {
                 self.upstream_id.store(id, std::sync::atomic::Ordering::Relaxed);
+                if let Some(b) = &self.ctx.breaker {
+                    b.health.saw_hello(self.proto, hello);
+                }
                 s
             }
-            Err(reason) => return self.fail_with(&target, &reason),
+            Err(HandshakeError::Refused(error)) => return self.refused(error),
+            Err(HandshakeError::Failed(reason)) => return self.fail_with(&target, &reason),
         };
         if self.is_dead() {
             return;
@@ -136,7 +140,7 @@ impl PipeConn {
                 _ = self.closed.notified() => return,
             };
             match read {
-                Ok(0) => return self.fail_with(target, "connection closed by the server"),
+                Ok(0) => return self.fail_with(target, super::CLOSED_BY_SERVER),
                 Ok(_) => {}
                 Err(e) => return self.fail_with(target, &e.to_string()),
             }
@@ -230,7 +234,14 @@ impl PipeConn {
                         match redirector {
                             Some(r) => {
                                 match r.redirect(
-                                    frame, req, waiter, after, self.proto, hops, &self.addr,
+                                    frame,
+                                    req,
+                                    waiter,
+                                    after,
+                                    self.proto,
+                                    hops,
+                                    &self.addr,
+                                    &self.identity,
                                 ) {
                                     Some(back) => back,
                                     None => return true,

@@ -103,7 +103,15 @@ pub struct PipeConn {
     /// Keeps each request's frame to follow cluster redirections (a cluster's
     /// shared connections; a client's own connection never moves).
     redirects: Cell<bool>,
+    /// Who it is logged in as (its pool, where a redirected request goes).
+    pub identity: super::users::Identity,
+    /// Redis refused its credentials at the handshake: its error, for the
+    /// node to fail that identity's requests with until the ACLs change.
+    refusal: RefCell<Option<Bytes>>,
 }
+
+/// Why a connection the server closed failed.
+pub(super) const CLOSED_BY_SERVER: &str = "connection closed by the server";
 
 /// An error reply for a failed upstream, in Redis's style, naming the node.
 pub fn upstream_error(addr: &str, reason: &str) -> Bytes {
@@ -118,6 +126,7 @@ impl PipeConn {
     /// the handshake.
     pub fn connect(
         target: Rc<Target>,
+        identity: super::users::Identity,
         proto: Proto,
         connect_timeout: Duration,
         ctx: Rc<PipeCtx>,
@@ -143,6 +152,8 @@ impl PipeConn {
             addr: Rc::from(target.addr.as_str()),
             ctx,
             redirects: Cell::new(false),
+            identity,
+            refusal: RefCell::new(None),
         });
         tokio::task::spawn_local(conn.clone().run(target, connect_timeout));
         conn
@@ -166,6 +177,53 @@ impl PipeConn {
     /// True if the connection died before it was ever ready.
     pub fn failed_to_connect(&self) -> bool {
         self.is_dead() && !self.was_ready.get()
+    }
+
+    /// Redis's refusal of its credentials, if that is how it died.
+    pub fn refusal(&self) -> Option<Bytes> {
+        self.refusal.borrow().clone()
+    }
+
+    /// Redis refused the credentials: every request waiting gets Redis's
+    /// error as its reply. The node is fine: nothing counts against it.
+    fn refused(&self, error: Bytes) {
+        let reply = match self.identity {
+            // hotcache's own credentials are wrong: say so, naming the node.
+            super::users::Identity::Own => {
+                let text = String::from_utf8_lossy(&error[1..error.len().saturating_sub(2)]);
+                upstream_error(&self.addr, &format!("handshake failed: {text}"))
+            }
+            super::users::Identity::User(_) => super::users::refusal_reply(&error),
+        };
+        *self.refusal.borrow_mut() = Some(reply.clone());
+        let waiting: Vec<Inflight> = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.state == State::Dead {
+                return;
+            }
+            inner.state = State::Dead;
+            inner.error = reply.clone();
+            inner.wbuf.clear();
+            inner.sink = None;
+            inner.handed = 0;
+            inner.inflight.drain(..).collect()
+        };
+        self.outstanding.set(0);
+        for f in waiting {
+            if f.hold == Hold::Script {
+                self.script(false);
+            }
+            // Never sent: nothing was written, nothing to invalidate again.
+            match f.waiter {
+                Waiter::Reply(tx) => tx.send(Reply::ok(reply.clone())),
+                Waiter::Flight(fl) => fl.reply(reply.clone()),
+                Waiter::FlightTtl(fl) => fl.ttl_failed(),
+                Waiter::Part(p, i) => p.part(i, reply.clone()),
+                Waiter::Discard => {}
+            }
+        }
+        self.closed.notify_waiters();
+        self.wake_writer.notify_one();
     }
 
     /// True when no request is waiting for its reply.
@@ -346,7 +404,14 @@ impl PipeConn {
             }
             inner.error = upstream_error(&target.addr, reason);
         }
-        if let Some(b) = &self.ctx.breaker {
+        // Redis closing a client user's connection is Redis acting on that
+        // user (ACL DELUSER, ACL LOAD), not the node failing: the node's own
+        // connections, and connecting at all, say that.
+        let users_close =
+            reason == CLOSED_BY_SERVER && matches!(self.identity, super::users::Identity::User(_));
+        if let Some(b) = &self.ctx.breaker
+            && !users_close
+        {
             b.failure();
         }
         if let Some(r) = self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade) {

@@ -15,7 +15,7 @@ use crate::protocol::Proto;
 use crate::upstream::nodes::{Common, Node};
 use crate::upstream::pipe::PipeConn;
 use crate::upstream::waiter::{After, Redirector, Waiter};
-use crate::upstream::{Dest, Target};
+use crate::upstream::{Dest, Identity, Target};
 
 /// Why requests in flight on the master failed: it is being replaced ...
 const FENCED: &str =
@@ -168,6 +168,7 @@ impl SentinelConns {
     /// replica with `read-from replica` (the master when none is fit).
     pub fn shared(
         &self,
+        who: &Identity,
         proto: Proto,
         affinity: usize,
         route: Dest,
@@ -188,22 +189,62 @@ impl SentinelConns {
                 }
             }
         };
-        node.shared(proto, affinity)
+        node.shared(who, proto, affinity)
     }
 
-    /// A connection for one client alone (always the master's).
-    pub fn dedicated(&self, proto: Proto) -> Result<Rc<PipeConn>, Bytes> {
-        let c = self.master_for(true)?.dedicated(proto)?;
+    /// A connection of `who`'s for one client alone (always the master's).
+    pub fn dedicated(&self, who: &Identity, proto: Proto) -> Result<Rc<PipeConn>, Bytes> {
+        let c = self.master_for(true)?.dedicated(who, proto)?;
         self.hold(&c);
         Ok(c)
     }
 
     /// A connection for one request that must reach the master now (SCRIPT
     /// KILL and the like: no write, so not refused while fenced).
-    pub fn alone(&self, proto: Proto) -> Result<Rc<PipeConn>, Bytes> {
-        let c = self.master_for(false)?.alone(proto);
+    pub fn alone(&self, who: &Identity, proto: Proto) -> Result<Rc<PipeConn>, Bytes> {
+        let c = self.master_for(false)?.alone(who, proto)?;
         self.hold(&c);
         Ok(c)
+    }
+
+    /// A new connection of `who`'s to the master, to check its credentials
+    /// (its handshake is the check; a credential check writes nothing, so
+    /// not refused while fenced).
+    pub fn open_for(&self, who: &Identity, proto: Proto) -> Result<Rc<PipeConn>, Bytes> {
+        let c = self.master_for(false)?.open_for(who, proto)?;
+        self.hold(&c);
+        Ok(c)
+    }
+
+    /// The master's address with hotcache's own credentials (None: none known).
+    pub fn master_target(&self) -> Option<Rc<Target>> {
+        self.refresh();
+        self.view.borrow().master.as_ref().map(|m| m.target().clone())
+    }
+
+    /// Redis's refusal of `who`'s credentials at the master, if any.
+    pub fn refusal(&self, who: &Identity) -> Option<Bytes> {
+        self.refresh();
+        self.view.borrow().master.as_ref().and_then(|m| m.refusal(who))
+    }
+
+    /// The HELLO replies of the master and the replicas read from.
+    pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
+        self.refresh();
+        let view = self.view.borrow();
+        let nodes = view.master.iter().chain(&view.replicas);
+        nodes.filter_map(|n| n.ctx.breaker.as_ref().and_then(|b| b.health.hello(proto))).collect()
+    }
+
+    /// Closes and forgets every connection of a Redis user, on every node.
+    pub fn forget_user(&self, user: &Option<std::sync::Arc<str>>) {
+        let nodes: Vec<Rc<Node>> = {
+            let view = self.view.borrow();
+            view.master.iter().chain(&view.replicas).cloned().collect()
+        };
+        for n in nodes {
+            n.forget_user(user);
+        }
     }
 
     /// Remembers a connection handed to a client, to close it with its master.
@@ -282,6 +323,7 @@ impl Redirector for SentinelConns {
         _proto: Proto,
         _hops: u8,
         _from: &str,
+        _who: &Identity,
     ) -> Option<(Bytes, Waiter, After)> {
         Some((reply, waiter, after))
     }

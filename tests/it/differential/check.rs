@@ -117,10 +117,16 @@ fn map_text(v: Value, f: impl Fn(&[u8]) -> Vec<u8>) -> Value {
     }
 }
 
-/// HELLO's reply, checked for shape and with `server` and `id` masked.
+/// HELLO's reply, checked for shape, with `id` masked and hotcache's one
+/// field more (`proxy`, last) taken off: `server` and `version` are the
+/// Redis's behind it.
 fn normalise_hello(mut v: Value) -> Result<Value, String> {
     if matches!(v, Value::Line(b'-', _)) {
         return Ok(v);
+    }
+    let items = v.items_mut().ok_or("HELLO reply is not a map")?;
+    if items.len() == 16 && items[14].text() == Some(&b"proxy"[..]) {
+        items.truncate(14);
     }
     let items = v.items().ok_or("HELLO reply is not a map")?;
     let keys: Vec<&[u8]> = items.iter().step_by(2).filter_map(|k| k.text()).collect();
@@ -132,7 +138,7 @@ fn normalise_hello(mut v: Value) -> Result<Value, String> {
     if items[7].int().is_none() || items[5].int().is_none() {
         return Err("HELLO id or proto is not an integer".into());
     }
-    resp::mask_fields(&mut v, &["server", "id"]);
+    resp::mask_fields(&mut v, &["id"]);
     // hotcache in front of a cluster is one server to its clients (they need
     // not be cluster-aware): it says `standalone` where a cluster node says
     // `cluster`.

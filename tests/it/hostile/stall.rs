@@ -59,3 +59,26 @@ fn a_stopped_redis_is_found_by_the_stall_check() {
     let mut direct = RawClient::connect(redis.port);
     assert_eq!(direct.cmd_str(&["GET", "n"]), format!("${}\r\n{want}\r\n", want.len()));
 }
+
+/// A command known to hold Redis for long, sent through hotcache (here DEBUG
+/// SLEEP), is Redis busy, not a stall: the requests behind it wait for it and
+/// are answered, and the breaker stays closed.
+#[test]
+fn a_long_command_through_hotcache_is_not_a_stall() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let hc = Hotcache::in_front_of(&redis, 1, &["--upstream-stall-timeout", "200"]);
+    let mut a = hc.client();
+    let mut b = hc.client();
+    assert_eq!(b.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    a.send(&encode(&["DEBUG", "SLEEP", "1.5"]));
+    // Wait until Redis is inside the sleep (it answers nobody then).
+    let mut direct = RawClient::connect(redis.port);
+    direct.set_timeout(Duration::from_millis(100));
+    while direct.try_cmd(&["PING"]).is_ok() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(b.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(a.read_reply(), b"+OK\r\n");
+    let info = b.cmd_str(&["INFO", "hotcache"]);
+    assert!(info.contains("breaker_opens:0"), "{info}");
+}

@@ -24,7 +24,8 @@ fn http_raw(port: u16, request: &[u8]) -> Vec<u8> {
 
 /// GET `path`: (status, head, body).
 fn get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
-    let raw = http_raw(port, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let raw =
+        http_raw(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes());
     split_response(&raw)
 }
 
@@ -59,6 +60,11 @@ fn prometheus_metrics_agree_with_info() {
     let redis = RedisServer::start();
     let (hc, port) = start(&redis, &["--cache-mode", "all"]);
     let mut c = hc.client();
+    // Nothing is cached until every thread's tracking stream is up: reads
+    // before that are misses, and the hit counts below would fall short.
+    eventually("tracking up", || {
+        c.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:up").then_some(())
+    });
     assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
     for _ in 0..20 {
         c.cmd(&["GET", "k"]);
