@@ -17,7 +17,7 @@
 //! | `resilience`| the circuit breaker per upstream node, the retry budget, rate-limited and allow-listed logging |
 //! | `shard`     | one thread and current-thread runtime per core; `shard_for(key)` and running work on a key's shard |
 //! | `tls`       | TLS to clients (`tls-port`) and to Redis (`rediss://`): certificates and keys, the rustls configurations, a session driven by hand over a readiness-based socket, the upstream stream type (plain or TLS) |
-//! | `upstream`  | connections to the origin: shared pipelined connections per thread, node and protocol, dedicated connections for stateful clients, the handshake; a Redis Cluster's slot map, its refresher thread and MOVED/ASK redirection (`upstream::cluster`) |
+//! | `upstream`  | connections to the origin: shared pipelined connections per thread, node and protocol, dedicated connections for stateful clients, the handshake; a Redis Cluster's slot map, its refresher thread and MOVED/ASK redirection (`upstream::cluster`); a master found through Redis Sentinel, its resolver and listener threads, the failover fence (`upstream::sentinel`) |
 //! | `stats`     | counters behind INFO (and Prometheus): declared once with their INFO and Prometheus names |
 //! | `metrics`   | latency per command and class, upstream round trips and errors per node, SLOWLOG, the INFO sections made of them, Prometheus rendering, the HTTP endpoint and dashboard |
 //!

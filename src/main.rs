@@ -69,6 +69,11 @@ fn main() -> ExitCode {
     let upstream = match config.upstream.addr() {
         Some(a) => a,
         None if config.cluster.is_on() => format!("cluster {}", config.cluster.addrs.join(",")),
+        None if config.sentinel.is_on() => format!(
+            "sentinel master '{}' via {}",
+            config.sentinel_master,
+            config.sentinel.addrs.join(",")
+        ),
         None => "the embedded origin".to_string(),
     };
     let threads = config.thread_count();

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 mod cpus;
 mod rewrite;
+mod sentinel;
 mod tls;
 mod upstream;
 mod url;
@@ -63,6 +64,7 @@ mod settings;
 
 pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
+pub use sentinel::{SENTINEL_PORT, SentinelAddrs};
 pub use settings::{Config, PARAMS};
 pub use tls::TlsAuthClients;
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
@@ -258,6 +260,21 @@ impl Config {
             // Redis's words when it would listen on nothing.
             return Err(ConfigError::Invalid("Configured to not listen anywhere".into()));
         }
+        if self.sentinel.is_on() && (self.cluster.is_on() || self.upstream != Upstream::Embedded) {
+            return Err(ConfigError::Invalid(
+                "give one of upstream, cluster or sentinel, not several".into(),
+            ));
+        }
+        if self.sentinel.is_on() && self.sentinel_master.trim().is_empty() {
+            return Err(bad(
+                "sentinel-master",
+                "sentinel needs sentinel-master: the name the sentinels monitor the master by"
+                    .into(),
+            ));
+        }
+        if !self.sentinel.is_on() && !self.sentinel_master.is_empty() {
+            return Err(bad("sentinel-master", "sentinel-master needs sentinel".into()));
+        }
         if self.negative_ttl >= self.cache_ttl {
             return Err(bad("negative-ttl", "negative-ttl must be below cache-ttl".into()));
         }
@@ -271,7 +288,10 @@ impl Config {
     /// True when clients log in as Redis users (checked by Redis, each running
     /// as its user): a Redis upstream and no `requirepass` of hotcache's own.
     pub fn clients_are_redis_users(&self) -> bool {
-        self.requirepass.is_empty() && (self.upstream != Upstream::Embedded || self.cluster.is_on())
+        self.requirepass.is_empty()
+            && (self.upstream != Upstream::Embedded
+                || self.cluster.is_on()
+                || self.sentinel.is_on())
     }
 
     /// Thread count with 0 resolved to the number of cores.

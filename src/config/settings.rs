@@ -2,7 +2,7 @@
 
 use super::{
     ByteSize, CacheMode, ClusterSeeds, CpuAffinity, LogFormat, OutputLimits, Param, Percentiles,
-    Range, ReadFrom, TlsAuthClients, Upstream, Value, values,
+    Range, ReadFrom, SentinelAddrs, TlsAuthClients, Upstream, Value, values,
 };
 
 settings! {
@@ -60,8 +60,22 @@ settings! {
     /// Milliseconds between periodic refreshes of the cluster's slot map (it is
     /// also refreshed on MOVED and on connection failures).
     cluster_refresh_interval: u64 = 5000, "cluster-refresh-interval", runtime: false, range: 100..=3600000;
-    /// Where cluster reads go: `master`, or `replica` (READONLY connections to a
-    /// replica of the slot's master; replicas lag, tracking covers them too).
+    /// Redis Sentinel instances to ask for the master instead of one `upstream`:
+    /// `redis://[user:pass@]host:port[,host:port...][/db]`. The user, password
+    /// and db are the master's (and its replicas'), as in `upstream`; the
+    /// sentinels' own are `sentinel-username` and `sentinel-password`. A port
+    /// left out is 26379. Empty: no Sentinel.
+    sentinel: SentinelAddrs = SentinelAddrs::default(), "sentinel", runtime: false;
+    /// The name the sentinels monitor the master by (`sentinel monitor <name> ...`).
+    sentinel_master: String = String::new(), "sentinel-master", runtime: false;
+    /// User to AUTH with on the sentinels (empty: the default user).
+    sentinel_username: String = String::new(), "sentinel-username", runtime: false;
+    /// Password of the sentinels themselves (empty: none).
+    sentinel_password: String = String::new(), "sentinel-password", runtime: false;
+    /// Where reads go with a cluster or Sentinel: `master`, or `replica` (a
+    /// replica of the master: with a cluster, READONLY connections to a replica
+    /// of the slot's master; with Sentinel, one the sentinels list as healthy
+    /// and replicating from the master). Replicas lag; tracking covers them too.
     read_from: ReadFrom = ReadFrom::Master, "read-from", runtime: false;
     /// Shard threads; 0 means one per core.
     threads: usize = 0, "threads", runtime: false, range: 0..=1024;

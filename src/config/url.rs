@@ -189,7 +189,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
 }
 
 /// Escapes what would break URL user info.
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -39,6 +39,13 @@ impl Conn {
             };
         }
         self.dest = Dest::default();
+        // Behind Sentinel a read may go to a replica, and while a failover is
+        // promoting one, only reads go to the old master.
+        if let Lookup::Found(c) = &lookup
+            && self.ctx.upstream.sentinel().is_some()
+        {
+            self.dest.read = c.def.has(flags::READONLY);
+        }
         let req = if self.cluster_multi.is_some() {
             match self.deferred_multi(&lookup, req) {
                 Ok(done) => return done,

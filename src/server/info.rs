@@ -224,6 +224,9 @@ impl Conn {
         if let Some(c) = &shared.cluster {
             super::cluster::info_lines(c, &mut s);
         }
+        if let Some(sentinel) = &shared.sentinel {
+            sentinel.info_lines(&mut s);
+        }
         let tracking =
             if !shared.cache.needs_tracking || config.cache_mode == crate::config::CacheMode::Off {
                 "off"

@@ -112,6 +112,8 @@ pub struct Shared {
     pub breaker: Option<Arc<crate::resilience::Breaker>>,
     /// The Redis Cluster upstream's slot map and node breakers.
     pub cluster: Option<Arc<crate::upstream::cluster::Cluster>>,
+    /// The master found through Sentinel, and its nodes' breakers.
+    pub sentinel: Option<Arc<crate::upstream::sentinel::Sentinel>>,
     /// Latency, upstream nodes, SLOWLOG (see `metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The `--config` file it was started with (for CONFIG REWRITE).
@@ -156,6 +158,9 @@ impl Shared {
         if let Some(c) = &self.cluster {
             c.configure(&config);
         }
+        if let Some(s) = &self.sentinel {
+            s.configure(&config);
+        }
         self.metrics.slowlog.trim(usize::try_from(config.slowlog_max_len).unwrap_or(usize::MAX));
         crate::resilience::logging::configure(&config);
     }
@@ -184,6 +189,13 @@ impl Shared {
     /// The TLS configuration new TLS clients get.
     pub fn tls_server_config(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.tls_server.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// What keeps the upstream's nodes current (a cluster's map, Sentinel).
+    pub fn managed(&self) -> Option<crate::upstream::Managed> {
+        use crate::upstream::Managed;
+        let cluster = self.cluster.clone().map(Managed::Cluster);
+        cluster.or_else(|| self.sentinel.clone().map(Managed::Sentinel))
     }
 
     /// A receiver that turns true when shutdown starts.
@@ -347,7 +359,7 @@ pub fn start_with_file(
         return Err(invalid("Configured to not listen anywhere".into()));
     };
     let embedded = match config.upstream {
-        UpstreamConfig::Embedded if !config.cluster.is_on() => {
+        UpstreamConfig::Embedded if !config.cluster.is_on() && !config.sentinel.is_on() => {
             Some(Arc::new(EmbeddedOrigin::new()))
         }
         _ => None,
@@ -384,6 +396,16 @@ pub fn start_with_file(
             timeout,
             tls: upstream_tls.clone(),
         }),
+        // The master's credentials; the address is each tracked node's.
+        UpstreamConfig::Embedded if config.sentinel.is_on() => Some(tracker::TrackerConfig {
+            addr: String::new(),
+            user: config.sentinel.user.clone(),
+            password: config.sentinel.password.clone(),
+            prefixes,
+            timeout,
+            // Sentinel over TLS is not supported yet (README).
+            tls: None,
+        }),
         UpstreamConfig::Embedded => None,
     };
     let needs_tracking = tracking.is_some();
@@ -398,6 +420,17 @@ pub fn start_with_file(
             tracking,
             threads,
             upstream_tls.clone(),
+        )?)
+    } else {
+        None
+    };
+    let sentinel = if config.sentinel.is_on() {
+        let tracking = needs_tracking.then(|| cache.tracking.clone());
+        Some(crate::upstream::sentinel::Sentinel::start(
+            &config,
+            cache.epochs.clone(),
+            tracking,
+            threads,
         )?)
     } else {
         None
@@ -444,6 +477,7 @@ pub fn start_with_file(
         cache: cache.clone(),
         breaker,
         cluster,
+        sentinel,
         metrics,
         config_file,
         metrics_addr,

@@ -41,14 +41,16 @@ pub(super) fn run(
             upstream: Upstream::new(
                 &config,
                 embedded,
-                shared.counters.clone(),
                 index,
-                shared.cache.epochs.clone(),
-                shared.breaker.clone(),
-                shared.metrics.clone(),
-                shared.cluster.clone(),
-                shared.acl.clone(),
-                shared.upstream_tls.clone(),
+                crate::upstream::Wiring {
+                    counters: shared.counters.clone(),
+                    epochs: shared.cache.epochs.clone(),
+                    breaker: shared.breaker.clone(),
+                    metrics: shared.metrics.clone(),
+                    managed: shared.managed(),
+                    acl: shared.acl.clone(),
+                    tls: shared.upstream_tls.clone(),
+                },
             ),
             cache: ThreadCache::new(shared.cache.clone(), &config, index),
             trackers: Trackers::default(),
@@ -65,6 +67,9 @@ pub(super) fn run(
         super::tracking::set_current_shard(index);
         tokio::task::spawn_local(shard::run_inbox(inbox));
         tokio::task::spawn_local(super::memory::return_freed());
+        if let Some(follow) = ctx.upstream.follow_sentinel() {
+            tokio::task::spawn_local(follow);
+        }
         if index == 0 && config.clients_are_redis_users() {
             tokio::task::spawn_local(super::acl_watch::watch(ctx.clone()));
         }

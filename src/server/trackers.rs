@@ -82,8 +82,14 @@ impl Trackers {
 /// reads go there). None while `cache-mode off`: nothing is cached then, and
 /// every write would still cost Redis an invalidation message per thread. When
 /// the cache comes back on, fills are cached only once every stream is up again.
+///
+/// Behind Sentinel, the nodes are the master and the replicas read from, and
+/// the thread says when it has moved its streams to a new topology: the
+/// streams expected are counted anew only once every thread has (see
+/// `Sentinel::reconciled`).
 pub(super) async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::TrackerConfig) {
     let cluster = ctx.shared.cluster.clone();
+    let sentinel = ctx.shared.sentinel.clone();
     let replicas = ctx.upstream.read_from() == crate::config::ReadFrom::Replica;
     let mut seen = None;
     while !ctx.stopping.get() {
@@ -91,16 +97,24 @@ pub(super) async fn follow_tracking(ctx: Rc<ThreadCtx>, template: tracker::Track
         // come from these streams.
         let on =
             ctx.config().cache_mode != crate::config::CacheMode::Off || !ctx.tracking.is_empty();
-        let version = cluster.as_ref().map_or(0, |c| c.version());
+        let version = match (&cluster, &sentinel) {
+            (Some(c), _) => c.version(),
+            (None, Some(s)) => s.version(),
+            _ => 0,
+        };
         if seen != Some((on, version)) {
             seen = Some((on, version));
             let mut want: Vec<Arc<str>> = Vec::new();
-            match &cluster {
+            match (&cluster, &sentinel) {
                 _ if !on => {}
-                None => want.push(Arc::from(template.addr.as_str())),
-                Some(c) => want = c.map().1.tracked(replicas),
+                (Some(c), _) => want = c.map().1.tracked(replicas),
+                (None, Some(s)) => want = s.topology().tracked(),
+                (None, None) => want.push(Arc::from(template.addr.as_str())),
             }
             ctx.trackers.reconcile(&ctx, &template, &want);
+            if let Some(s) = &sentinel {
+                s.reconciled(version, ctx.shard);
+            }
         }
         // The tracking tables' limit may have been lowered (CONFIG SET).
         let max = usize::try_from(ctx.config().tracking_table_max_keys).unwrap_or(usize::MAX);

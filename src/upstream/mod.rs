@@ -4,7 +4,8 @@
 //! protocol version (a RESP3 client must get the bytes Redis sends a RESP3 client,
 //! so the two never share a connection), and a small pool of idle connections to
 //! hand to clients that need one of their own. With no upstream configured the
-//! "connection" is the embedded origin, called in place.
+//! "connection" is the embedded origin, called in place. Behind Redis Sentinel
+//! the node is whichever master the sentinels name now (`sentinel`).
 
 pub mod cluster;
 mod cluster_conns;
@@ -12,6 +13,7 @@ mod handshake;
 mod nodes;
 mod owed;
 mod pipe;
+pub mod sentinel;
 pub mod users;
 mod waiter;
 
@@ -33,6 +35,7 @@ use crate::stats::ShardCounters;
 use cluster::Cluster;
 use cluster_conns::ClusterConns;
 use nodes::{Common, Node};
+use sentinel::{Sentinel, SentinelConns};
 
 pub use owed::{Charge, Owed};
 pub use pipe::{PipeConn, Relayed, Sink, upstream_error};
@@ -59,6 +62,7 @@ pub enum Origin {
     Embedded(Arc<EmbeddedOrigin>),
     Redis(Rc<Target>),
     Cluster(Arc<Cluster>),
+    Sentinel(Arc<Sentinel>),
 }
 
 /// A reply that is either here or on its way.
@@ -220,7 +224,17 @@ pub struct Upstream {
     node: Option<Rc<Node>>,
     /// The cluster's nodes' connections.
     cluster: Option<Rc<ClusterConns>>,
+    /// The connections to the master the sentinels name (and its replicas).
+    sentinel: Option<Rc<SentinelConns>>,
     common: Rc<Common>,
+}
+
+/// What keeps an upstream's nodes current, when something does.
+pub enum Managed {
+    /// A Redis Cluster's slot map.
+    Cluster(Arc<Cluster>),
+    /// The master the sentinels name.
+    Sentinel(Arc<Sentinel>),
 }
 
 /// Where a shared request goes.
@@ -232,20 +246,28 @@ pub struct Dest {
     pub read: bool,
 }
 
+/// What every thread's upstream shares with the others (process-wide parts).
+pub struct Wiring {
+    pub counters: Arc<[ShardCounters]>,
+    pub epochs: Arc<Epochs>,
+    /// The standalone node's breaker.
+    pub breaker: Option<Arc<Breaker>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What keeps the nodes current (a cluster's map, Sentinel).
+    pub managed: Option<Managed>,
+    pub acl: Arc<users::Acl>,
+    /// TLS to Redis (`rediss://`).
+    pub tls: Option<Arc<crate::tls::UpstreamTls>>,
+}
+
 impl Upstream {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         embedded: Option<Arc<EmbeddedOrigin>>,
-        counters: Arc<[ShardCounters]>,
         shard: usize,
-        epochs: Arc<Epochs>,
-        breaker: Option<Arc<Breaker>>,
-        metrics: Arc<crate::metrics::Metrics>,
-        cluster: Option<Arc<Cluster>>,
-        acl: Arc<users::Acl>,
-        tls: Option<Arc<crate::tls::UpstreamTls>>,
+        wiring: Wiring,
     ) -> Self {
+        let Wiring { counters, epochs, breaker, metrics, managed, acl, tls } = wiring;
         let common = Rc::new(Common {
             connect_timeout: Cell::new(Duration::from_millis(config.upstream_connect_timeout)),
             pool_size: Cell::new(config.upstream_pool_size),
@@ -260,9 +282,25 @@ impl Upstream {
             acl,
             passwords: Rc::new(users::Passwords::default()),
         });
-        if let Some(c) = cluster {
+        if let Some(Managed::Cluster(c)) = managed {
             let conns = ClusterConns::new(c.clone(), common.clone(), config.read_from);
-            return Self { origin: Origin::Cluster(c), node: None, cluster: Some(conns), common };
+            return Self {
+                origin: Origin::Cluster(c),
+                node: None,
+                cluster: Some(conns),
+                sentinel: None,
+                common,
+            };
+        }
+        if let Some(Managed::Sentinel(s)) = managed {
+            let conns = SentinelConns::new(s.clone(), common.clone(), config.read_from);
+            return Self {
+                origin: Origin::Sentinel(s),
+                node: None,
+                cluster: None,
+                sentinel: Some(conns),
+                common,
+            };
         }
         let origin = match (&config.upstream, embedded) {
             (UpstreamConfig::Redis { user, password, db, .. }, _) => {
@@ -285,7 +323,7 @@ impl Upstream {
             }
             _ => None,
         };
-        Self { origin, node, cluster: None, common }
+        Self { origin, node, cluster: None, sentinel: None, common }
     }
 
     /// Applies settings that may change at run time.
@@ -304,11 +342,12 @@ impl Upstream {
     }
 
     /// True while the upstream is degraded: its breaker (with a cluster, any
-    /// node's) is not closed.
+    /// node's; behind Sentinel, the master's) is not closed.
     pub fn degraded(&self) -> bool {
-        match (&self.node, &self.cluster) {
-            (Some(n), _) => n.degraded(),
-            (None, Some(c)) => c.degraded(),
+        match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(n), ..) => n.degraded(),
+            (None, Some(c), _) => c.degraded(),
+            (None, None, Some(s)) => s.degraded(),
             _ => false,
         }
     }
@@ -334,6 +373,7 @@ impl Upstream {
             Origin::Embedded(_) => "embedded".into(),
             Origin::Redis(t) => t.addr.clone(),
             Origin::Cluster(c) => format!("cluster {}", c.seeds.addrs.join(",")),
+            Origin::Sentinel(_) => self.sentinel.as_ref().map(|s| s.describe()).unwrap_or_default(),
         }
     }
 
@@ -366,6 +406,9 @@ impl Upstream {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
             (_, Some(node), _) => node.shared(who, proto, affinity).map(Link::Pipe),
             (_, None, Some(c)) => c.shared(who, proto, affinity, route).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => {
+                self.sentinel_conns()?.shared(who, proto, affinity, route).map(Link::Pipe)
+            }
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
@@ -426,6 +469,9 @@ impl Upstream {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
             (_, Some(node), _) => node.dedicated(who, proto).map(Link::Pipe),
             (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => {
+                self.sentinel_conns()?.dedicated(who, proto).map(Link::Pipe)
+            }
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
@@ -438,6 +484,7 @@ impl Upstream {
             (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
             (_, Some(node), _) => node.alone(who, proto).map(Link::Pipe),
             (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
+            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.alone(who, proto).map(Link::Pipe),
             _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
         }
     }
@@ -445,9 +492,10 @@ impl Upstream {
     /// A new connection of `who`'s (to any master of a cluster), to check its
     /// credentials: its handshake is the check. None for the embedded origin.
     pub fn open_for(&self, who: &Identity, proto: Proto) -> Option<Result<Rc<PipeConn>, Bytes>> {
-        match (&self.node, &self.cluster) {
-            (Some(node), _) => Some(node.open_for(who, proto)),
-            (None, Some(c)) => Some(c.open_for(who, proto)),
+        match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(node), ..) => Some(node.open_for(who, proto)),
+            (None, Some(c), _) => Some(c.open_for(who, proto)),
+            (None, None, Some(s)) => Some(s.open_for(who, proto)),
             _ => None,
         }
     }
@@ -458,9 +506,10 @@ impl Upstream {
         &self,
         args: Vec<Bytes>,
     ) -> Option<impl std::future::Future<Output = Result<Bytes, String>> + use<>> {
-        let target: Rc<Target> = match (&self.node, &self.cluster) {
-            (Some(node), _) => node.target().clone(),
-            (None, Some(c)) => c.any_master()?,
+        let target: Rc<Target> = match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(node), ..) => node.target().clone(),
+            (None, Some(c), _) => c.any_master()?,
+            (None, None, Some(s)) => s.master_target()?,
             _ => return None,
         };
         let timeout = self.common.connect_timeout.get();
@@ -468,17 +517,23 @@ impl Upstream {
     }
 
     /// Redis's refusal of `who`'s credentials in this ACL generation (on the
-    /// standalone node; a cluster's nodes are asked as requests go).
+    /// standalone node, or the master the sentinels name; a cluster's nodes
+    /// are asked as requests go).
     pub fn refusal(&self, who: &Identity) -> Option<Bytes> {
-        self.node.as_ref().and_then(|n| n.refusal(who))
+        match (&self.node, &self.sentinel) {
+            (Some(n), _) => n.refusal(who),
+            (None, Some(s)) => s.refusal(who),
+            _ => None,
+        }
     }
 
     /// The HELLO replies of the servers behind (one Redis, or each cluster
     /// node this thread has talked to), in `proto` where known.
     pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
-        match (&self.node, &self.cluster) {
-            (Some(n), _) => n.ctx.breaker.iter().filter_map(|b| b.health.hello(proto)).collect(),
-            (None, Some(c)) => c.hellos(proto),
+        match (&self.node, &self.cluster, &self.sentinel) {
+            (Some(n), ..) => n.ctx.breaker.iter().filter_map(|b| b.health.hello(proto)).collect(),
+            (None, Some(c), _) => c.hellos(proto),
+            (None, None, Some(s)) => s.hellos(proto),
             _ => Vec::new(),
         }
     }
@@ -491,18 +546,25 @@ impl Upstream {
         if let Some(c) = &self.cluster {
             c.forget_user(user);
         }
+        if let Some(s) = &self.sentinel {
+            s.forget_user(user);
+        }
     }
 
     /// True while Redis may be busy running a script: one sent through
     /// hotcache runs, or it answered BUSY lately (standalone upstream only).
     pub fn maybe_busy(&self) -> bool {
         self.node.as_ref().is_some_and(|n| n.maybe_busy())
+            || self.sentinel.as_ref().is_some_and(|s| s.maybe_busy())
     }
 
     /// Takes back a dedicated connection. `clean` says the client left no state on
     /// it (no MULTI, WATCH, SELECT, tracking, subscription); only then is it reused.
     pub fn release(&self, link: Link, clean: bool) {
         let Link::Pipe(conn) = link else { return };
+        if let Some(s) = &self.sentinel {
+            return s.release(conn, clean);
+        }
         let node = match (&self.node, &self.cluster) {
             (Some(n), _) => Some(n.clone()),
             (None, Some(c)) => c.known_node(conn.addr()),
@@ -522,10 +584,33 @@ impl Upstream {
         if let Some(c) = &self.cluster {
             c.close_all();
         }
+        if let Some(s) = &self.sentinel {
+            s.close_all();
+        }
     }
 
-    /// Whether cluster reads go to replicas.
+    /// Whether cluster (or Sentinel) reads go to replicas.
     pub fn read_from(&self) -> ReadFrom {
-        self.cluster.as_ref().map_or(ReadFrom::Master, |c| c.read_from)
+        match (&self.cluster, &self.sentinel) {
+            (Some(c), _) => c.read_from,
+            (None, Some(s)) => s.read_from,
+            _ => ReadFrom::Master,
+        }
+    }
+
+    /// The master found through Sentinel, if that is the upstream.
+    pub fn sentinel(&self) -> Option<&Arc<Sentinel>> {
+        self.sentinel.as_ref().map(|s| &s.sentinel)
+    }
+
+    /// This thread's Sentinel connections (the origin says there are some).
+    fn sentinel_conns(&self) -> Result<&Rc<SentinelConns>, Bytes> {
+        self.sentinel.as_ref().ok_or_else(|| Bytes::from_static(b"-ERR no upstream\r\n"))
+    }
+
+    /// Keeps this thread's Sentinel connections on the current master even
+    /// while no request comes (spawned on the thread's runtime).
+    pub fn follow_sentinel(&self) -> Option<impl std::future::Future<Output = ()> + 'static> {
+        self.sentinel.clone().map(|s| s.follow())
     }
 }

@@ -130,6 +130,11 @@ impl Node {
         &self.common.counters[self.common.shard]
     }
 
+    /// The node's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.target.addr
+    }
+
     pub fn degraded(&self) -> bool {
         self.ctx.breaker.as_ref().is_some_and(|b| b.degraded())
     }
@@ -251,7 +256,8 @@ impl Node {
             self.backoff()?;
             self.admit()?;
             let c = self.open(&conns.target, who, proto);
-            c.set_redirects(self.ctx.redirector.is_some());
+            let follows = self.ctx.redirector.as_ref().and_then(Weak::upgrade);
+            c.set_redirects(follows.is_some_and(|r| r.follows_redirects()));
             conns.shared[slot(proto)][i] = Some(c.clone());
             Ok(c)
         })
@@ -340,13 +346,19 @@ impl Node {
     }
 
     pub fn close_all(&self) {
-        for c in self.own.borrow_mut().all() {
-            c.close();
-        }
+        self.close_all_because("connection closed by hotcache");
+    }
+
+    /// Closes every identity's shared and pooled connections; requests
+    /// waiting get an error saying why. Closed once out of the borrows:
+    /// failing a connection's requests runs their waiters.
+    pub fn close_all_because(&self, why: &str) {
+        let mut all: Vec<Rc<PipeConn>> = self.own.borrow_mut().all().collect();
         for conns in self.users.borrow_mut().values_mut() {
-            for c in conns.all() {
-                c.close();
-            }
+            all.extend(conns.all());
+        }
+        for c in all {
+            c.close_because(why);
         }
     }
 }

@@ -52,6 +52,13 @@ pub trait Redirector {
     ) -> Option<(Bytes, Waiter, After)>;
     /// A node failed or refused: the slot map may have changed.
     fn node_failed(&self);
+    /// The node answered READONLY: a master that was demoted (Sentinel).
+    fn demoted(&self) {}
+    /// Whether requests keep their frame to follow MOVED and ASK (a cluster's
+    /// shared connections; not a Sentinel's, which only hears of failures).
+    fn follows_redirects(&self) -> bool {
+        true
+    }
 }
 
 impl PipeCtx {

@@ -25,6 +25,7 @@ mod origin;
 mod pipeline;
 mod resilience;
 mod secrets;
+mod sentinel;
 mod state;
 mod tls;
 mod tools;

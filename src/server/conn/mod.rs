@@ -140,7 +140,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
     let config = ctx.config();
     let home_db = match &config.upstream {
         crate::config::Upstream::Redis { db, .. } => i64::from(*db),
-        crate::config::Upstream::Embedded => 0,
+        crate::config::Upstream::Embedded => i64::from(config.sentinel.db),
     };
     let affinity = reg.info.id as usize;
     let (signal, signal_registration) = super::signal::register(reg.info.id);

@@ -164,9 +164,9 @@ fn node_addr(v: &Value, host: &str) -> Result<Arc<str>, String> {
     Ok(Arc::from(if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") }))
 }
 
-/// A RESP2 value, as much as CLUSTER SLOTS needs.
+/// A RESP2 value, as much as CLUSTER SLOTS (and a sentinel's replies) need.
 #[derive(Debug)]
-enum Value {
+pub(in crate::upstream) enum Value {
     Int(i64),
     Bulk(Vec<u8>),
     Array(Vec<Value>),
@@ -175,7 +175,7 @@ enum Value {
 }
 
 /// Parses one value of a complete frame (the framer has checked it).
-fn parse(buf: &[u8], pos: &mut usize, depth: u32) -> Option<Value> {
+pub(in crate::upstream) fn parse(buf: &[u8], pos: &mut usize, depth: u32) -> Option<Value> {
     if depth > 8 {
         return None;
     }

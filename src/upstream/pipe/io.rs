@@ -154,6 +154,8 @@ impl PipeConn {
             let mut replies = 0u32;
             // Whether Redis answered BUSY, or anything else, in this read.
             let (mut busy, mut other) = (false, false);
+            // Whether it answered READONLY: a master demoted under hotcache.
+            let mut readonly = false;
             // One clock read per read: every reply in it arrived at this time.
             let now = Instant::now();
             loop {
@@ -165,6 +167,7 @@ impl PipeConn {
                         } else {
                             other = true;
                         }
+                        readonly |= kind == FrameKind::Error && frame.starts_with(b"-READONLY ");
                         if !self.deliver(frame, kind, now) {
                             return self.fail_with(target, "reply without a request");
                         }
@@ -176,6 +179,11 @@ impl PipeConn {
             }
             if replies > 0 {
                 self.progress.set(now);
+            }
+            if readonly
+                && let Some(r) = self.ctx.redirector.as_ref().and_then(std::rc::Weak::upgrade)
+            {
+                r.demoted();
             }
             // Replies tell the breaker the node is alive: once per read, not once
             // per reply, so threads do not fight over its counters. It is told how

@@ -345,7 +345,12 @@ impl PipeConn {
 
     /// Closes the connection; requests still waiting get an error.
     pub fn close(&self) {
-        self.fail("connection closed by hotcache");
+        self.close_because("connection closed by hotcache");
+    }
+
+    /// Closes the connection; requests still waiting get an error saying why.
+    pub fn close_because(&self, why: &str) {
+        self.fail(why);
     }
 
     fn fail(&self, reason: &str) {
@@ -355,7 +360,7 @@ impl PipeConn {
         }
         inner.state = State::Dead;
         if inner.error.is_empty() {
-            inner.error = upstream_error("", reason);
+            inner.error = upstream_error(&self.addr, reason);
         }
         let error = inner.error.clone();
         let handed = inner.handed;
