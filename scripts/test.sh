@@ -36,6 +36,19 @@ if ! command -v chromium >/dev/null; then
         as_root apt-get install -y -q chromium >/dev/null
     }
 fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    # node-redis's client-side caching is tried through hotcache.
+    echo "== installing nodejs and npm"
+    as_root apt-get install -y -q nodejs npm >/dev/null 2>&1 || {
+        as_root apt-get update -q >/dev/null
+        as_root apt-get install -y -q nodejs npm >/dev/null
+    }
+fi
+if [ ! -d target/node/node_modules/redis ]; then
+    echo "== installing node-redis 5"
+    mkdir -p target/node
+    npm install -q --no-audit --no-fund --prefix target/node redis@5 >/dev/null
+fi
 echo "== $(redis-server --version | cut -d' ' -f1-3), $(python3 -c 'import redis; print("redis-py", redis.__version__)'), $(chromium --version 2>/dev/null)"
 
 echo "== cargo fmt --check"

@@ -1,4 +1,5 @@
-//! Real clients against hotcache: redis-cli, redis-benchmark, redis-py.
+//! Real clients against hotcache: redis-cli, redis-benchmark, redis-py,
+//! node-redis.
 
 use std::process::Command;
 
@@ -248,4 +249,28 @@ except Exception as e:
     let through = run(Command::new("python3").args(["-c", script]).arg(hc.port.to_string()));
     assert_eq!(through, direct);
     assert!(direct.contains("7.4"), "{direct}");
+}
+
+/// node-redis v5's client-side caching (`clientSideCache`) through hotcache:
+/// the client caches a value, it changes straight at Redis, and the client's
+/// next read is fresh (`tests/it/node/csc.js`; `scripts/test.sh` installs
+/// node-redis into `target/node`).
+#[test]
+fn node_redis_client_side_caching() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    let mut admin = hc.client();
+    crate::faults::wait_until(std::time::Duration::from_secs(10), "tracking up", || {
+        admin.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:up")
+    });
+    let root = env!("CARGO_MANIFEST_DIR");
+    let node = |port: u16| {
+        run(Command::new("node")
+            .arg(format!("{root}/tests/it/node/csc.js"))
+            .args([port.to_string(), redis.port.to_string()])
+            .env("NODE_PATH", format!("{root}/target/node/node_modules")))
+    };
+    let direct = node(redis.port);
+    assert_eq!(direct.trim(), "v1 v1 hits=1 v2 v2 cached-again");
+    assert_eq!(node(hc.port), direct);
 }
