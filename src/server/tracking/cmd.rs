@@ -86,21 +86,20 @@ pub fn check_on(o: &Options, now: Option<(bool, bool, bool, &[Bytes])>) -> Resul
         for (i, p) in o.prefixes.iter().enumerate() {
             let overlap =
                 |a: &[u8], b: &[u8]| a[..a.len().min(b.len())] == b[..a.len().min(b.len())];
-            if let Some(e) = existing.iter().find(|e| overlap(e, p)) {
+            // Redis's words, naming the two prefixes.
+            let refuse = |with: &str, other: &[u8]| {
                 let mut m = b"ERR Prefix '".to_vec();
                 m.extend_from_slice(p);
-                m.extend_from_slice(b"' overlaps with an existing prefix '");
-                m.extend_from_slice(e);
+                m.extend_from_slice(format!("' overlaps with {with} prefix '").as_bytes());
+                m.extend_from_slice(other);
                 m.extend_from_slice(b"'. Prefixes for a single client must not overlap.");
-                return Err(m);
+                Err(m)
+            };
+            if let Some(e) = existing.iter().find(|e| overlap(e, p)) {
+                return refuse("an existing", e);
             }
             if let Some(q) = o.prefixes[i + 1..].iter().find(|q| overlap(p, q)) {
-                let mut m = b"ERR Prefix '".to_vec();
-                m.extend_from_slice(p);
-                m.extend_from_slice(b"' overlaps with another provided prefix '");
-                m.extend_from_slice(q);
-                m.extend_from_slice(b"'. Prefixes for a single client must not overlap.");
-                return Err(m);
+                return refuse("another provided", q);
             }
         }
     }
