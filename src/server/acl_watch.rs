@@ -37,8 +37,8 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
             ctx.upstream.acl().set_default_open(!reply.starts_with(b"-NOAUTH"));
         }
         match acl_list(&ctx).await {
-            Some(list) if last.as_ref() == Some(&list) => {}
-            Some(list) => {
+            Acls::Listed(list) if last.as_ref() == Some(&list) => {}
+            Acls::Listed(list) => {
                 if last.is_some() {
                     ctx.upstream.acl().changed();
                 }
@@ -50,9 +50,14 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
                 users = now;
                 last = Some(list);
             }
-            // Not allowed to read them (or Redis unreachable): nothing learned
-            // from the ACLs may outlive this half second.
-            None => {
+            // Redis unreachable: its ACLs cannot change while nobody reaches
+            // it, so what was learned stands (hits, served stale with
+            // serve-stale, keep their permits); the first list read once it
+            // answers again is compared with the last one at once.
+            Acls::Unreachable => {}
+            // Not allowed to read them: nothing learned from the ACLs may
+            // outlive this half second.
+            Acls::Refused => {
                 last = None;
                 ctx.upstream.acl().set_open_to_all(false);
                 ctx.upstream.acl().changed();
@@ -62,13 +67,35 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
     }
 }
 
-/// `ACL LIST` as hotcache's own identity; None if refused or unanswered.
-async fn acl_list(ctx: &Rc<ThreadCtx>) -> Option<Bytes> {
+/// What asking Redis for its ACLs gave.
+enum Acls {
+    /// The `ACL LIST` reply.
+    Listed(Bytes),
+    /// Redis answered with an error (hotcache's identity may not read them).
+    Refused,
+    /// No answer: no connection to be had, or it failed.
+    Unreachable,
+}
+
+/// `ACL LIST` as hotcache's own identity.
+async fn acl_list(ctx: &Rc<ThreadCtx>) -> Acls {
     let req = Request::from_args(vec![Bytes::from_static(b"ACL"), Bytes::from_static(b"LIST")]);
-    let link = ctx.upstream.shared(&Identity::Own, Proto::Resp2, 0).ok()?;
-    let ReplySlot::Wait(rx) = link.send(&req) else { return None };
-    let reply = rx.await.ok()?;
-    (reply.failed.is_none() && reply.frame.starts_with(b"*")).then_some(reply.frame)
+    let Ok(link) = ctx.upstream.shared(&Identity::Own, Proto::Resp2, 0) else {
+        return Acls::Unreachable;
+    };
+    let reply = match link.send(&req) {
+        ReplySlot::Wait(rx) => match rx.await {
+            Ok(reply) => reply,
+            Err(_) => return Acls::Unreachable,
+        },
+        // Answered at once: an error of hotcache's (breaker open, no node).
+        _ => return Acls::Unreachable,
+    };
+    match (reply.failed, reply.frame.first()) {
+        (Some(_), _) => Acls::Unreachable,
+        (None, Some(b'*')) => Acls::Listed(reply.frame),
+        _ => Acls::Refused,
+    }
 }
 
 /// The users of an `ACL LIST` reply, and whether each is on.

@@ -8,13 +8,16 @@
 //! value whose write had not yet begun when the read ended.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::{Hotcache, RawClient, RedisServer};
 
 const KEYS: usize = 6;
 const RUN: Duration = Duration::from_secs(3);
+/// Reads and cache hits a run needs before it may stop.
+const MIN_READS: usize = 1000;
+const MIN_HITS: u64 = 100;
 /// How far behind a write straight to Redis a read may be: the tracking delay.
 /// (hotcache reads its tracking socket before serving a hit, so in practice the
 /// delay is Redis writing the invalidation a moment after the write's reply.)
@@ -67,6 +70,7 @@ fn run(threads: usize) {
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let read_count = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
     let writers: Vec<_> = (0..KEYS)
         .map(|k| {
@@ -92,7 +96,7 @@ fn run(threads: usize) {
         .collect();
     let readers: Vec<_> = (0..4)
         .map(|r| {
-            let (stop, port) = (stop.clone(), hc.port);
+            let (stop, port, read_count) = (stop.clone(), hc.port, read_count.clone());
             std::thread::spawn(move || {
                 let mut c = RawClient::connect(port);
                 let mut rng = Rng(0x9876_5432 + r as u64);
@@ -116,12 +120,23 @@ fn run(threads: usize) {
                         let reply = c.cmd(&["GET", &format!("ck{key}")]);
                         log.push(Read { key, value: value_of(&reply), start, end: Instant::now() });
                     }
+                    read_count.fetch_add(1, Ordering::Relaxed);
                 }
                 log
             })
         })
         .collect();
     std::thread::sleep(RUN);
+    // On a busy machine the run goes on until there was enough load to check
+    // (bounded: a hotcache that never serves hits fails below).
+    let mut admin = hc.client();
+    let enough = |admin: &mut RawClient| {
+        let hits = crate::cache::info_field(&admin.cmd_str(&["INFO", "hotcache"]), "cache_hits");
+        read_count.load(Ordering::Relaxed) > MIN_READS && hits > MIN_HITS
+    };
+    while !enough(&mut admin) && t0.elapsed() < RUN * 20 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.store(true, Ordering::Release);
     let writes: Vec<Vec<Write>> = writers.into_iter().map(|w| w.join().expect("writer")).collect();
     let reads: Vec<Read> = readers.into_iter().flat_map(|r| r.join().expect("reader")).collect();
@@ -168,7 +183,10 @@ fn run(threads: usize) {
         violations.len(),
         violations.join("\n")
     );
-    assert!(reads.len() > 1000 && hits > 100, "too little load to check anything: {info}");
+    assert!(
+        reads.len() > MIN_READS && hits > MIN_HITS,
+        "too little load to check anything: {info}"
+    );
 }
 
 #[test]
