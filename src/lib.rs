@@ -19,7 +19,8 @@
 //! | `tls`       | TLS to clients (`tls-port`) and to Redis (`rediss://`): certificates and keys, the rustls configurations, a session driven by hand over a readiness-based socket, the upstream stream type (plain or TLS) |
 //! | `upstream`  | connections to the origin: shared pipelined connections per thread, node and protocol, dedicated connections for stateful clients, the handshake; a Redis Cluster's slot map, its refresher thread and MOVED/ASK redirection (`upstream::cluster`); a master found through Redis Sentinel, its resolver and listener threads, the failover fence (`upstream::sentinel`) |
 //! | `stats`     | counters behind INFO (and Prometheus): declared once with their INFO and Prometheus names |
-//! | `metrics`   | latency per command and class, upstream round trips and errors per node, SLOWLOG, the INFO sections made of them, Prometheus rendering, the HTTP endpoint and dashboard |
+//! | `metrics`   | latency per command and class, upstream round trips and errors per node, SLOWLOG, the INFO sections made of them, Prometheus rendering, the HTTP endpoint and dashboard (which read the server only through `metrics::View`) |
+//! | `users`     | Redis ACL users: who a connection is logged in as, the ACL generation, passwords Redis accepted (below both `upstream` and `cache`) |
 //!
 //! # Threads
 //!
@@ -62,3 +63,5 @@ pub mod stats;
 pub mod tls;
 #[cfg(feature = "server")]
 pub mod upstream;
+#[cfg(feature = "server")]
+pub mod users;

@@ -181,3 +181,12 @@ pub fn set(c: &AtomicU64, v: u64) {
 pub fn inc(c: &AtomicU64) {
     add(c, 1);
 }
+
+/// Resident memory of this process, from /proc (0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else { return 0 };
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}

@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::upstream::Identity;
+use crate::users::Identity;
 
 /// Most permits one thread keeps; past it they are all forgotten and learned
 /// again (each costs one read going to Redis).

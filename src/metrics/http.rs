@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::server::Shared;
+use super::view::View;
 
 /// Longest request head accepted.
 const MAX_HEAD: usize = 8 * 1024;
@@ -103,9 +103,9 @@ struct Totals {
     forwarded: u64,
 }
 
-fn totals(shared: &Shared) -> Totals {
+fn totals(view: &dyn View) -> Totals {
     let mut t = Totals { at: Some(Instant::now()), ..Totals::default() };
-    for c in shared.counters.iter() {
+    for c in view.counters() {
         t.commands += c.total_commands_processed.load(Relaxed);
         t.hits += c.cache_hits.load(Relaxed);
         t.misses += c.cache_misses.load(Relaxed);
@@ -136,7 +136,7 @@ fn sample(prev: &Totals, now: &Totals) -> Option<Sample> {
 }
 
 /// Runs the metrics endpoint on the calling thread until shutdown.
-pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) {
+pub fn run(listener: std::net::TcpListener, view: Arc<dyn View>) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -152,18 +152,18 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) {
                 return;
             }
         };
-        let registry = Arc::new(super::prom::registry(shared.clone()));
+        let registry = Arc::new(super::prom::registry(view.clone()));
         let slots = Arc::new(Semaphore::new(MAX_CONNS));
-        let mut shutdown = shared.subscribe_shutdown();
+        let mut shutdown = view.shutdown();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut prev = totals(&shared);
+        let mut prev = totals(&*view);
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let now = totals(&shared);
+                    let now = totals(&*view);
                     if let Some(s) = sample(&prev, &now) {
-                        shared.metrics.samples.push(s);
+                        view.metrics().samples.push(s);
                     }
                     prev = now;
                 }
@@ -173,10 +173,10 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) {
                             // Over the limit: close at once rather than queue.
                             continue;
                         };
-                        let shared = shared.clone();
+                        let view = view.clone();
                         let registry = registry.clone();
                         tokio::spawn(async move {
-                            serve(stream, &shared, &registry).await;
+                            serve(stream, &*view, &registry).await;
                             drop(permit);
                         });
                     }
@@ -185,7 +185,7 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
-                _ = shutdown.wait_for(|v| *v) => break,
+                _ = &mut shutdown => break,
             }
         }
     });
@@ -247,14 +247,14 @@ fn parse_head(head: &[u8]) -> Parsed {
 /// Serves one connection: one request, one reply, close.
 async fn serve(
     mut stream: TcpStream,
-    shared: &Arc<Shared>,
+    view: &dyn View,
     registry: &prometheus_client::registry::Registry,
 ) {
     let parsed = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
         Ok(p) => p,
         Err(_) => return,
     };
-    let config = shared.config.load();
+    let config = view.config();
     let refused = match &parsed {
         Parsed::Get { who, .. } => super::access::check(&config, who).err(),
         _ => None,
@@ -284,7 +284,7 @@ async fn serve(
             }
             "/api/stats" => {
                 let hide = config.metrics_hide_keys;
-                let body = stats_json(shared, hide).await.to_string().into_bytes();
+                let body = stats_json(view, hide).await.to_string().into_bytes();
                 ("200 OK", "application/json", body, head_only)
             }
             _ => ("404 Not Found", "text/plain; charset=utf-8", b"not found\n".to_vec(), head_only),
@@ -335,15 +335,12 @@ fn ratio(v: Option<f64>) -> Value {
 }
 
 /// What the dashboard polls: samples, hot keys, upstream nodes, totals.
-async fn stats_json(shared: &Arc<Shared>, hide_keys: bool) -> Value {
-    let hot = tokio::time::timeout(
-        Duration::from_secs(1),
-        crate::server::gather_hot_keys(shared, None, HOT_KEYS),
-    )
-    .await
-    .unwrap_or_default();
-    let samples: Vec<Value> = shared
-        .metrics
+async fn stats_json(view: &dyn View, hide_keys: bool) -> Value {
+    let hot = tokio::time::timeout(Duration::from_secs(1), view.hot_keys(HOT_KEYS))
+        .await
+        .unwrap_or_default();
+    let samples: Vec<Value> = view
+        .metrics()
         .samples
         .all()
         .iter()
@@ -366,8 +363,8 @@ async fn stats_json(shared: &Arc<Shared>, hide_keys: bool) -> Value {
             json!({ "key": key, "rate": (r * 10.0).round() / 10.0 })
         })
         .collect();
-    let nodes: Vec<Value> = shared
-        .metrics
+    let nodes: Vec<Value> = view
+        .metrics()
         .nodes
         .all()
         .iter()
@@ -385,11 +382,11 @@ async fn stats_json(shared: &Arc<Shared>, hide_keys: bool) -> Value {
         })
         .collect();
     let fields: std::collections::HashMap<&str, u64> =
-        crate::stats::fields(&shared.counters).into_iter().collect();
+        crate::stats::fields(view.counters()).into_iter().collect();
     let get = |k: &str| fields.get(k).copied().unwrap_or(0);
     json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": shared.started.elapsed().as_secs(),
+        "uptime_s": view.uptime().as_secs(),
         "samples": samples,
         "hotkeys": hotkeys,
         "nodes": nodes,
@@ -400,8 +397,8 @@ async fn stats_json(shared: &Arc<Shared>, hide_keys: bool) -> Value {
             "forwarded": get("forwarded_commands"),
             "cache_entries": get("cache_entries"),
             "cache_bytes": get("cache_bytes"),
-            "connected_clients": shared.clients.count(),
-            "rss_bytes": crate::server::rss_bytes(),
+            "connected_clients": view.connected_clients(),
+            "rss_bytes": crate::stats::rss_bytes(),
         },
     })
 }

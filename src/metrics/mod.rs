@@ -14,12 +14,14 @@ pub mod latency;
 pub mod nodes;
 pub mod prom;
 pub mod slowlog;
+pub mod view;
 
 use std::fmt::Write as _;
 
 pub use latency::{Class, Mark, ShardLatency, Source};
 pub use nodes::{NodeStats, Nodes};
 pub use slowlog::SlowLog;
+pub use view::View;
 
 /// What every thread shares for observability.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 
 use super::hist::Snapshot;
 use super::latency;
-use crate::server::Shared;
+use super::view::View;
 use crate::stats::{EXPORTS, Kind};
 
 /// Histogram bucket bounds, in seconds (100 µs .. 10 s, roughly 1-2.5-5).
@@ -37,7 +37,7 @@ fn family_help(name: &str) -> Option<&'static str> {
 
 /// Reads hotcache's statistics at each scrape.
 pub struct HotcacheCollector {
-    shared: Arc<Shared>,
+    view: Arc<dyn View>,
 }
 
 impl std::fmt::Debug for HotcacheCollector {
@@ -59,9 +59,9 @@ fn encode_hist(
 
 impl Collector for HotcacheCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let shared = &self.shared;
+        let view = &*self.view;
         // The counters behind INFO hotcache, grouped into families by name.
-        let values = crate::stats::fields(&shared.counters);
+        let values = crate::stats::fields(view.counters());
         let mut i = 0;
         while i < EXPORTS.len() {
             let first = &EXPORTS[i];
@@ -89,7 +89,7 @@ impl Collector for HotcacheCollector {
         }
 
         // Requests and their latency, by class and by who answered.
-        let classes = latency::classes(&shared.metrics.latency);
+        let classes = latency::classes(&view.metrics().latency);
         let mut requests = encoder.encode_descriptor(
             "hotcache_requests",
             "Client commands answered, by class (read, write, other) and source (cache, upstream, local).",
@@ -114,8 +114,8 @@ impl Collector for HotcacheCollector {
         }
 
         // Upstream nodes.
-        let nodes: Vec<_> = shared
-            .metrics
+        let nodes: Vec<_> = view
+            .metrics()
             .nodes
             .all()
             .into_iter()
@@ -186,7 +186,7 @@ impl Collector for HotcacheCollector {
         }
 
         // Process-wide levels.
-        let clients = shared.clients.count() as i64;
+        let clients = view.connected_clients() as i64;
         encoder
             .encode_descriptor(
                 "hotcache_connected_clients",
@@ -202,7 +202,7 @@ impl Collector for HotcacheCollector {
                 None,
                 MetricType::Gauge,
             )?
-            .encode_gauge(&(shared.metrics.slowlog.len() as i64))?;
+            .encode_gauge(&(view.metrics().slowlog.len() as i64))?;
         encoder
             .encode_descriptor(
                 "hotcache_uptime_seconds",
@@ -210,26 +210,26 @@ impl Collector for HotcacheCollector {
                 None,
                 MetricType::Gauge,
             )?
-            .encode_gauge(&(shared.started.elapsed().as_secs() as i64))?;
+            .encode_gauge(&(view.uptime().as_secs() as i64))?;
         // Clients' own CLIENT TRACKING, served by hotcache.
-        let t = &shared.tracking_totals;
+        let t = view.client_tracking();
         for (name, help, v) in [
-            ("hotcache_client_tracking_clients", "Clients with CLIENT TRACKING on.", &t.clients),
-            ("hotcache_client_tracking_keys", "Keys in the clients' tracking tables.", &t.keys),
+            ("hotcache_client_tracking_clients", "Clients with CLIENT TRACKING on.", t.clients),
+            ("hotcache_client_tracking_keys", "Keys in the clients' tracking tables.", t.keys),
             (
                 "hotcache_client_tracking_items",
                 "(key, client) pairs in the clients' tracking tables.",
-                &t.items,
+                t.items,
             ),
             (
                 "hotcache_client_tracking_memory_bytes",
                 "Memory the clients' tracking tables take (estimate).",
-                &t.memory,
+                t.memory,
             ),
         ] {
             encoder
                 .encode_descriptor(name, help, None, MetricType::Gauge)?
-                .encode_gauge(&(v.load(std::sync::atomic::Ordering::Relaxed) as i64))?;
+                .encode_gauge(&(v as i64))?;
         }
         encoder
             .encode_descriptor(
@@ -238,15 +238,15 @@ impl Collector for HotcacheCollector {
                 None,
                 MetricType::Gauge,
             )?
-            .encode_gauge(&(crate::server::rss_bytes() as i64))?;
+            .encode_gauge(&(crate::stats::rss_bytes() as i64))?;
         Ok(())
     }
 }
 
 /// A registry holding hotcache's collector (built once, rendered per scrape).
-pub fn registry(shared: Arc<Shared>) -> Registry {
+pub fn registry(view: Arc<dyn View>) -> Registry {
     let mut r = Registry::default();
-    r.register_collector(Box::new(HotcacheCollector { shared }));
+    r.register_collector(Box::new(HotcacheCollector { view }));
     r
 }
 

@@ -181,6 +181,19 @@ enum Element {
     Attribute(u64),
 }
 
+/// The elements of an array reply, as frames.
+pub fn split_array(reply: &bytes::Bytes) -> Vec<bytes::Bytes> {
+    let Some(nl) = memchr::memchr(b'\n', reply) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut rest = reply.slice(nl + 1..);
+    let mut framer = ReplyFramer::new();
+    while let Ok(Some((len, _))) = framer.next_frame(&rest) {
+        out.push(rest.slice(..len));
+        rest = rest.slice(len..);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

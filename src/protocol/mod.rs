@@ -11,7 +11,7 @@ mod number;
 mod request;
 
 pub use encode::{Proto, ReplyBuf};
-pub use frame::{FrameError, FrameKind, ReplyFramer};
+pub use frame::{FrameError, FrameKind, ReplyFramer, split_array};
 pub use inline::split_args;
 pub use number::{parse_f64, parse_i64, string2ll};
 pub use request::{ParseOutcome, ProtocolError, Request, RequestLimits, RequestParser};

@@ -12,7 +12,7 @@ use super::conn::{Conn, Effect, FillTarget, Lane, NeedSync, Permit, ReplyMode, R
 use crate::cache::{FillResult, Join, Stamp};
 use crate::cmd::{Begin, Command, Find, KeyRef, Writes, command_keys, key_flags};
 use crate::metrics::Source;
-use crate::protocol::{ReplyFramer, Request};
+use crate::protocol::{Request, split_array};
 use crate::stats::{add, inc};
 use crate::upstream::{After, Parts, Reply, ReplySlot, ReplyTx};
 
@@ -465,17 +465,4 @@ impl Parts for MgetFill {
         }
         self.done();
     }
-}
-
-/// The elements of an array reply, as frames.
-pub(super) fn split_array(reply: &Bytes) -> Vec<Bytes> {
-    let Some(nl) = memchr::memchr(b'\n', reply) else { return Vec::new() };
-    let mut out = Vec::new();
-    let mut rest = reply.slice(nl + 1..);
-    let mut framer = ReplyFramer::new();
-    while let Ok(Some((len, _))) = framer.next_frame(&rest) {
-        out.push(rest.slice(..len));
-        rest = rest.slice(len..);
-    }
-    out
 }

@@ -360,7 +360,7 @@ impl Conn {
             && c.state == Some(State::Multi)
         {
             self.info().in_multi.store(true, Relaxed);
-            self.cluster_multi = Some(cluster::HeldMulti::new(req));
+            self.cluster_multi = Some(super::conn::HeldMulti::new(req));
             return self.reply_raw(Bytes::from_static(b"+OK\r\n"));
         }
         let req = match self.with_dedicated(req) {

@@ -208,7 +208,7 @@ impl Conn {
         let _ = write!(s, "upstream_connections_per_thread:{}\r\n", config.upstream_connections);
         let _ = write!(s, "connected_clients:{}\r\n", shared.clients.count());
         let _ = write!(s, "maxclients:{}\r\n", config.maxclients);
-        let _ = write!(s, "used_memory_rss:{}\r\n", rss_bytes());
+        let _ = write!(s, "used_memory_rss:{}\r\n", crate::stats::rss_bytes());
         if let Some(a) = shared.metrics_addr {
             let _ = write!(s, "metrics_port:{}\r\n", a.port());
         }
@@ -261,15 +261,6 @@ fn split_text_reply(frame: &[u8]) -> Option<(u8, &[u8])> {
     let len = string2ll(frame.get(1..nl.checked_sub(1)?)?)?;
     let body = frame.get(nl + 1..nl + 1 + usize::try_from(len).ok()?)?;
     if kind == b'=' { Some((kind, body.get(4..)?)) } else { Some((kind, body)) }
-}
-
-/// Resident memory of this process, from /proc (0 where unavailable).
-pub fn rss_bytes() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else { return 0 };
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page).unwrap_or(4096)
 }
 
 #[cfg(test)]

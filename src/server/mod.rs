@@ -22,6 +22,7 @@ mod hello;
 mod info;
 mod local;
 mod memory;
+mod metrics_view;
 mod multi;
 mod shard_thread;
 mod signal;
@@ -46,7 +47,6 @@ use crate::upstream::Upstream;
 
 pub use admin::gather_hot_keys;
 pub use clients::{ClientInfo, Registry};
-pub use info::rss_bytes;
 pub use trackers::Trackers;
 
 /// The current configuration, readable from any thread; CONFIG SET replaces it.

@@ -14,7 +14,7 @@ mod nodes;
 mod owed;
 mod pipe;
 pub mod sentinel;
-pub mod users;
+pub use crate::users;
 mod waiter;
 
 use std::cell::Cell;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::super::cached::split_array;
 use super::SCAN_NODE_BITS;
 use crate::cache::Epochs;
 use crate::cmd::Merge;
+use crate::protocol::split_array;
 use crate::protocol::string2ll;
 use crate::upstream::{After, Parts, Reply, ReplyTx};
 

@@ -154,18 +154,3 @@ impl Conn {
         Err(req)
     }
 }
-
-/// A MULTI held back until a command says which node the transaction is for.
-pub(in crate::server) struct HeldMulti {
-    multi: Request,
-    /// Keyless commands queued so far (answered +QUEUED).
-    queued: Vec<Request>,
-    /// A command was refused while held: EXEC answers EXECABORT.
-    dirty: bool,
-}
-
-impl HeldMulti {
-    pub fn new(multi: Request) -> Self {
-        Self { multi, queued: Vec::new(), dirty: false }
-    }
-}

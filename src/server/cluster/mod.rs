@@ -13,7 +13,6 @@ mod gather;
 mod held;
 
 use gather::{Gather, GatherState, ScanPart};
-pub(super) use held::HeldMulti;
 
 use super::conn::{Conn, Effect, Lane};
 use crate::cmd::{Begin, ClusterRun, Command, Find, Merge, command_keys, flags};

@@ -100,7 +100,7 @@ pub(super) struct Conn {
     pub dest: crate::upstream::Dest,
     /// A MULTI not yet sent: with a cluster, its node is the one of the first
     /// command with keys queued in it.
-    pub cluster_multi: Option<super::cluster::HeldMulti>,
+    pub cluster_multi: Option<HeldMulti>,
     /// The cluster routing its requests in flight were sent under: a request
     /// routed differently waits for them (else a write redirected from the old
     /// node could land after a newer one sent straight to the new node).

@@ -189,3 +189,19 @@ pub(in crate::server) enum ReplyMode {
     /// Drop the next command's reply only.
     Skip,
 }
+
+/// A MULTI held back until a command says which node the transaction is for
+/// (cluster mode: see `cluster::held`).
+pub(in crate::server) struct HeldMulti {
+    pub multi: Request,
+    /// Keyless commands queued so far (answered +QUEUED).
+    pub queued: Vec<Request>,
+    /// A command was refused while held: EXEC answers EXECABORT.
+    pub dirty: bool,
+}
+
+impl HeldMulti {
+    pub fn new(multi: Request) -> Self {
+        Self { multi, queued: Vec::new(), dirty: false }
+    }
+}

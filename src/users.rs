@@ -1,4 +1,5 @@
-//! Redis ACL users through hotcache: who an upstream connection is logged in as.
+//! Redis ACL users through hotcache: who an upstream connection is logged in as
+//! (below both the upstream connections and the cache, which keys permits by it).
 //!
 //! With no `requirepass` of hotcache's own, a client is whoever Redis says it
 //! is: its AUTH and HELLO AUTH are checked by Redis, and its commands run on
