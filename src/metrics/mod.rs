@@ -8,6 +8,7 @@
 //! so INFO and Prometheus always show the same numbers.
 
 pub mod access;
+pub mod dashboard;
 pub mod hist;
 pub mod http;
 pub mod latency;
@@ -32,7 +33,7 @@ pub struct Metrics {
     pub slowlog: SlowLog,
     /// Per-second samples for the dashboard (filled only while the metrics
     /// endpoint runs).
-    pub samples: http::Samples,
+    pub samples: dashboard::Samples,
 }
 
 impl Metrics {
@@ -42,7 +43,7 @@ impl Metrics {
             latency: (0..shards).map(|_| ShardLatency::new(commands)).collect(),
             nodes: Nodes::new(shards),
             slowlog: SlowLog::default(),
-            samples: http::Samples::default(),
+            samples: dashboard::Samples::default(),
         }
     }
 
