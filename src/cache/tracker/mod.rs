@@ -27,75 +27,21 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+mod push;
+mod state;
+
+pub use state::TrackingState;
+
 use super::epoch::Epochs;
-use crate::protocol::{FrameKind, ReplyFramer, Request, string2ll};
+use crate::protocol::{FrameKind, ReplyFramer, Request};
 use crate::stats::{ShardCounters, inc};
-
-/// Whether the tracking streams can vouch for cached replies, over all threads
-/// (and, with a cluster, over every master each thread tracks).
-#[derive(Debug)]
-pub struct TrackingState {
-    /// Streams that are up.
-    up: AtomicUsize,
-    /// Streams there must be: threads, or threads times masters.
-    expected: AtomicUsize,
-    /// Changes whenever any tracking connection goes down, or the set of
-    /// streams changes.
-    incarnation: AtomicU64,
-}
-
-impl TrackingState {
-    pub fn new(streams: usize) -> Self {
-        Self {
-            up: AtomicUsize::new(0),
-            expected: AtomicUsize::new(streams),
-            incarnation: AtomicU64::new(0),
-        }
-    }
-
-    /// The current incarnation, if every stream is up.
-    pub fn current(&self) -> Option<u64> {
-        // Read the incarnation first: a stream that goes down after this bumps it,
-        // and `still` then refuses.
-        let i = self.incarnation.load(Ordering::Acquire);
-        let expected = self.expected.load(Ordering::Acquire);
-        (expected > 0 && self.up.load(Ordering::Acquire) == expected).then_some(i)
-    }
-
-    /// True while every stream is up and none went down since `i`.
-    pub fn still(&self, i: u64) -> bool {
-        self.current() == Some(i)
-    }
-
-    /// The number of streams changes (a cluster's masters changed): fills in
-    /// flight are no longer vouched for.
-    pub fn set_expected(&self, streams: usize) {
-        self.incarnation.fetch_add(1, Ordering::AcqRel);
-        self.expected.store(streams, Ordering::Release);
-    }
-
-    /// Fills in flight are no longer vouched for (their replies may come from a
-    /// node no stream covers).
-    pub fn bump(&self) {
-        self.incarnation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn up(&self) {
-        self.up.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn down(&self) {
-        self.incarnation.fetch_add(1, Ordering::AcqRel);
-        self.up.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+use push::invalidate;
 
 /// Where and how to connect.
 #[derive(Clone, Debug)]
@@ -416,109 +362,5 @@ impl Tracker {
                 }
             }
         }
-    }
-}
-
-/// Applies one `invalidate` push: an array of keys, or null for "everything".
-/// Returns what it said (Some(None) for everything), None if it was not one.
-fn invalidate<'a>(
-    push: &'a [u8],
-    epochs: &Epochs,
-    c: &ShardCounters,
-) -> Option<Option<Vec<&'a [u8]>>> {
-    let mut p = Cursor { buf: push, pos: 0 };
-    let (Some(b'>'), Some(2)) = (p.byte(), p.number()) else { return None };
-    if p.bulk() != Some(&b"invalidate"[..]) {
-        return None;
-    }
-    inc(&c.tracking_messages);
-    match p.byte() {
-        Some(b'*') => {
-            let n = p.number().unwrap_or(0);
-            let mut keys = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1024));
-            for _ in 0..n {
-                match p.bulk() {
-                    Some(key) => {
-                        epochs.invalidate(key);
-                        inc(&c.invalidations_tracking);
-                        keys.push(key);
-                    }
-                    None => break,
-                }
-            }
-            Some(Some(keys))
-        }
-        // A null: FLUSHALL/FLUSHDB, or Redis dropping its tracking state.
-        _ => {
-            epochs.invalidate_all();
-            inc(&c.invalidations_flush);
-            Some(None)
-        }
-    }
-}
-
-/// A tiny reader for the fixed shape of invalidation pushes.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let b = *self.buf.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    /// Reads digits up to CRLF.
-    fn number(&mut self) -> Option<i64> {
-        let rest = self.buf.get(self.pos..)?;
-        let end = memchr::memchr(b'\r', rest)?;
-        let n = string2ll(&rest[..end])?;
-        self.pos += end + 2;
-        Some(n)
-    }
-
-    /// Reads a `$len\r\nbytes\r\n` bulk string.
-    fn bulk(&mut self) -> Option<&'a [u8]> {
-        if self.byte()? != b'$' {
-            return None;
-        }
-        let len = usize::try_from(self.number()?).ok()?;
-        let body = self.buf.get(self.pos..self.pos + len)?;
-        self.pos += len + 2;
-        Some(body)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_invalidation_pushes() {
-        let epochs = Epochs::new(8);
-        let c = ShardCounters::default();
-        let a = epochs.stamp(b"a");
-        let b = epochs.stamp(b"bb");
-        invalidate(b">2\r\n$10\r\ninvalidate\r\n*2\r\n$1\r\na\r\n$2\r\nbb\r\n", &epochs, &c);
-        assert!(!epochs.is_current(&a) && !epochs.is_current(&b));
-        let x = epochs.stamp(b"x");
-        invalidate(b">2\r\n$10\r\ninvalidate\r\n_\r\n", &epochs, &c);
-        assert!(!epochs.is_current(&x));
-    }
-
-    #[test]
-    fn tracking_state_needs_every_thread() {
-        let s = TrackingState::new(2);
-        assert_eq!(s.current(), None);
-        s.up();
-        assert_eq!(s.current(), None);
-        s.up();
-        let i = s.current().expect("all up");
-        s.down();
-        assert!(!s.still(i));
-        s.up();
-        assert!(s.current().is_some_and(|j| j != i));
     }
 }
