@@ -66,7 +66,7 @@ pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use sentinel::{SENTINEL_PORT, SentinelAddrs};
 pub use settings::{Config, PARAMS};
-pub use tls::TlsAuthClients;
+pub use tls::{SentinelTls, TlsAuthClients};
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
 pub use url::{RedisUrl, RedisUrlList, host_of, host_port};
 pub use values::{
@@ -292,6 +292,24 @@ impl Config {
             && (self.upstream != Upstream::Embedded
                 || self.cluster.is_on()
                 || self.sentinel.is_on())
+    }
+
+    /// True when the sentinels are reached over TLS (`sentinel-tls`, by
+    /// default the scheme of `sentinel`).
+    pub fn sentinel_tls(&self) -> bool {
+        match self.sentinel_tls {
+            SentinelTls::Auto => self.sentinel.tls,
+            SentinelTls::Yes => true,
+            SentinelTls::No => false,
+        }
+    }
+
+    /// True when any connection to Redis (or to a sentinel) uses TLS: the
+    /// `upstream-tls-*` settings are loaded then.
+    pub fn upstream_tls_used(&self) -> bool {
+        self.upstream.tls()
+            || self.cluster.tls
+            || (self.sentinel.is_on() && (self.sentinel.tls || self.sentinel_tls()))
     }
 
     /// Thread count with 0 resolved to the number of cores.

@@ -21,17 +21,17 @@ mod load;
 mod server;
 pub mod session;
 
-pub use client::{ReadHalf, Stream, UpstreamTls, WriteHalf, connect_blocking};
+pub use client::{BlockingStream, ReadHalf, Stream, UpstreamTls, WriteHalf, connect_blocking};
 pub use server::server_config;
 
 /// Checks that the TLS files of `config` load (for `--check-config`):
 /// the client-facing ones when `tls-port` is set, the upstream ones when an
-/// upstream address is `rediss://`.
+/// upstream address is `rediss://` (or the sentinels are reached over TLS).
 pub fn check(config: &crate::config::Config) -> Result<(), String> {
     if config.tls_port != 0 {
         server_config(config)?;
     }
-    if config.upstream.tls() || config.cluster.tls {
+    if config.upstream_tls_used() {
         UpstreamTls::new(config)?;
     }
     Ok(())
