@@ -280,10 +280,10 @@ pub(crate) fn reshards_under_load(cluster: &RedisCluster, hc: &Hotcache) {
     // Move a third of one master's slots, then some back the other way, while
     // the load runs.
     let reshard = cluster.spawn_reshard(masters[0], masters[1], 1500);
-    reshard.finish(&cluster);
+    reshard.finish(cluster);
     run_for_ops(&w, 2_000);
     let reshard = cluster.spawn_reshard(masters[1], masters[2], 700);
-    reshard.finish(&cluster);
+    reshard.finish(cluster);
     run_for_ops(&w, 2_000);
     let (seen, versions) = w.stop();
     let (tool_ops, tool_errors) = tool.finish();
