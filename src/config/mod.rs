@@ -275,6 +275,9 @@ impl Config {
         if !self.sentinel.is_on() && !self.sentinel_master.is_empty() {
             return Err(bad("sentinel-master", "sentinel-master needs sentinel".into()));
         }
+        if !self.sentinel.is_on() && self.sentinel_tls != SentinelTls::Auto {
+            return Err(bad("sentinel-tls", "sentinel-tls needs sentinel".into()));
+        }
         if self.negative_ttl >= self.cache_ttl {
             return Err(bad("negative-ttl", "negative-ttl must be below cache-ttl".into()));
         }
@@ -531,6 +534,29 @@ mod tests {
         );
         let c = Config { negative_ttl: 5000, ..Config::default() };
         assert!(c.validate().is_err(), "negative-ttl must stay below cache-ttl");
+    }
+
+    #[test]
+    fn sentinel_tls_follows_the_scheme_unless_set() {
+        let mut c = Config { sentinel_master: "m".into(), ..Config::default() };
+        for (url, setting, sentinels, used) in [
+            ("redis://a:1", SentinelTls::Auto, false, false),
+            ("rediss://a:1", SentinelTls::Auto, true, true),
+            ("rediss://a:1", SentinelTls::No, false, true),
+            ("redis://a:1", SentinelTls::Yes, true, true),
+        ] {
+            c.sentinel = SentinelAddrs::parse(url).expect("valid");
+            c.sentinel_tls = setting;
+            assert_eq!((c.sentinel_tls(), c.upstream_tls_used()), (sentinels, used), "{url}");
+            assert!(c.validate().is_ok());
+        }
+        let c = Config { sentinel_tls: SentinelTls::Yes, ..Config::default() };
+        assert!(c.validate().is_err_and(|e| e.to_string().contains("needs sentinel")));
+        let p = param("sentinel-tls").expect("sentinel-tls");
+        let mut c = Config::default();
+        assert_eq!((p.set)(&mut c, "YES"), Ok(()));
+        assert_eq!(c.sentinel_tls, SentinelTls::Yes);
+        assert!((p.set)(&mut c, "maybe").is_err());
     }
 
     #[test]

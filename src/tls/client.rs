@@ -242,7 +242,13 @@ pub fn connect_blocking(
     let mut s = s;
     // Handshake now, so that a failure reads as one (not as a failed write).
     while conn.is_handshaking() {
-        conn.complete_io(&mut s).map_err(handshake_error)?;
+        conn.complete_io(&mut s).map_err(|e| match e.kind() {
+            // A plain port reads the hello as a command and waits for more.
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                format!("TLS handshake failed: no answer within {timeout:?} (not a TLS port?)")
+            }
+            _ => handshake_error(e),
+        })?;
     }
     Ok(BlockingStream::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
 }

@@ -113,35 +113,47 @@ fn failover_through_tls_sentinel() {
 }
 
 /// The sentinels on plain TCP, the master and replica over TLS (`sentinel-tls
-/// no`); and the reverse mistake, TLS to a plain sentinel port, is an error
-/// naming the handshake.
+/// no`), reads from the replica (over TLS too); and the reverse mistake, TLS
+/// to a plain sentinel port, is an error naming the handshake.
 #[test]
 fn plain_sentinel_tls_master() {
-    let ((_master, mport), (_replica, _rport)) = tls_master_and_replica();
+    let ((master, mport), (replica, rport)) = tls_master_and_replica();
     let (sentinel, _stls) = tls_sentinel(mport);
+    sentinel.wait_replica(rport);
     let url = format!("rediss://{}", sentinel.addr());
     let mut extra = upstream_tls_flags();
-    extra.extend(["--sentinel-tls", "no"].map(String::from));
+    extra.extend(["--sentinel-tls", "no", "--read-from", "replica"].map(String::from));
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let hc = hotcache_behind(&url, &extra);
     let mut c = hc.client();
-    wait_for(Duration::from_secs(10), "hotcache finds the TLS master", || {
+    wait_for(Duration::from_secs(10), "hotcache finds the TLS master and replica", || {
         hc_info(&mut c, "sentinel_master") == format!("127.0.0.1:{mport}")
+            && hc_info(&mut c, "sentinel_replicas") == format!("127.0.0.1:{rport}")
     });
+    let (mut m, mut r) = (master.client(), replica.client());
     assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
-    assert_eq!(c.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
-    assert_eq!(
-        c.cmd_str(&["CONFIG", "GET", "sentinel-tls"]),
-        "*2\r\n$12\r\nsentinel-tls\r\n$2\r\nno\r\n"
-    );
+    assert_eq!(m.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    wait_for(Duration::from_secs(5), "the write replicated", || {
+        r.cmd(&["GET", "k"]) == b"$1\r\nv\r\n"
+    });
+    assert_eq!(m.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
+    for _ in 0..5 {
+        assert_eq!(c.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    }
+    // Read from the replica (at least once: the others may be cache hits).
+    let on_replica = r.cmd_str(&["INFO", "commandstats"]);
+    let on_master = m.cmd_str(&["INFO", "commandstats"]);
+    assert!(crate::cache::calls(&on_replica, "get") >= 1, "{on_replica}");
+    assert!(!on_master.contains("cmdstat_get:"), "{on_master}");
+    let shown = c.cmd_str(&["CONFIG", "GET", "sentinel-tls"]);
+    assert_eq!(shown, "*2\r\n$12\r\nsentinel-tls\r\n$2\r\nno\r\n");
     // TLS to the sentinel's plain port: refused, and said so.
-    let wrong =
-        hotcache_behind(&url, &upstream_tls_flags().iter().map(String::as_str).collect::<Vec<_>>());
+    let flags = upstream_tls_flags();
+    let wrong = hotcache_behind(&url, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     let mut w = wrong.client();
     let reply = w.cmd_str(&["GET", "k"]);
-    assert!(
-        reply.starts_with(&format!("-ERR upstream {NAME} unavailable: No master found")),
-        "{reply}"
-    );
+    let want = format!("-ERR upstream {NAME} unavailable: No master found for '{NAME}' (");
+    assert!(reply.starts_with(&want), "{reply}");
     assert!(reply.contains("TLS handshake failed"), "{reply}");
 }
