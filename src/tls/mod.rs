@@ -7,7 +7,8 @@
 //! connections (pipelined, handshake, stall check) use `tokio-rustls` through
 //! [`Stream`]; the tracking connection, which is read without waiting by
 //! readiness, is driven by hand as the client side is; the cluster topology
-//! reads are blocking and use rustls's `StreamOwned`.
+//! reads and the connections to Redis Sentinel (queries and subscriptions, on
+//! threads of their own) are blocking and use rustls's `StreamOwned`.
 //!
 //! | file | owns |
 //! |------|------|

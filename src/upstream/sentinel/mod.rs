@@ -41,6 +41,13 @@
 //! commands Redis flags read-only, still go to the old master: it has every
 //! acknowledged write.
 //!
+//! # TLS
+//!
+//! A `rediss://` `sentinel` URL reaches the master and replicas over TLS
+//! ([`Sentinel::node_tls`]: every thread's connections, and the tracking
+//! streams); the sentinels are reached over TLS by `sentinel-tls` (by default,
+//! the same scheme). Both use the `upstream-tls-*` settings.
+//!
 //! # The cache
 //!
 //! When the master (or, with replica reads, a replica) changes, everything
