@@ -129,6 +129,24 @@ fn tls_cluster_reads_writes_and_moved() {
     for k in &keys {
         assert_eq!(c.cmd_str(&["GET", k]), bulk(&format!("{k}-2")), "GET {k}");
     }
+    // Replica reads: READONLY connections to the replicas' TLS ports.
+    let hr = hotcache_for(&cluster, &["--read-from", "replica", "--cache-mode", "off"]);
+    let mut r = hr.client();
+    let k = &keys[0];
+    let replica = cluster
+        .replica_of(cluster.master_for_key(k.as_bytes()))
+        .expect("the key's master has a replica");
+    let mut direct = cluster.client(replica);
+    assert_eq!(direct.cmd_str(&["READONLY"]), "+OK\r\n");
+    wait_for(Duration::from_secs(5), "the replica has the value", || {
+        direct.cmd_str(&["GET", k]) == bulk(&format!("{k}-2"))
+    });
+    assert_eq!(direct.cmd_str(&["CONFIG", "RESETSTAT"]), "+OK\r\n");
+    for _ in 0..5 {
+        assert_eq!(r.cmd_str(&["GET", k]), bulk(&format!("{k}-2")));
+    }
+    let stats = direct.cmd_str(&["INFO", "commandstats"]);
+    assert_eq!(crate::cache::calls(&stats, "get"), 5, "{stats}");
 }
 
 /// Slots moved by `redis-cli --tls --cluster reshard` (MIGRATE over TLS)
