@@ -66,7 +66,7 @@ pub use cpus::CpuAffinity;
 pub use rewrite::{rewrite, rewrite_file};
 pub use sentinel::{SENTINEL_PORT, SentinelAddrs};
 pub use settings::{Config, PARAMS};
-pub use tls::TlsAuthClients;
+pub use tls::{SentinelTls, TlsAuthClients};
 pub use upstream::{ClusterSeeds, ReadFrom, Upstream};
 pub use url::{RedisUrl, RedisUrlList, host_of, host_port};
 pub use values::{
@@ -275,6 +275,9 @@ impl Config {
         if !self.sentinel.is_on() && !self.sentinel_master.is_empty() {
             return Err(bad("sentinel-master", "sentinel-master needs sentinel".into()));
         }
+        if !self.sentinel.is_on() && self.sentinel_tls != SentinelTls::Auto {
+            return Err(bad("sentinel-tls", "sentinel-tls needs sentinel".into()));
+        }
         if self.negative_ttl >= self.cache_ttl {
             return Err(bad("negative-ttl", "negative-ttl must be below cache-ttl".into()));
         }
@@ -292,6 +295,24 @@ impl Config {
             && (self.upstream != Upstream::Embedded
                 || self.cluster.is_on()
                 || self.sentinel.is_on())
+    }
+
+    /// True when the sentinels are reached over TLS (`sentinel-tls`, by
+    /// default the scheme of `sentinel`).
+    pub fn sentinel_tls(&self) -> bool {
+        match self.sentinel_tls {
+            SentinelTls::Auto => self.sentinel.tls,
+            SentinelTls::Yes => true,
+            SentinelTls::No => false,
+        }
+    }
+
+    /// True when any connection to Redis (or to a sentinel) uses TLS: the
+    /// `upstream-tls-*` settings are loaded then.
+    pub fn upstream_tls_used(&self) -> bool {
+        self.upstream.tls()
+            || self.cluster.tls
+            || (self.sentinel.is_on() && (self.sentinel.tls || self.sentinel_tls()))
     }
 
     /// Thread count with 0 resolved to the number of cores.
@@ -513,6 +534,29 @@ mod tests {
         );
         let c = Config { negative_ttl: 5000, ..Config::default() };
         assert!(c.validate().is_err(), "negative-ttl must stay below cache-ttl");
+    }
+
+    #[test]
+    fn sentinel_tls_follows_the_scheme_unless_set() {
+        let mut c = Config { sentinel_master: "m".into(), ..Config::default() };
+        for (url, setting, sentinels, used) in [
+            ("redis://a:1", SentinelTls::Auto, false, false),
+            ("rediss://a:1", SentinelTls::Auto, true, true),
+            ("rediss://a:1", SentinelTls::No, false, true),
+            ("redis://a:1", SentinelTls::Yes, true, true),
+        ] {
+            c.sentinel = SentinelAddrs::parse(url).expect("valid");
+            c.sentinel_tls = setting;
+            assert_eq!((c.sentinel_tls(), c.upstream_tls_used()), (sentinels, used), "{url}");
+            assert!(c.validate().is_ok());
+        }
+        let c = Config { sentinel_tls: SentinelTls::Yes, ..Config::default() };
+        assert!(c.validate().is_err_and(|e| e.to_string().contains("needs sentinel")));
+        let p = param("sentinel-tls").expect("sentinel-tls");
+        let mut c = Config::default();
+        assert_eq!((p.set)(&mut c, "YES"), Ok(()));
+        assert_eq!(c.sentinel_tls, SentinelTls::Yes);
+        assert!((p.set)(&mut c, "maybe").is_err());
     }
 
     #[test]

@@ -12,7 +12,10 @@ use super::{Value, mask_urls};
 /// Redis Sentinel's port, taken when an address names none.
 pub const SENTINEL_PORT: u16 = 26379;
 
-/// `[redis://][user:pass@]host:port[,host:port...][/db]` (empty: no Sentinel).
+/// `[redis[s]://][user:pass@]host:port[,host:port...][/db]` (empty: no Sentinel).
+///
+/// `rediss://` puts the master and its replicas behind TLS, as `upstream`'s
+/// scheme does (and, by default, the sentinels: `sentinel-tls`).
 ///
 /// The sentinels are the addresses; the user, password and database are the
 /// master's (and its replicas'), as in `upstream`'s URL. The sentinels' own
@@ -28,6 +31,8 @@ pub struct SentinelAddrs {
     pub password: Option<String>,
     /// The database clients start in on the master and replicas.
     pub db: u32,
+    /// `rediss://`: the master and replicas are reached over TLS.
+    pub tls: bool,
 }
 
 impl SentinelAddrs {
@@ -53,13 +58,13 @@ impl Value for SentinelAddrs {
         }
         // What errors show of the value: never its password.
         let shown = mask_urls(s);
-        if s.starts_with("rediss://") {
-            return Err(format!("'{shown}': rediss:// (TLS) is not supported yet"));
-        }
-        let rest = match s.strip_prefix("redis://") {
-            Some(r) => r,
-            None if s.contains("://") => return Err(format!("'{shown}' is not a redis:// URL")),
-            None => s,
+        let (scheme, rest) = match (s.strip_prefix("redis://"), s.strip_prefix("rediss://")) {
+            (Some(r), _) => ("redis://", r),
+            (_, Some(r)) => ("rediss://", r),
+            _ if s.contains("://") => {
+                return Err(format!("'{shown}' is not a redis:// or rediss:// URL"));
+            }
+            _ => ("redis://", s),
         };
         // Credentials, if any, come once before the first host.
         let (auth, hosts) = match rest.split_once('@') {
@@ -69,7 +74,13 @@ impl Value for SentinelAddrs {
         let hosts: Vec<&str> = hosts.split(',').map(str::trim).collect();
         let mut out = Self::default();
         for (i, host) in hosts.iter().enumerate() {
-            let host = host.strip_prefix("redis://").unwrap_or(host);
+            let host = match host.split_once("://") {
+                Some((h, _)) if format!("{h}://") != scheme => {
+                    return Err(format!("'{shown}' mixes redis:// and rediss:// addresses"));
+                }
+                Some((_, rest)) => rest,
+                None => host,
+            };
             if host.is_empty() {
                 return Err(format!("'{shown}' has an empty sentinel address"));
             }
@@ -86,16 +97,17 @@ impl Value for SentinelAddrs {
                 }
             };
             let url = match auth {
-                Some(a) => format!("redis://{a}@{host}"),
-                None => format!("redis://{host}"),
+                Some(a) => format!("{scheme}{a}@{host}"),
+                None => format!("{scheme}{host}"),
             };
             let up = Upstream::parse(&url)?;
-            let Upstream::Redis { user, password, db, .. } = &up else {
+            let Upstream::Redis { user, password, db, tls, .. } = &up else {
                 return Err(format!("'{shown}' has an empty sentinel address"));
             };
             out.user = user.clone();
             out.password = password.clone();
             out.db = *db;
+            out.tls = *tls;
             let addr = up.addr().unwrap_or_default();
             if out.addrs.contains(&addr) {
                 return Err(format!("'{shown}' names {addr} twice"));
@@ -115,7 +127,8 @@ impl Value for SentinelAddrs {
             _ => String::new(),
         };
         let db = if self.db == 0 { String::new() } else { format!("/{}", self.db) };
-        format!("redis://{auth}{}{db}", self.addrs.join(","))
+        let scheme = if self.tls { "rediss://" } else { "redis://" };
+        format!("{scheme}{auth}{}{db}", self.addrs.join(","))
     }
 }
 
@@ -142,10 +155,21 @@ mod tests {
         assert!(SentinelAddrs::parse("redis://a:1,,b:2").is_err());
         assert!(SentinelAddrs::parse("a:1,a:1").is_err());
         assert!(SentinelAddrs::parse("a:x").is_err());
-        assert!(SentinelAddrs::parse("rediss://a:1").is_err_and(|e| e.contains("TLS")));
+        // TLS: every address, the scheme kept.
+        let s = SentinelAddrs::parse("rediss://:pw@a:1,rediss://b").expect("valid");
+        assert!(s.tls);
+        assert_eq!(s.addrs, vec!["a:1".to_string(), "b:26379".to_string()]);
+        assert_eq!(s.show(), "rediss://:pw@a:1,b:26379");
+        assert_eq!(SentinelAddrs::parse(&s.show()), Ok(s));
+        assert!(!SentinelAddrs::parse("redis://a:1").expect("valid").tls);
+        assert!(
+            SentinelAddrs::parse("rediss://a:1,redis://b:2").is_err_and(|e| e.contains("mixes"))
+        );
+        assert!(SentinelAddrs::parse("redis://a:1,rediss://b:2").is_err());
         assert!(SentinelAddrs::parse("http://a:1").is_err());
         // Errors never show the password.
-        for bad in ["redis://u:s3cret@a:1,,b:2", "redis://:s3cret@a:x", "rediss://u:s3cret@a:1"] {
+        for bad in ["redis://u:s3cret@a:1,,b:2", "redis://:s3cret@a:x", "rediss://u:s3cret@a:1,,b"]
+        {
             let e = SentinelAddrs::parse(bad).expect_err("refused");
             assert!(!e.contains("s3cret"), "{e}");
         }

@@ -2,7 +2,7 @@
 
 use super::{
     ByteSize, CacheMode, ClusterSeeds, CpuAffinity, LogFormat, OutputLimits, Param, Percentiles,
-    Range, ReadFrom, SentinelAddrs, TlsAuthClients, Upstream, Value, values,
+    Range, ReadFrom, SentinelAddrs, SentinelTls, TlsAuthClients, Upstream, Value, values,
 };
 
 settings! {
@@ -61,10 +61,11 @@ settings! {
     /// also refreshed on MOVED and on connection failures).
     cluster_refresh_interval: u64 = 5000, "cluster-refresh-interval", runtime: false, range: 100..=3600000;
     /// Redis Sentinel instances to ask for the master instead of one `upstream`:
-    /// `redis://[user:pass@]host:port[,host:port...][/db]`. The user, password
-    /// and db are the master's (and its replicas'), as in `upstream`; the
-    /// sentinels' own are `sentinel-username` and `sentinel-password`. A port
-    /// left out is 26379. Empty: no Sentinel.
+    /// `redis://[user:pass@]host:port[,host:port...][/db]` (`rediss://`: the
+    /// master and its replicas over TLS, and the sentinels too unless
+    /// `sentinel-tls no`). The user, password and db are the master's (and its
+    /// replicas'), as in `upstream`; the sentinels' own are `sentinel-username`
+    /// and `sentinel-password`. A port left out is 26379. Empty: no Sentinel.
     sentinel: SentinelAddrs = SentinelAddrs::default(), "sentinel", runtime: false;
     /// The name the sentinels monitor the master by (`sentinel monitor <name> ...`).
     sentinel_master: String = String::new(), "sentinel-master", runtime: false;
@@ -72,6 +73,10 @@ settings! {
     sentinel_username: String = String::new(), "sentinel-username", runtime: false;
     /// Password of the sentinels themselves (empty: none).
     sentinel_password: String = String::new(), "sentinel-password", runtime: false;
+    /// Whether the sentinels themselves are reached over TLS: `auto` (as the
+    /// master: the scheme of `sentinel`), `yes` or `no`. The `upstream-tls-*`
+    /// settings apply to them as to the master.
+    sentinel_tls: SentinelTls = SentinelTls::Auto, "sentinel-tls", runtime: false;
     /// Where reads go with a cluster or Sentinel: `master`, or `replica` (a
     /// replica of the master: with a cluster, READONLY connections to a replica
     /// of the slot's master; with Sentinel, one the sentinels list as healthy

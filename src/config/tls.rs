@@ -34,3 +34,35 @@ impl Value for TlsAuthClients {
         .to_string()
     }
 }
+
+/// Whether the sentinels themselves are reached over TLS (`sentinel-tls`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SentinelTls {
+    /// As the master: TLS when `sentinel` is a `rediss://` URL (the usual
+    /// deployment: the sentinels' `tls-port` and `tls-replication yes`).
+    #[default]
+    Auto,
+    /// TLS to the sentinels, whatever the master's scheme.
+    Yes,
+    /// Plain TCP to the sentinels, whatever the master's scheme.
+    No,
+}
+
+impl Value for SentinelTls {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "yes" => Ok(Self::Yes),
+            "no" => Ok(Self::No),
+            _ => Err(one_of(&["auto", "yes", "no"])),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Self::Auto => "auto",
+            Self::Yes => "yes",
+            Self::No => "no",
+        }
+        .to_string()
+    }
+}

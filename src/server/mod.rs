@@ -345,7 +345,7 @@ pub fn start_with_file(
         0 => None,
         _ => Some(crate::tls::server_config(&config).map_err(|e| invalid(format!("TLS: {e}")))?),
     };
-    let upstream_tls = if config.upstream.tls() || config.cluster.tls {
+    let upstream_tls = if config.upstream_tls_used() {
         let t = crate::tls::UpstreamTls::new(&config).map_err(|e| invalid(format!("TLS: {e}")))?;
         Some(Arc::new(t))
     } else {
@@ -403,8 +403,7 @@ pub fn start_with_file(
             password: config.sentinel.password.clone(),
             prefixes,
             timeout,
-            // Sentinel over TLS is not supported yet (README).
-            tls: None,
+            tls: upstream_tls.clone().filter(|_| config.sentinel.tls),
         }),
         UpstreamConfig::Embedded => None,
     };
@@ -431,6 +430,7 @@ pub fn start_with_file(
             cache.epochs.clone(),
             tracking,
             threads,
+            upstream_tls.clone(),
         )?)
     } else {
         None

@@ -232,6 +232,7 @@ pub fn connect_blocking(
         .next()
         .ok_or_else(|| format!("{addr} resolves to nothing"))?;
     let s = std::net::TcpStream::connect_timeout(&sock, timeout).map_err(|e| e.to_string())?;
+    let _ = s.set_nodelay(true);
     s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     let Some(t) = tls else { return Ok(BlockingStream::Plain(s)) };
@@ -241,9 +242,26 @@ pub fn connect_blocking(
     let mut s = s;
     // Handshake now, so that a failure reads as one (not as a failed write).
     while conn.is_handshaking() {
-        conn.complete_io(&mut s).map_err(handshake_error)?;
+        conn.complete_io(&mut s).map_err(|e| match e.kind() {
+            // A plain port reads the hello as a command and waits for more.
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                format!("TLS handshake failed: no answer within {timeout:?} (not a TLS port?)")
+            }
+            _ => handshake_error(e),
+        })?;
     }
     Ok(BlockingStream::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
+}
+
+impl BlockingStream {
+    /// How long a read waits from now on (a TLS read returns what the session
+    /// has decrypted first, and waits only for the socket).
+    pub fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.set_read_timeout(Some(t)),
+            Self::Tls(s) => s.sock.set_read_timeout(Some(t)),
+        }
+    }
 }
 
 impl io::Read for BlockingStream {

@@ -7,7 +7,8 @@
 //! connections (pipelined, handshake, stall check) use `tokio-rustls` through
 //! [`Stream`]; the tracking connection, which is read without waiting by
 //! readiness, is driven by hand as the client side is; the cluster topology
-//! reads are blocking and use rustls's `StreamOwned`.
+//! reads and the connections to Redis Sentinel (queries and subscriptions, on
+//! threads of their own) are blocking and use rustls's `StreamOwned`.
 //!
 //! | file | owns |
 //! |------|------|
@@ -21,17 +22,17 @@ mod load;
 mod server;
 pub mod session;
 
-pub use client::{ReadHalf, Stream, UpstreamTls, WriteHalf, connect_blocking};
+pub use client::{BlockingStream, ReadHalf, Stream, UpstreamTls, WriteHalf, connect_blocking};
 pub use server::server_config;
 
 /// Checks that the TLS files of `config` load (for `--check-config`):
 /// the client-facing ones when `tls-port` is set, the upstream ones when an
-/// upstream address is `rediss://`.
+/// upstream address is `rediss://` (or the sentinels are reached over TLS).
 pub fn check(config: &crate::config::Config) -> Result<(), String> {
     if config.tls_port != 0 {
         server_config(config)?;
     }
-    if config.upstream.tls() || config.cluster.tls {
+    if config.upstream_tls_used() {
         UpstreamTls::new(config)?;
     }
     Ok(())

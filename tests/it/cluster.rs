@@ -18,7 +18,7 @@
 
 mod corpus;
 mod harness;
-mod ops;
+pub(crate) mod ops;
 mod regressions;
 mod run;
 

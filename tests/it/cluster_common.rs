@@ -68,6 +68,8 @@ pub struct NodeInfo {
 struct Node {
     port: u16,
     bus_port: u16,
+    /// Its TLS port in a TLS cluster (0: none).
+    tls_port: u16,
     dir: PathBuf,
     /// Its cluster node id (kept across restarts by its nodes.conf).
     id: String,
@@ -75,10 +77,24 @@ struct Node {
     child: Option<Child>,
 }
 
+/// The certificates of a TLS cluster (PEM files): every node's server
+/// certificate (also shown on the cluster bus and to MIGRATE's target, so
+/// fit for client authentication too) and key, and the CA that signed it.
+#[derive(Clone, Debug)]
+pub struct ClusterTls {
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
+}
+
 /// A Redis Cluster of real `redis-server` processes, killed when dropped.
 pub struct RedisCluster {
     nodes: Vec<Node>,
     root: PathBuf,
+    /// A TLS cluster (`tls-cluster yes`): nodes have a TLS port beside the
+    /// plain one the harness uses, and the cluster bus, replication, MIGRATE
+    /// and redis-cli's `--cluster` commands all use TLS.
+    tls: Option<ClusterTls>,
     /// How long `start` took, from the first spawn to `wait_ok`.
     pub startup: Duration,
 }
@@ -88,9 +104,15 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 /// Names each reshard's log.
 static RESHARDS: AtomicUsize = AtomicUsize::new(0);
 
-fn spawn_node(port: u16, bus_port: u16, dir: &Path) -> Child {
-    Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--cluster-port", &bus_port.to_string()])
+fn spawn_node(port: u16, bus_port: u16, dir: &Path, tls: Option<(&ClusterTls, u16)>) -> Child {
+    let mut cmd = Command::new("redis-server");
+    if let Some((t, tls_port)) = tls {
+        cmd.args(["--tls-port", &tls_port.to_string(), "--tls-cluster", "yes"])
+            .args(["--tls-replication", "yes", "--tls-auth-clients", "yes"])
+            .args(["--tls-cert-file", &t.cert, "--tls-key-file", &t.key])
+            .args(["--tls-ca-cert-file", &t.ca]);
+    }
+    cmd.args(["--port", &port.to_string(), "--cluster-port", &bus_port.to_string()])
         .args(["--bind", "127.0.0.1", "--protected-mode", "no", "--daemonize", "no"])
         .args(["--cluster-enabled", "yes"])
         .arg("--cluster-config-file")
@@ -171,6 +193,16 @@ impl RedisCluster {
     /// needs at least 3 masters), creates the cluster with `redis-cli --cluster
     /// create` and waits until it is ok everywhere ([`Self::wait_ok`]).
     pub fn start(masters: usize, replicas_per_master: usize) -> Self {
+        Self::start_with(masters, replicas_per_master, None)
+    }
+
+    /// As [`Self::start`], a TLS cluster (`tls-cluster yes`, created with
+    /// `redis-cli --tls --cluster create` on the TLS ports).
+    pub fn start_tls(masters: usize, replicas_per_master: usize, tls: ClusterTls) -> Self {
+        Self::start_with(masters, replicas_per_master, Some(tls))
+    }
+
+    fn start_with(masters: usize, replicas_per_master: usize, tls: Option<ClusterTls>) -> Self {
         assert!(masters >= 3, "redis-cli --cluster create needs at least 3 masters");
         let began = Instant::now();
         let n = masters * (1 + replicas_per_master);
@@ -180,15 +212,15 @@ impl RedisCluster {
             CLUSTERS.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&root);
-        let mut cluster = Self { nodes: Vec::with_capacity(n), root, startup: Duration::ZERO };
+        let mut cluster = Self { nodes: Vec::with_capacity(n), root, tls, startup: Duration::ZERO };
         for _ in 0..n {
             let node = cluster.start_node();
             cluster.nodes.push(node);
         }
-        let mut create = Command::new("redis-cli");
+        let mut create = cluster.cli();
         create.arg("--cluster").arg("create");
-        for node in &cluster.nodes {
-            create.arg(format!("127.0.0.1:{}", node.port));
+        for i in 0..n {
+            create.arg(format!("127.0.0.1:{}", cluster.cli_port(i)));
         }
         create.args(["--cluster-replicas", &replicas_per_master.to_string(), "--cluster-yes"]);
         let out = create.stdin(Stdio::null()).output().expect("redis-cli must be installed");
@@ -208,11 +240,14 @@ impl RedisCluster {
     fn start_node(&self) -> Node {
         for _attempt in 0..5 {
             let (port, bus_port) = two_free_ports();
+            let tls_port = if self.tls.is_some() { free_port() } else { 0 };
             let dir = self.root.join(format!("node-{port}"));
             std::fs::create_dir_all(&dir).expect("create the node's directory");
-            let mut child = spawn_node(port, bus_port, &dir);
+            let tls = self.tls.as_ref().map(|t| (t, tls_port));
+            let mut child = spawn_node(port, bus_port, &dir, tls);
             if wait_answers(port, &mut child) {
-                return Node { port, bus_port, dir, id: String::new(), child: Some(child) };
+                let id = String::new();
+                return Node { port, bus_port, tls_port, dir, id, child: Some(child) };
             }
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -228,7 +263,8 @@ impl RedisCluster {
             "CLUSTER",
             "MEET",
             "127.0.0.1",
-            &node.port.to_string(),
+            // A TLS cluster's nodes know each other by their TLS ports.
+            &(if node.tls_port != 0 { node.tls_port } else { node.port }).to_string(),
             &node.bus_port.to_string(),
         ]);
         assert_eq!(reply, "+OK\r\n", "CLUSTER MEET");
@@ -246,6 +282,35 @@ impl RedisCluster {
 
     pub fn port(&self, node: usize) -> u16 {
         self.nodes[node].port
+    }
+
+    /// A node's TLS port (0 unless a TLS cluster).
+    pub fn tls_port(&self, node: usize) -> u16 {
+        self.nodes[node].tls_port
+    }
+
+    /// The index of the node whose TLS port is `port`.
+    pub fn index_of_tls_port(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.tls_port != 0 && n.tls_port == port)
+    }
+
+    /// The port redis-cli's `--cluster` commands reach a node on: its TLS one
+    /// in a TLS cluster (the ports the nodes announce to TLS clients, and the
+    /// ones MIGRATE, which goes over TLS then, must be given).
+    fn cli_port(&self, node: usize) -> u16 {
+        match self.nodes[node].tls_port {
+            0 => self.nodes[node].port,
+            p => p,
+        }
+    }
+
+    /// `redis-cli`, with `--tls` and the certificates in a TLS cluster.
+    fn cli(&self) -> Command {
+        let mut cli = Command::new("redis-cli");
+        if let Some(t) = &self.tls {
+            cli.args(["--tls", "--cacert", &t.ca, "--cert", &t.cert, "--key", &t.key]);
+        }
+        cli
     }
 
     pub fn id(&self, node: usize) -> &str {
@@ -290,6 +355,14 @@ impl RedisCluster {
     /// `redis://` and [`Self::seeds`]: the value of hotcache's `--cluster`.
     pub fn url(&self) -> String {
         format!("redis://{}", self.seeds())
+    }
+
+    /// A TLS cluster's masters as `rediss://` and their TLS ports.
+    pub fn tls_url(&self) -> String {
+        let masters = self.masters();
+        let seeds: Vec<String> =
+            masters.iter().map(|&i| format!("127.0.0.1:{}", self.tls_port(i))).collect();
+        format!("rediss://{}", seeds.join(","))
     }
 
     /// Every node with its role as the node itself reports it (a killed node:
@@ -401,9 +474,10 @@ impl RedisCluster {
         self.kill(node);
         let (port, bus_port, dir) =
             (self.nodes[node].port, self.nodes[node].bus_port, self.nodes[node].dir.clone());
+        let tls = self.tls.as_ref().map(|t| (t, self.nodes[node].tls_port));
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            let mut child = spawn_node(port, bus_port, &dir);
+            let mut child = spawn_node(port, bus_port, &dir, tls);
             if wait_answers(port, &mut child) {
                 self.nodes[node].child = Some(child);
                 return;
@@ -483,8 +557,9 @@ impl RedisCluster {
             self.root.join(format!("reshard-{}.log", RESHARDS.fetch_add(1, Ordering::Relaxed)));
         let out = std::fs::File::create(&log).expect("create the reshard log");
         let err = out.try_clone().expect("clone the reshard log");
-        let child = Command::new("redis-cli")
-            .args(["--cluster", "reshard", &format!("127.0.0.1:{}", self.port(from))])
+        let child = self
+            .cli()
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{}", self.cli_port(from))])
             .args(["--cluster-from", self.id(from), "--cluster-to", self.id(to)])
             .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())

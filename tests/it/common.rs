@@ -293,9 +293,23 @@ impl Drop for Hotcache {
     }
 }
 
-/// A blocking RESP client that returns replies as raw bytes.
-pub struct RawClient {
-    pub stream: TcpStream,
+/// What a [`RawClient`] talks over: a socket, or a TLS session on one
+/// (`tls::harness`).
+pub trait ClientStream: Read + Write {
+    /// The socket under it (for read timeouts).
+    fn socket(&self) -> &TcpStream;
+}
+
+impl ClientStream for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+/// A blocking RESP client that returns replies as raw bytes, over plain TCP
+/// or (`S` = a TLS stream, `tls::harness::TlsClient`) TLS.
+pub struct RawClient<S: ClientStream = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
     framer: ReplyFramer,
 }
@@ -317,19 +331,27 @@ impl RawClient {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_nodelay(true)?;
-        Ok(Self { stream, buf: Vec::new(), framer: ReplyFramer::new() })
+        Ok(Self::over(stream))
     }
 
     pub fn connect(port: u16) -> Self {
         Self::try_connect(port).unwrap_or_else(|e| panic!("connect to {port}: {e}"))
     }
+}
+
+impl<S: ClientStream> RawClient<S> {
+    /// A client over a stream already connected.
+    pub fn over(stream: S) -> Self {
+        Self { stream, buf: Vec::new(), framer: ReplyFramer::new() }
+    }
 
     pub fn set_timeout(&self, d: Duration) {
-        self.stream.set_read_timeout(Some(d)).expect("set timeout");
+        self.stream.socket().set_read_timeout(Some(d)).expect("set timeout");
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
+        self.stream.flush().expect("flush");
     }
 
     /// Reads one whole reply frame.
@@ -360,6 +382,8 @@ impl RawClient {
 
     pub fn try_cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Vec<u8>> {
         self.stream.write_all(&encode(args))?;
+        // A TLS write may stay in the session until flushed.
+        self.stream.flush()?;
         self.try_read_reply()
     }
 
@@ -380,16 +404,25 @@ impl RawClient {
         String::from_utf8_lossy(&self.cmd(args)).into_owned()
     }
 
-    /// True once the peer has closed the connection (reads EOF within `wait`).
+    /// True once the peer has closed the connection within `wait` (EOF, a
+    /// TLS close_notify or alert, a reset); false if nothing came.
     pub fn is_closed(&mut self, wait: Duration) -> bool {
-        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        self.set_timeout(wait);
         let mut b = [0u8; 1024];
         loop {
             match self.stream.read(&mut b) {
                 Ok(0) => return true,
                 Ok(n) => self.buf.extend_from_slice(&b[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
             }
         }
     }

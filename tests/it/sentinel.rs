@@ -14,7 +14,7 @@
 //! waits for each to be ready (a sentinel that knows the replica, a replica
 //! in sync), never for a fixed time.
 
-mod failover;
+pub(crate) mod failover;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use crate::common::{Hotcache, RawClient, RedisServer, free_port};
 
 /// The name the sentinels monitor the master by.
-const NAME: &str = "mymaster";
+pub(crate) const NAME: &str = "mymaster";
 
 /// Waits until `f` holds, polling; panics with `what` after `limit`.
-fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+pub(crate) fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     loop {
         if f() {
@@ -38,12 +38,12 @@ fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duratio
 }
 
 /// A field of an INFO text, as a string.
-fn info_str(info: &str, field: &str) -> Option<String> {
+pub(crate) fn info_str(info: &str, field: &str) -> Option<String> {
     info.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).map(|v| v.trim().to_string())
 }
 
 /// A field of hotcache's `INFO hotcache`.
-fn hc_info(c: &mut RawClient, field: &str) -> String {
+pub(crate) fn hc_info(c: &mut RawClient, field: &str) -> String {
     let info = c.cmd_str(&["INFO", "hotcache"]);
     info_str(&info, field).unwrap_or_else(|| panic!("{field} not in INFO:\n{info}"))
 }
@@ -190,14 +190,14 @@ fn master_and_replica_with(password: Option<&str>) -> (RedisServer, RedisServer)
 }
 
 /// hotcache behind the sentinel at `sentinel` (`host:port`).
-fn hotcache_behind(sentinel: &str, extra: &[&str]) -> Hotcache {
+pub(crate) fn hotcache_behind(sentinel: &str, extra: &[&str]) -> Hotcache {
     let mut args = vec!["--sentinel", sentinel, "--sentinel-master", NAME, "--threads", "2"];
     args.extend_from_slice(extra);
     Hotcache::start(&args)
 }
 
 /// Waits until hotcache names `port` as its master.
-fn wait_master(hc: &mut RawClient, port: u16, limit: Duration) -> Duration {
+pub(crate) fn wait_master(hc: &mut RawClient, port: u16, limit: Duration) -> Duration {
     let want = format!("127.0.0.1:{port}");
     wait_for(limit, &format!("hotcache follows the master to {want}"), || {
         hc_info(hc, "sentinel_master") == want

@@ -145,8 +145,7 @@ impl SentinelConns {
             db: s.db,
             // READONLY is a cluster command; a standalone replica reads as is.
             readonly: false,
-            // Sentinel over TLS is not supported yet (README).
-            tls: None,
+            tls: s.node_tls.clone(),
         });
         let breaker = s.breaker(addr);
         let stats = self.common.metrics.nodes.node(addr, Some(breaker.clone()));

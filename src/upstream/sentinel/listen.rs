@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::query::{Conn, host_port};
 use super::{Cause, Sentinel};
+use crate::tls::UpstreamTls;
 use crate::upstream::cluster::topology::Value;
 use std::sync::Arc;
 
@@ -115,8 +116,9 @@ pub(super) fn run(weak: Weak<Sentinel>, index: usize) {
         let Some(s) = weak.upgrade() else { return };
         let addr = s.addrs[index].clone();
         let (auth, timeout, name) = (s.auth.clone(), s.query_timeout(), s.name.clone());
+        let tls = s.sentinel_tls.clone();
         drop(s);
-        match subscribe(&addr, &auth, timeout) {
+        match subscribe(&addr, tls.as_deref(), &auth, timeout) {
             Ok(conn) => {
                 backoff = BACKOFF_MIN;
                 let Some(s) = weak.upgrade() else { return };
@@ -139,8 +141,13 @@ pub(super) fn run(weak: Weak<Sentinel>, index: usize) {
 }
 
 /// Connects and subscribes to [`CHANNELS`].
-fn subscribe(addr: &str, auth: &super::query::Auth, timeout: Duration) -> Result<Conn, String> {
-    let mut c = Conn::open(addr, auth, timeout)?;
+fn subscribe(
+    addr: &str,
+    tls: Option<&UpstreamTls>,
+    auth: &super::query::Auth,
+    timeout: Duration,
+) -> Result<Conn, String> {
+    let mut c = Conn::open(addr, tls, auth, timeout)?;
     let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
     args.extend(CHANNELS.iter().map(|c| c.as_bytes()));
     c.send(&args)?;

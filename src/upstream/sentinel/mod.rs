@@ -41,6 +41,13 @@
 //! commands Redis flags read-only, still go to the old master: it has every
 //! acknowledged write.
 //!
+//! # TLS
+//!
+//! A `rediss://` `sentinel` URL reaches the master and replicas over TLS
+//! ([`Sentinel::node_tls`]: every thread's connections, and the tracking
+//! streams); the sentinels are reached over TLS by `sentinel-tls` (by default,
+//! the same scheme). Both use the `upstream-tls-*` settings.
+//!
 //! # The cache
 //!
 //! When the master (or, with replica reads, a replica) changes, everything
@@ -67,6 +74,7 @@ pub(super) use conns::SentinelConns;
 use crate::cache::{Epochs, TrackingState};
 use crate::config::Config;
 use crate::resilience::Breaker;
+use crate::tls::UpstreamTls;
 use crate::upstream::upstream_error;
 
 /// The sentinels are asked again this often even when nothing asks.
@@ -159,6 +167,10 @@ pub struct Sentinel {
     pub user: Option<String>,
     pub password: Option<String>,
     pub db: u32,
+    /// TLS to the master and replicas (`rediss://`).
+    pub node_tls: Option<Arc<UpstreamTls>>,
+    /// TLS to the sentinels (`sentinel-tls`).
+    sentinel_tls: Option<Arc<UpstreamTls>>,
     topology: RwLock<Arc<Topology>>,
     /// Bumped (Release) after each new topology is stored.
     version: AtomicU64,
@@ -188,14 +200,16 @@ pub struct Sentinel {
 impl Sentinel {
     /// Asks the sentinels for the master (once, now: hotcache starts serving
     /// even if none answers, answering errors until one does) and starts the
-    /// resolver and a listener per sentinel.
+    /// resolver and a listener per sentinel. `tls`: the `upstream-tls-*`
+    /// settings loaded, if anything is reached over TLS.
     pub fn start(
         config: &Config,
         epochs: Arc<Epochs>,
         tracking: Option<Arc<TrackingState>>,
         threads: usize,
+        tls: Option<Arc<UpstreamTls>>,
     ) -> std::io::Result<Arc<Self>> {
-        let (sentinel, rx) = Self::new(config, epochs, tracking, threads);
+        let (sentinel, rx) = Self::new(config, epochs, tracking, threads, tls);
         sentinel.resolve();
         if sentinel.topology().master.is_none() {
             tracing::warn!(master = %sentinel.name, error = %sentinel.last_error(),
@@ -221,6 +235,7 @@ impl Sentinel {
         epochs: Arc<Epochs>,
         tracking: Option<Arc<TrackingState>>,
         threads: usize,
+        tls: Option<Arc<UpstreamTls>>,
     ) -> (Arc<Self>, Receiver<()>) {
         let (tx, rx) = sync_channel(1);
         let s = &config.sentinel;
@@ -235,6 +250,8 @@ impl Sentinel {
             user: s.user.clone(),
             password: s.password.clone(),
             db: s.db,
+            node_tls: tls.clone().filter(|_| s.tls),
+            sentinel_tls: tls.filter(|_| config.sentinel_tls()),
             topology: RwLock::new(Arc::new(Topology::default())),
             version: AtomicU64::new(0),
             changed: watch::Sender::new(0),
@@ -312,7 +329,8 @@ impl Sentinel {
                 .iter()
                 .map(|addr| {
                     scope.spawn(move || {
-                        query::ask(addr, &self.name, &self.auth, self.replicas, timeout)
+                        let tls = self.sentinel_tls.as_deref();
+                        query::ask(addr, tls, &self.name, &self.auth, self.replicas, timeout)
                     })
                 })
                 .collect();
@@ -630,7 +648,8 @@ mod tests {
     fn sentinel_at(m: &str) -> Arc<Sentinel> {
         let config = Config { sentinel_master: "mm".into(), ..Config::default() };
         let epochs = Arc::new(Epochs::new(4));
-        let (s, _rx) = Sentinel::new(&config, epochs, Some(Arc::new(TrackingState::new(1))), 1);
+        let (s, _rx) =
+            Sentinel::new(&config, epochs, Some(Arc::new(TrackingState::new(1))), 1, None);
         let mut st = s.state.lock().expect("state");
         s.install(&mut st, Topology { master: Some(a(m)), ..Topology::default() });
         st.epoch = 3;
@@ -706,7 +725,7 @@ mod tests {
         let config = Config { sentinel_master: "mm".into(), ..Config::default() };
         let epochs = Arc::new(Epochs::new(4));
         let stamp = epochs.stamp(b"k");
-        let (s, _rx) = Sentinel::new(&config, epochs.clone(), None, 2);
+        let (s, _rx) = Sentinel::new(&config, epochs.clone(), None, 2, None);
         let mut st = s.state.lock().expect("state");
         s.install(&mut st, Topology { master: Some(a("m:1")), ..Topology::default() });
         drop(st);

@@ -3,13 +3,13 @@
 //! hotcache asks, and what their replies mean.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::protocol::{FrameKind, ReplyFramer, Request};
+use crate::tls::{BlockingStream, UpstreamTls, connect_blocking};
 use crate::upstream::cluster::topology::{Value, parse};
 
 /// The sentinels' own credentials (`sentinel-username`, `sentinel-password`).
@@ -42,26 +42,23 @@ pub(super) fn host_port(ip: &str, port: &str) -> Arc<str> {
     }
 }
 
-/// A blocking connection to a sentinel.
+/// A blocking connection to a sentinel (over TLS with `sentinel-tls`).
 pub(super) struct Conn {
-    stream: TcpStream,
+    stream: BlockingStream,
     buf: BytesMut,
     framer: ReplyFramer,
 }
 
 impl Conn {
-    /// Connects within `timeout`, and AUTHs if the sentinels need it. Reads
-    /// wait at most `timeout` too.
-    pub fn open(addr: &str, auth: &Auth, timeout: Duration) -> Result<Self, String> {
-        let sock = addr
-            .to_socket_addrs()
-            .map_err(|e| e.to_string())?
-            .next()
-            .ok_or_else(|| format!("{addr} resolves to nothing"))?;
-        let stream = TcpStream::connect_timeout(&sock, timeout).map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    /// Connects (and, with `tls`, shakes hands) within `timeout`, and AUTHs
+    /// if the sentinels need it. Reads wait at most `timeout` too.
+    pub fn open(
+        addr: &str,
+        tls: Option<&UpstreamTls>,
+        auth: &Auth,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let stream = connect_blocking(addr, tls, timeout)?;
         let mut conn = Self { stream, buf: BytesMut::new(), framer: ReplyFramer::new() };
         if let Some(p) = &auth.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
@@ -80,13 +77,15 @@ impl Conn {
 
     /// How long a read waits from now on.
     pub fn set_read_timeout(&self, t: Duration) -> Result<(), String> {
-        self.stream.set_read_timeout(Some(t)).map_err(|e| e.to_string())
+        self.stream.set_read_timeout(t).map_err(|e| e.to_string())
     }
 
     /// Sends one command.
     pub fn send(&mut self, args: &[&[u8]]) -> Result<(), String> {
         let req = Request::from_args(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
-        self.stream.write_all(&req.frame).map_err(|e| e.to_string())
+        self.stream.write_all(&req.frame).map_err(|e| e.to_string())?;
+        // A TLS write may stay in the session until flushed.
+        self.stream.flush().map_err(|e| e.to_string())
     }
 
     /// Waits for the next frame (within the read timeout: an error past it).
@@ -131,12 +130,13 @@ impl Conn {
 /// the name.
 pub(super) fn ask(
     addr: &str,
+    tls: Option<&UpstreamTls>,
     name: &str,
     auth: &Auth,
     replicas: bool,
     timeout: Duration,
 ) -> Result<Option<Answer>, String> {
-    let mut c = Conn::open(addr, auth, timeout)?;
+    let mut c = Conn::open(addr, tls, auth, timeout)?;
     c.send(&[b"SENTINEL", b"get-master-addr-by-name", name.as_bytes()])?;
     c.send(&[b"SENTINEL", b"master", name.as_bytes()])?;
     if replicas {

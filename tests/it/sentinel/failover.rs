@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use super::{NAME, SentinelProc, hc_info, hotcache_behind, master_and_replica, wait_for};
-use crate::common::RawClient;
+use crate::common::{Hotcache, RawClient, RedisServer};
 
 /// One INCR through hotcache: when it was sent, and its value or error.
 struct Incr {
@@ -81,9 +81,36 @@ fn failover_under_incr_stream() {
     let sentinel = SentinelProc::start(master.port, 5000);
     sentinel.wait_replica(replica.port);
     let hc = hotcache_behind(&sentinel.addr(), &["--cache-mode", "all", "--cache-ttl", "60000"]);
+    followed_through_failover(&Set {
+        master: &master,
+        replica: &replica,
+        named: (master.port, replica.port),
+        sentinel: &sentinel,
+        hc: &hc,
+    });
+}
+
+/// A master, its replica, a sentinel monitoring them, and hotcache behind it
+/// (caching every read, for a minute).
+pub struct Set<'a> {
+    /// The servers, reached by the test on their plain ports.
+    pub master: &'a RedisServer,
+    pub replica: &'a RedisServer,
+    /// The master's and the replica's ports as the sentinel names them (their
+    /// TLS ports in `tls::sentinel`).
+    pub named: (u16, u16),
+    /// Its plain port is the test's: events, `SENTINEL FAILOVER`.
+    pub sentinel: &'a SentinelProc,
+    pub hc: &'a Hotcache,
+}
+
+/// `SENTINEL FAILOVER` under INCRs, checked SETs and GETs through hotcache:
+/// what the module doc says.
+pub fn followed_through_failover(set: &Set) {
+    let Set { master, replica, sentinel, hc, .. } = *set;
     let mut info = hc.client();
-    let old = format!("127.0.0.1:{}", master.port);
-    let new = format!("127.0.0.1:{}", replica.port);
+    let old = format!("127.0.0.1:{}", set.named.0);
+    let new = format!("127.0.0.1:{}", set.named.1);
     wait_for(Duration::from_secs(5), "hotcache follows the master", || {
         hc_info(&mut info, "sentinel_master") == old && hc_info(&mut info, "cache_tracking") == "up"
     });

@@ -20,7 +20,7 @@ fn upstream(redis: &RedisServer) -> Vec<String> {
 
 /// True if a client that connects as `opts` is answered PONG.
 fn pongs(port: u16, opts: &TlsOpts) -> bool {
-    TlsClient::try_connect(port, opts)
+    TlsClient::try_tls(port, opts)
         .and_then(|mut c| c.try_cmd(&["PING"]))
         .is_ok_and(|r| r == b"+PONG\r\n")
 }
@@ -94,7 +94,7 @@ fn port_zero_serves_tls_only() {
     args.extend(upstream(&redis));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let hc = Hotcache::start_exact(&args, tls_port, || pongs(tls_port, &TlsOpts::anonymous()));
-    let mut c = TlsClient::connect(hc.port, &TlsOpts::anonymous());
+    let mut c = TlsClient::tls(hc.port, &TlsOpts::anonymous());
     assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
     // Plain RESP on the TLS port is not a TLS handshake: no reply, closed.
@@ -126,7 +126,7 @@ fn auth_clients_yes_optional_no() {
     assert!(!pongs(port, &rogue), "a certificate of another CA");
     assert!(pongs(port, &ours));
     // A refused client gets no reply at all: the session ends with an alert.
-    let refused = TlsClient::try_connect(port, &none).and_then(|mut c| c.try_cmd(&["PING"]));
+    let refused = TlsClient::try_tls(port, &none).and_then(|mut c| c.try_cmd(&["PING"]));
     let e = refused.expect_err("refused");
     assert!(e.to_string().contains("CertificateRequired"), "{e}");
     let mut admin = hc.client();
@@ -262,7 +262,7 @@ fn protocols_and_ciphers() {
             .map(String::from),
     );
     let hc = TlsHotcache::start("no", &extra);
-    let c = TlsClient::connect(hc.tls_port, &TlsOpts::anonymous());
+    let c = TlsClient::tls(hc.tls_port, &TlsOpts::anonymous());
     assert_eq!(c.stream.conn.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
     assert_eq!(
         c.stream.conn.negotiated_cipher_suite().map(|s| s.suite()),
@@ -275,7 +275,7 @@ fn protocols_and_ciphers() {
         admin.cmd_str(&["CONFIG", "SET", &format!("hotcache.{name}"), value])
     };
     assert_eq!(set(&mut admin, "tls-protocols", "TLSv1.3"), "+OK\r\n");
-    let c = TlsClient::connect(hc.tls_port, &tls13_only);
+    let c = TlsClient::tls(hc.tls_port, &tls13_only);
     assert_eq!(c.stream.conn.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
     for (name, value) in [("tls-protocols", "SSLv3"), ("tls-ciphersuites", "TLS_NOPE")] {
         assert_eq!(
@@ -306,8 +306,8 @@ fn maxclients_refusal_over_tls() {
     // The harness's readiness probe may still be leaving: wait until two fit.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (mut a, mut b) = loop {
-        let a = TlsClient::connect(hc.tls_port, &TlsOpts::anonymous());
-        let b = TlsClient::connect(hc.tls_port, &TlsOpts::anonymous());
+        let a = TlsClient::tls(hc.tls_port, &TlsOpts::anonymous());
+        let b = TlsClient::tls(hc.tls_port, &TlsOpts::anonymous());
         let (mut a, mut b) = (a, b);
         if a.try_cmd(&["PING"]).is_ok_and(|r| r == b"+PONG\r\n")
             && b.try_cmd(&["PING"]).is_ok_and(|r| r == b"+PONG\r\n")
@@ -317,7 +317,7 @@ fn maxclients_refusal_over_tls() {
         assert!(Instant::now() < deadline, "two clients never fit");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut third = TlsClient::connect(hc.tls_port, &TlsOpts::anonymous());
+    let mut third = TlsClient::tls(hc.tls_port, &TlsOpts::anonymous());
     assert_eq!(third.read_reply(), b"-ERR max number of clients reached\r\n");
     assert!(third.is_closed(Duration::from_secs(5)));
     assert_eq!(a.cmd(&["PING"]), b"+PONG\r\n");
@@ -332,7 +332,7 @@ fn graceful_shutdown_over_tls() {
     let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
     let mut hc = TlsHotcache::start("no", &upstream(&redis));
     let mut clients: Vec<_> =
-        (0..4).map(|_| TlsClient::connect(hc.tls_port, &TlsOpts::anonymous())).collect();
+        (0..4).map(|_| TlsClient::tls(hc.tls_port, &TlsOpts::anonymous())).collect();
     for (i, c) in clients.iter_mut().enumerate() {
         let mut batch = Vec::new();
         for j in 0..2000 {

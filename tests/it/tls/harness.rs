@@ -1,19 +1,17 @@
 //! What the TLS tests share: certificates made with the openssl CLI (once per
 //! test process), redis-server with a TLS port, hotcache with one, and a
-//! blocking TLS client that returns replies as raw bytes (as `RawClient`).
+//! blocking TLS client that returns replies as raw bytes (`RawClient` over TLS).
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hotcache::protocol::ReplyFramer;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use crate::common::{Hotcache, RedisServer, encode, free_port};
+use crate::common::{ClientStream, Hotcache, RawClient, RedisServer, free_port};
 
 /// The passphrase of `server-enc.key`.
 pub const KEY_PASS: &str = "s3cret pass";
@@ -238,7 +236,7 @@ impl TlsHotcache {
 
     /// A client with the CA's client certificate.
     pub fn client(&self) -> TlsClient {
-        TlsClient::connect(self.tls_port, &TlsOpts::with_cert("client"))
+        TlsClient::tls(self.tls_port, &TlsOpts::with_cert("client"))
     }
 }
 
@@ -299,17 +297,23 @@ impl TlsOpts {
     }
 }
 
-/// A blocking TLS RESP client that returns replies as raw bytes.
-pub struct TlsClient {
-    pub stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    buf: Vec<u8>,
-    framer: ReplyFramer,
+/// The stream of a [`TlsClient`].
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+impl ClientStream for TlsStream {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
 }
 
-impl TlsClient {
+/// A blocking TLS RESP client that returns replies as raw bytes: the common
+/// `RawClient` over a TLS session.
+pub type TlsClient = RawClient<TlsStream>;
+
+impl RawClient<TlsStream> {
     /// Connects and completes the handshake (from the client's side: with TLS
     /// 1.3 a server that refuses the client's certificate says so after).
-    pub fn try_connect(port: u16, opts: &TlsOpts) -> std::io::Result<Self> {
+    pub fn try_tls(port: u16, opts: &TlsOpts) -> std::io::Result<Self> {
         let mut tcp = TcpStream::connect(("127.0.0.1", port))?;
         tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
         tcp.set_nodelay(true)?;
@@ -319,15 +323,11 @@ impl TlsClient {
         while conn.is_handshaking() {
             conn.complete_io(&mut tcp)?;
         }
-        Ok(Self {
-            stream: rustls::StreamOwned::new(conn, tcp),
-            buf: Vec::new(),
-            framer: ReplyFramer::new(),
-        })
+        Ok(Self::over(rustls::StreamOwned::new(conn, tcp)))
     }
 
-    pub fn connect(port: u16, opts: &TlsOpts) -> Self {
-        Self::try_connect(port, opts).unwrap_or_else(|e| panic!("TLS connect to {port}: {e}"))
+    pub fn tls(port: u16, opts: &TlsOpts) -> Self {
+        Self::try_tls(port, opts).unwrap_or_else(|e| panic!("TLS connect to {port}: {e}"))
     }
 
     /// The certificate the server showed, as DER.
@@ -338,66 +338,6 @@ impl TlsClient {
             .and_then(|c| c.first())
             .expect("a server certificate")
             .to_vec()
-    }
-
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
-        self.stream.flush().expect("flush");
-    }
-
-    pub fn try_read_reply(&mut self) -> std::io::Result<Vec<u8>> {
-        loop {
-            match self.framer.next_frame(&self.buf) {
-                Ok(Some((n, _))) => return Ok(self.buf.drain(..n).collect()),
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        e.to_string(),
-                    ));
-                }
-            }
-            let mut chunk = [0u8; 65536];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    pub fn read_reply(&mut self) -> Vec<u8> {
-        self.try_read_reply().expect("read reply")
-    }
-
-    pub fn try_cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Vec<u8>> {
-        self.stream.write_all(&encode(args))?;
-        self.stream.flush()?;
-        self.try_read_reply()
-    }
-
-    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
-        self.try_cmd(args).unwrap_or_else(|e| panic!("TLS command: {e}"))
-    }
-
-    pub fn cmd_str<A: AsRef<[u8]>>(&mut self, args: &[A]) -> String {
-        String::from_utf8_lossy(&self.cmd(args)).into_owned()
-    }
-
-    /// True once the server has closed the connection (EOF, a close_notify,
-    /// or a reset) within `wait`.
-    pub fn is_closed(&mut self, wait: Duration) -> bool {
-        self.stream.sock.set_read_timeout(Some(wait)).expect("timeout");
-        let mut b = [0u8; 1024];
-        loop {
-            match self.stream.read(&mut b) {
-                Ok(0) => return true,
-                Ok(n) => self.buf.extend_from_slice(&b[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
-                Err(_) => return true,
-            }
-        }
     }
 }
 
