@@ -105,7 +105,8 @@ measure() {
   est=$(rinfo "$port" hotcache client_tracking_memory)
   keys=$(rinfo "$port" stats tracking_total_keys)
   items=$(rinfo "$port" stats tracking_total_items)
-  conns=$(rinfo "$port" clients connected_clients)
+  # hotcache's own count is in its section (INFO clients is Redis's).
+  conns=$(rinfo "$port" "$([ "$target" = hotcache ] && echo hotcache || echo clients)" connected_clients)
   echo done >&"${CLIENTS_PROC[1]}"
   wait "$CLIENTS_PROC_PID" 2>/dev/null || true
   echo "{\"target\":\"$target\",\"layout\":\"$layout\",\"tracking\":$tracking,\"clients\":$conns,\

@@ -42,11 +42,14 @@ const IN_FLIGHT: u64 = u64::MAX;
 pub struct WriteTimes {
     base: Instant,
     at: Vec<AtomicU64>,
+    /// When the last SET of the key was sent (0: never).
+    sent: Vec<AtomicU64>,
 }
 
 impl WriteTimes {
     pub fn new(keys: u64) -> Self {
-        Self { base: Instant::now(), at: (0..keys).map(|_| AtomicU64::new(0)).collect() }
+        let slots = || (0..keys).map(|_| AtomicU64::new(0)).collect();
+        Self { base: Instant::now(), at: slots(), sent: slots() }
     }
 
     fn ns(&self, t: Instant) -> u64 {
@@ -54,9 +57,18 @@ impl WriteTimes {
     }
 
     // Relaxed: each slot is one independent timestamp; no other memory hangs on it.
-    fn sending(&self, k: u64) {
-        if let Some(a) = self.at.get(k as usize) {
+    fn sending(&self, k: u64, t: Instant) {
+        if let (Some(a), Some(s)) = (self.at.get(k as usize), self.sent.get(k as usize)) {
             a.store(IN_FLIGHT, Ordering::Relaxed);
+            s.store(self.ns(t), Ordering::Relaxed);
+        }
+    }
+
+    /// The time from the last SET of `k` being sent to a push for it at `t`.
+    fn since_sent(&self, k: u64, t: Instant) -> Option<u64> {
+        match self.sent.get(k as usize)?.load(Ordering::Relaxed) {
+            0 => None,
+            w => Some(self.ns(t).saturating_sub(w)),
         }
     }
 
@@ -109,8 +121,10 @@ pub struct TrackStats {
     pub unattributed: u64,
     /// Request latency, ns.
     pub latency: Histogram<u64>,
-    /// Fan-out time, ns.
+    /// Fan-out time from the SET's reply, ns (1: the push came first).
     pub fan_out: Histogram<u64>,
+    /// Fan-out time from the SET being sent, ns.
+    pub from_send: Histogram<u64>,
     /// Every request sent from the first connect on (setup and warmup included),
     /// for CPU per request measured around the whole process.
     pub sent_total: u64,
@@ -134,6 +148,7 @@ impl TrackStats {
             unattributed: 0,
             latency: histogram(),
             fan_out: histogram(),
+            from_send: histogram(),
             sent_total: 0,
             failures: Vec::new(),
         }
@@ -155,6 +170,7 @@ impl TrackStats {
         // Same bounds on both sides: adding cannot go out of range.
         let _ = self.latency.add(&o.latency);
         let _ = self.fan_out.add(&o.fan_out);
+        let _ = self.from_send.add(&o.from_send);
         self.sent_total += o.sent_total;
         self.failures.extend(o.failures.iter().cloned());
     }
@@ -192,6 +208,9 @@ impl TrackStats {
                 "p50_ms": ms(&self.fan_out, 0.5),
                 "p99_ms": ms(&self.fan_out, 0.99),
                 "max_ms": if self.fan_out.is_empty() { 0.0 } else { self.fan_out.max() as f64 / 1e6 },
+                "from_send_p50_ms": ms(&self.from_send, 0.5),
+                "from_send_p99_ms": ms(&self.from_send, 0.99),
+                "from_send_max_ms": if self.from_send.is_empty() { 0.0 } else { self.from_send.max() as f64 / 1e6 },
             },
             "sent_total": self.sent_total,
             "connection_failures": self.failures,
@@ -207,7 +226,8 @@ impl TrackStats {
              errors      {}\n\
              latency ms  p50 {:.3}  p99 {:.3}  max {:.3}\n\
              pushes      {} ({} null), {} keys invalidated\n\
-             fan-out ms  p50 {:.3}  p99 {:.3}  max {:.3} ({} timed, {} before the writer's reply, {} unattributed)\n",
+             fan-out ms  p50 {:.3}  p99 {:.3}  max {:.3} from the SET's reply ({} timed, {} before it, {} unattributed)\n\
+             fan-out ms  p50 {:.3}  p99 {:.3}  max {:.3} from the SET being sent\n",
             j["requests_per_sec"].as_f64().unwrap_or(0.0),
             self.gets,
             self.sets,
@@ -228,6 +248,9 @@ impl TrackStats {
             f["timed"],
             self.before_reply,
             self.unattributed,
+            f["from_send_p50_ms"].as_f64().unwrap_or(0.0),
+            f["from_send_p99_ms"].as_f64().unwrap_or(0.0),
+            f["from_send_max_ms"].as_f64().unwrap_or(0.0),
         )
     }
 }
@@ -335,7 +358,7 @@ pub async fn run(
                 }
                 if op == Op::Set {
                     local.remove(&key);
-                    writes.sending(key);
+                    writes.sending(key, Instant::now());
                 }
                 wbuf.clear();
                 work.encode_key(op, key, &mut wbuf);
@@ -374,6 +397,9 @@ pub async fn run(
                                     let own = matches!(&pending, Some(p) if p.op == Op::Set && p.key == k);
                                     if !measuring || own {
                                         continue;
+                                    }
+                                    if let Some(ns) = writes.since_sent(k, at) {
+                                        s.from_send.saturating_record(ns.max(1));
                                     }
                                     match writes.fan_out(k, at) {
                                         FanOut::Unattributed => s.unattributed += 1,
@@ -462,13 +488,14 @@ mod tests {
         let w = WriteTimes::new(4);
         let t0 = w.base + Duration::from_millis(5);
         assert!(matches!(w.fan_out(1, t0), FanOut::Unattributed));
-        w.sending(1);
+        w.sending(1, t0);
         assert!(matches!(w.fan_out(1, t0), FanOut::BeforeReply));
         w.replied(1, t0);
         let FanOut::After(ns) = w.fan_out(1, t0 + Duration::from_millis(2)) else {
             panic!("not timed")
         };
         assert_eq!(ns, 2_000_000);
+        assert_eq!(w.since_sent(1, t0 + Duration::from_millis(3)), Some(3_000_000));
         assert!(matches!(w.fan_out(99, t0), FanOut::Unattributed));
     }
 }
