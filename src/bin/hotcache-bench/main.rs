@@ -257,11 +257,10 @@ fn run_tracking(opts: Options) -> Result<ExitCode, String> {
                     }
                     let _ = ready.send(Ok(()));
                     drop(ready);
-                    let (measure_start, end) =
-                        match start.wait_for(Option::is_some).await.ok()?.clone() {
-                            Some(Ok(times)) => times,
-                            _ => return None,
-                        };
+                    let (measure_start, end) = match *start.wait_for(Option::is_some).await.ok()? {
+                        Some(Ok(times)) => times,
+                        _ => return None,
+                    };
                     let tasks: Vec<_> = conns
                         .into_iter()
                         .map(|(conn, work)| {

@@ -292,7 +292,7 @@ impl Conn {
     async fn reply(&mut self) -> Result<Vec<u8>, String> {
         loop {
             if let Some((len, kind)) =
-                self.framer.next_frame(&mut self.rbuf).map_err(|e| format!("bad reply: {e}"))?
+                self.framer.next_frame(&self.rbuf).map_err(|e| format!("bad reply: {e}"))?
             {
                 let frame = self.rbuf[..len].to_vec();
                 self.rbuf.advance(len);
@@ -373,7 +373,7 @@ pub async fn run(
                 let at = Instant::now();
                 let measuring = at >= measure_start;
                 while let Some((len, kind)) =
-                    conn.framer.next_frame(&mut conn.rbuf).map_err(|e| format!("bad reply: {e}"))?
+                    conn.framer.next_frame(&conn.rbuf).map_err(|e| format!("bad reply: {e}"))?
                 {
                     let frame = &conn.rbuf[..len];
                     if kind == FrameKind::Push {
