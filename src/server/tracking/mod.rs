@@ -474,3 +474,26 @@ pub fn is_tracking_command(l: crate::cmd::Local) -> bool {
             | Local::ClientTrackingInfo
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_bytes_finds_the_buckets() {
+        // hashbrown: 4 and 8 buckets hold 3 and 7; from 16 on, 7/8 of them.
+        assert_eq!(table_bytes(0, 16), 0);
+        assert_eq!(table_bytes(3, 16), 4 * 17 + 16);
+        assert_eq!(table_bytes(7, 16), 8 * 17 + 16);
+        assert_eq!(table_bytes(14, 16), 16 * 17 + 16);
+        // A real set of 100 names: 128 buckets.
+        let mut set: HashSet<Rc<[u8]>> = HashSet::new();
+        for i in 0..100 {
+            set.insert(Rc::from(format!("k{i}").as_bytes()));
+        }
+        assert_eq!(table_bytes(set.capacity(), 16), 128 * 17 + 16);
+        // Removals leave tombstones that lower `capacity()`, not the buckets.
+        assert_eq!(table_bytes(500, 16), 1024 * 17 + 16);
+        assert_eq!(name_bytes(10), 32);
+    }
+}
