@@ -29,6 +29,8 @@ fi
 source scripts/lib.sh
 
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'; }
+# Time runnable but waiting for a CPU (schedstat's second field), all threads.
+wait_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$2} END {printf "%.0f\n", s}'; }
 rinfo() { redis-cli -p "$1" info "$2" | tr -d '\r' | sed -n "s/^$3:\([0-9]*\)$/\1/p"; }
 wait_tracking_up() {
   for _ in $(seq 100); do
@@ -66,11 +68,24 @@ run_one() {
   cmds_before=$(rinfo "$rport" stats total_commands_processed)
   rcpu_before=$(cpu_ns "$rpid")
   [ "$HPID" != 0 ] && hcpu_before=$(cpu_ns "$HPID")
+  local spid=$rpid
+  [ "$HPID" != 0 ] && spid=$HPID
+  local swait_before
+  swait_before=$(wait_ns "$spid")
   ( sleep $((WARMUP + SECS / 2)); rinfo "$rport" clients connected_clients >"$WORK/mid" ) &
   local sampler=$!
   "$BENCH" --tracking -p "$port" -c "$CLIENTS" --threads "$CTHREADS" --rate "$RATE" \
     --dist zipf --keys "$KEYS" --ratio 99:1 --warmup "$WARMUP" --duration "$SECS" \
-    --label "$target" --json >"$WORK/out.json"
+    --label "$target" --json >"$WORK/out.json" &
+  local bpid=$! bwait=0
+  # The client's own wait for a CPU, read just before it exits.
+  while kill -0 "$bpid" 2>/dev/null; do
+    bwait=$(wait_ns "$bpid" || echo "$bwait")
+    [ -z "$bwait" ] && bwait=0
+    sleep 0.5
+  done
+  wait "$bpid"
+  local swait=$(( $(wait_ns "$spid") - swait_before ))
   local rcpu hcpu=0 cmds
   rcpu=$(( $(cpu_ns "$rpid") - rcpu_before ))
   [ "$HPID" != 0 ] && hcpu=$(( $(cpu_ns "$HPID") - hcpu_before ))
@@ -82,7 +97,7 @@ run_one() {
   conns_mid=$(cat "$WORK/mid")
   # The two INFO calls of this script are commands too: not counted.
   cmds=$(( $(rinfo "$rport" stats total_commands_processed) - cmds_before - 2 ))
-  python3 - "$WORK/out.json" "$target" "$rcpu" "$hcpu" "$cmds" "$conns_before" "$conns_mid" <<'PY'
+  python3 - "$WORK/out.json" "$target" "$rcpu" "$hcpu" "$cmds" "$conns_before" "$conns_mid" "$swait" "$bwait" <<'PY'
 import json, sys
 out = json.load(open(sys.argv[1]))
 target, rcpu, hcpu, cmds, before, mid = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
@@ -99,6 +114,10 @@ out["server"] = {
     "upstream_commands_per_client_request": cmds / sent,
     # The machine is shared: its 1-minute load average at the end of the run.
     "load": open("/proc/loadavg").read().split()[0],
+    # Waiting for a CPU while runnable, ms summed over threads: the server's
+    # over the run, the client's from its start.
+    "server_wait_ms": int(sys.argv[8]) / 1e6,
+    "client_wait_ms": int(sys.argv[9]) / 1e6,
 }
 print(json.dumps(out))
 PY
@@ -122,14 +141,14 @@ clients, rate, secs, keys = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[
 keys = f"{keys:,}"
 print(f"{clients} tracking clients (RESP3, default mode), Zipf 0.99 over {keys} keys, 99% GET / 1% SET, {rate} ops/s offered, {secs} s measured")
 print()
-print("| target | run | requests/s | local hits | CPU/request (ns) | Redis CPU/request (ns) | Redis connections | Redis commands / client request | fan-out from SET reply p50 / p99 / max (ms) | from SET sent p50 / p99 / max (ms) | request latency p50 / p99 (ms) | pushes (null) | errors | load avg |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| target | run | requests/s | local hits | CPU/request (ns) | Redis CPU/request (ns) | Redis connections | Redis commands / client request | fan-out from SET reply p50 / p99 / max (ms) | from SET sent p50 / p99 / max (ms) | request latency p50 / p99 (ms) | pushes (null) | errors | load avg | CPU wait server / client (s) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for i, r in enumerate(rows):
     s, f = r["server"], r["fan_out"]
     print(f"| {s['target']} | {i // 2 + 1} | {r['requests_per_sec']:,.0f} | {r['local_hit_ratio']*100:.1f}% | {s['cpu_ns_per_request']:,.0f} | "
           f"{s['redis_cpu_ns_per_request']:,.0f} | {s['upstream_connections']} | {s['upstream_commands_per_client_request']:.3f} | "
           f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f} / {f['max_ms']:.2f} | {f['from_send_p50_ms']:.2f} / {f['from_send_p99_ms']:.2f} / {f['from_send_max_ms']:.2f} | "
-          f"{r['latency_ms']['p50']:.2f} / {r['latency_ms']['p99']:.2f} | {r['pushes']:,} ({r['null_pushes']}) | {r['errors'] + len(r['connection_failures'])} | {s['load']} |")
+          f"{r['latency_ms']['p50']:.2f} / {r['latency_ms']['p99']:.2f} | {r['pushes']:,} ({r['null_pushes']}) | {r['errors'] + len(r['connection_failures'])} | {s['load']} | {s['server_wait_ms']/1000:.1f} / {s['client_wait_ms']/1000:.1f} |")
 print()
 def spread(target, key):
     v = sorted(r["server"][key] for r in rows if r["server"]["target"] == target)
