@@ -16,7 +16,9 @@
 //! last SET of it arrived (`WriteTimes`). A push for that key to any *other*
 //! connection is timed from there; one that arrives before the writer has
 //! its reply counts as 0 (and is counted in `before_reply`), one for a key
-//! no connection of the run wrote is `unattributed`.
+//! no connection of the run wrote is `unattributed`. The same pushes are
+//! also timed from when that SET was sent (`from_send`): through a proxy
+//! most invalidations arrive before the writer's own reply.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
