@@ -45,7 +45,7 @@ pub struct TrackingTotals {
     pub prefixes: AtomicUsize,
     /// What the tables take, in bytes: what they have allocated, worked
     /// out from their capacities (see `table_bytes`), not from their counts.
-    /// Measured (10,000 clients x 100 keys, README Benchmarks): 14-15%
+    /// Measured (10,000 clients x 100 keys, README Benchmarks): 6-15%
     /// under the RSS growth, which also holds what the allocator keeps.
     pub memory: AtomicUsize,
 }
