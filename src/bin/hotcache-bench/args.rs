@@ -51,6 +51,10 @@ pub struct Options {
     pub report: Option<String>,
     /// Write the charts as one SVG file here.
     pub svg: Option<String>,
+    /// Client-side caching clients (HELLO 3, CLIENT TRACKING ON), see `tracking.rs`.
+    pub tracking: bool,
+    /// With `tracking`: operations per second of all clients together.
+    pub rate: u64,
 }
 
 /// `hotcache-bench compare`: several runs' JSON files side by side.
@@ -90,6 +94,16 @@ USAGE: hotcache-bench [OPTIONS]
                          p50/p99/p99.9 per second, and the cache hit ratio per
                          second when the server is hotcache)
   --svg FILE             write the same charts as one SVG file
+  --tracking             client-side caching clients: each connection sends
+                         HELLO 3 and CLIENT TRACKING ON, keeps the keys it read
+                         in a local set (reads of them send nothing: local
+                         hits) and drops those named by `invalidate` pushes;
+                         one request at a time per connection, GET and SET
+                         only, at --rate; reports requests/s, local hits and
+                         the fan-out time (a SET's reply to each other
+                         client's push for that key). No --report/--svg.
+  --rate N               with --tracking: operations per second, all
+                         connections together (10000)
 
 compare: reads runs saved with --json and charts them side by side, grouped by
 workload (op, pipeline, distribution) and target (--label): bars of ops/s, p50
@@ -123,6 +137,8 @@ impl Default for Options {
             label: None,
             report: None,
             svg: None,
+            tracking: false,
+            rate: 10_000,
         }
     }
 }
@@ -153,6 +169,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--label",
     "--report",
     "--svg",
+    "--rate",
 ];
 
 /// What the command line asked for.
@@ -192,6 +209,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--help" | "-?" => return Ok(Parsed::Help),
             "--preload" => o.preload = true,
             "--json" => o.json = true,
+            "--tracking" => o.tracking = true,
             _ if !VALUE_FLAGS.contains(&flag.as_str()) => {
                 return Err(format!("unknown option '{flag}' (see --help)"));
             }
@@ -225,6 +243,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                     "--label" => o.label = Some(v),
                     "--report" => o.report = Some(v),
                     "--svg" => o.svg = Some(v),
+                    "--rate" => o.rate = num(&flag, &v)?,
                     _ => return Err(format!("unknown option '{flag}' (see --help)")),
                 }
             }
@@ -279,6 +298,7 @@ impl Options {
             ("--keys", self.keys),
             ("--mget", self.mget.unwrap_or(1) as u64),
             ("--requests", self.requests.unwrap_or(1)),
+            ("--rate", self.rate),
         ];
         for (flag, v) in positive {
             if v == 0 {
@@ -292,6 +312,14 @@ impl Options {
             && !(s.is_finite() && s >= 0.0)
         {
             return Err(format!("--zipf-s must be a finite number >= 0, got {s}"));
+        }
+        if self.tracking
+            && (self.requests.is_some()
+                || self.mget.is_some()
+                || self.report.is_some()
+                || self.svg.is_some())
+        {
+            return Err("--tracking runs for --duration, with GET and SET, without charts".into());
         }
         if self.requests.is_none() && self.duration.is_zero() {
             return Err("--duration must be more than 0".into());

@@ -25,6 +25,7 @@ mod conn;
 mod report;
 mod sampler;
 mod stats;
+mod tracking;
 mod workload;
 
 use std::cell::RefCell;
@@ -66,7 +67,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(opts) {
+    let result = if opts.tracking { run_tracking(opts) } else { run(opts) };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hotcache-bench: {e}");
@@ -193,6 +195,153 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         if let Some(path) = &opts.svg {
             write(path, &run.svg())?;
         }
+    }
+    for f in &total.failures {
+        eprintln!("hotcache-bench: connection failed during the run: {f}");
+    }
+    Ok(if total.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `--tracking`: connects every client (HELLO 3, CLIENT TRACKING ON), runs
+/// them at `--rate` for the warmup and `--duration`, reports.
+fn run_tracking(opts: Options) -> Result<ExitCode, String> {
+    let addr = format!("{}:{}", opts.host, opts.port);
+    let rt = local_runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let pong = local.block_on(&rt, conn::probe(&addr))?;
+    if !opts.json {
+        eprintln!("server {addr} answered PING with {pong}");
+    }
+    if opts.preload {
+        let value = Workload::new(&opts, 0)?.value().to_vec();
+        let errors = local.block_on(
+            &rt,
+            conn::preload(&addr, opts.connections.min(8), opts.keys, &opts.key_prefix, &value),
+        )?;
+        if errors > 0 {
+            return Err(format!("preload: {errors} errors"));
+        }
+    }
+    let writes = Arc::new(tracking::WriteTimes::new(opts.keys));
+    // Each connection's share of the rate, as the time between its operations.
+    let every = Duration::from_secs_f64(opts.connections as f64 / opts.rate as f64);
+    let (start_tx, start_rx) = watch::channel::<Option<Result<(Instant, Instant), ()>>>(None);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut workers = Vec::new();
+    for t in 0..opts.worker_threads() {
+        let (opts, addr, mut start, ready, writes) =
+            (opts.clone(), addr.clone(), start_rx.clone(), ready_tx.clone(), writes.clone());
+        let worker = std::thread::Builder::new()
+            .name(format!("bench-{t}"))
+            .spawn(move || -> Option<tracking::TrackStats> {
+                let rt = match local_runtime() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return None;
+                    }
+                };
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, async move {
+                    let stats = Rc::new(RefCell::new(tracking::TrackStats::new()));
+                    let mut conns = Vec::new();
+                    for c in 0..opts.connections_of(t) {
+                        let seed = ((t as u64) << 32) | c as u64;
+                        match (tracking::connect(&addr, &stats).await, Workload::new(&opts, seed)) {
+                            (Ok(s), Ok(w)) => conns.push((s, w)),
+                            (Err(e), _) | (_, Err(e)) => {
+                                let _ = ready.send(Err(e));
+                                return None;
+                            }
+                        }
+                    }
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    let (measure_start, end) = match *start.wait_for(Option::is_some).await.ok()? {
+                        Some(Ok(times)) => times,
+                        _ => return None,
+                    };
+                    let tasks: Vec<_> = conns
+                        .into_iter()
+                        .map(|(conn, work)| {
+                            let run = tracking::run(
+                                conn,
+                                work,
+                                every,
+                                measure_start,
+                                end,
+                                writes.clone(),
+                                stats.clone(),
+                            );
+                            tokio::task::spawn_local(run)
+                        })
+                        .collect();
+                    for task in tasks {
+                        let failure = match task.await {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(e)) => e,
+                            Err(e) => format!("connection task: {e}"),
+                        };
+                        stats.borrow_mut().failures.push(failure);
+                    }
+                    let stats = stats.borrow().clone();
+                    Some(stats)
+                })
+            })
+            .map_err(|e| format!("spawn worker thread: {e}"))?;
+        workers.push(worker);
+    }
+    drop(ready_tx);
+    let mut connect_error = None;
+    for ready in ready_rx.iter() {
+        if let Err(e) = ready {
+            connect_error.get_or_insert(e);
+        }
+    }
+    let measure_start = Instant::now() + opts.warmup;
+    let end = measure_start + opts.duration;
+    let _ = start_tx.send(Some(if connect_error.is_none() {
+        Ok((measure_start, end))
+    } else {
+        Err(())
+    }));
+    let mut total = tracking::TrackStats::new();
+    for w in workers {
+        match w.join() {
+            Ok(Some(s)) => total.merge(&s),
+            Ok(None) => {}
+            Err(_) => return Err("a worker thread panicked".into()),
+        }
+    }
+    if let Some(e) = connect_error {
+        return Err(e);
+    }
+    let secs = opts.duration.as_secs_f64();
+    if opts.json {
+        let mut j = total.json(secs);
+        j["config"] = serde_json::json!({
+            "addr": addr,
+            "label": opts.label,
+            "connections": opts.connections,
+            "threads": opts.worker_threads(),
+            "rate": opts.rate,
+            "ratio": {"get": opts.get_weight, "set": opts.set_weight},
+            "keys": opts.keys,
+            "dist": describe(&opts, &addr).trim_end(),
+            "warmup_s": opts.warmup.as_secs_f64(),
+        });
+        println!("{j}");
+    } else {
+        println!(
+            "{addr}: {} tracking clients on {} threads at {} ops/s, GET:SET {}:{}, {} keys\n{}",
+            opts.connections,
+            opts.worker_threads(),
+            opts.rate,
+            opts.get_weight,
+            opts.set_weight,
+            opts.keys,
+            total.human(secs)
+        );
     }
     for f in &total.failures {
         eprintln!("hotcache-bench: connection failed during the run: {f}");

@@ -91,6 +91,26 @@ impl Workload {
         }
     }
 
+    /// Appends the request for `op` (GET or SET) on key `k` to `out`.
+    pub fn encode_key(&self, op: Op, k: u64, out: &mut Vec<u8>) {
+        if op == Op::Set {
+            encode_set(&self.prefix, k, &self.value, out);
+        } else {
+            out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
+            self.key(k, out);
+        }
+    }
+
+    /// A uniform draw in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        self.rng.random::<f64>()
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
     /// Appends the bulk `<prefix><index>`.
     fn key(&self, index: u64, out: &mut Vec<u8>) {
         key_bulk(&self.prefix, index, out);
