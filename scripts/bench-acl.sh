@@ -14,7 +14,6 @@ ROUNDS=${1:-3}
 REQUESTS=${2:-200000}
 source scripts/lib.sh
 
-cpu_ns() { awk '{ s += $1 } END { print s }' /proc/"$1"/task/*/schedstat; }
 stat_of() { redis-cli -p "$1" "${@:3}" info hotcache 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
 
 cat >"$WORK/users.acl" <<ACL

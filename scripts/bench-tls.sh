@@ -70,7 +70,6 @@ for i in range($KEYS):
     sys.stdout.write('*3\r\n\$3\r\nSET\r\n\$%d\r\n%s\r\n\$3\r\nxxx\r\n' % (len(k), k))
 " | redis-cli -p "$RPORT" --pipe >/dev/null
 
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 load() { # port pipeline requests
   redis-benchmark "${LOAD_TLS[@]}" -p "$1" -t get -c 50 -P "$2" -n "$3" -r "$KEYS" -q \
     >>"$WORK/load.log" 2>&1

@@ -28,7 +28,6 @@ if [ "$(ulimit -n)" -lt $((CLIENTS + 200)) ]; then
 fi
 source scripts/lib.sh
 
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'; }
 # Time runnable but waiting for a CPU (schedstat's second field), all threads.
 wait_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$2} END {printf "%.0f\n", s}'; }
 rinfo() { redis-cli -p "$1" info "$2" | tr -d '\r' | sed -n "s/^$3:\([0-9]*\)$/\1/p"; }

@@ -66,3 +66,7 @@ wait_ping() {
     for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
   done
 }
+
+# CPU time of a process, all its threads, in nanoseconds (the first field of
+# each thread's schedstat; printed as an integer however large).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
