@@ -116,12 +116,15 @@ settings! {
     /// Log format: text or json.
     log_format: LogFormat = LogFormat::Text, "log-format", runtime: false;
 
-    /// What the local cache keeps: `hot` (keys read at least `hotkey-threshold`
-    /// times per second), `all` (every cacheable reply, evicted by policy) or `off`.
-    cache_mode: CacheMode = CacheMode::Hot, "cache-mode", runtime: true;
+    /// What the local cache keeps: `lfu` (every cacheable read is a candidate;
+    /// once the memory is full a frequency sketch decides, TinyLFU; write-hot keys
+    /// are not cached), `hot` (keys read at least `hotkey-threshold` times per
+    /// second), `all` (every cacheable reply, evicted by policy) or `off`.
+    cache_mode: CacheMode = CacheMode::Lfu, "cache-mode", runtime: true;
     /// Memory for cached replies, in bytes, across all threads.
     cache_max_memory: ByteSize = ByteSize(256 << 20), "cache-max-memory", runtime: true, range: 0..=9223372036854775807;
-    /// Replies larger than this are never cached.
+    /// Replies larger than this are never cached (concurrent reads of them still
+    /// share one upstream read).
     cache_max_entry_size: ByteSize = ByteSize(512 << 10), "cache-max-entry-size", runtime: true, range: 0..=9223372036854775807;
     /// Longest life of a cached reply, in milliseconds (never longer than the key's
     /// own TTL in Redis).
