@@ -145,8 +145,9 @@ counters! {
     cache_skipped_too_big: Counter "hotcache_cache_skipped" {"reason" = "too_big"},
     /// Replies not cached because their key is written more often than read.
     cache_skipped_write_hot: Counter "hotcache_cache_skipped" {"reason" = "write_hot"},
-    /// Replies not cached because, the memory full, they were read less often
-    /// than the entry they would have evicted (cache-mode lfu).
+    /// Reads not cached because, the memory full, they were read less often
+    /// than the entry they would have evicted, or not read before lately
+    /// (cache-mode lfu).
     cache_admission_rejected: Counter "hotcache_cache_skipped" {"reason" = "admission"},
     /// Fills not installed because the key changed while the read was in flight.
     stale_fills_dropped: Counter "hotcache_stale_fills_dropped",

@@ -140,10 +140,19 @@ pub struct ThreadCache {
     sketch_hasher: ahash::RandomState,
     /// Which Redis user may be served which cached reply.
     pub permits: permits::Permits,
+    /// Every thread's counters, this one's at `shard` (for what admission
+    /// turns away at a miss).
+    counters: Arc<[ShardCounters]>,
+    shard: usize,
 }
 
 impl ThreadCache {
-    pub fn new(shared: Arc<CacheShared>, config: &Config, shard: usize) -> Self {
+    pub fn new(
+        shared: Arc<CacheShared>,
+        config: &Config,
+        shard: usize,
+        counters: Arc<[ShardCounters]>,
+    ) -> Self {
         let settings = Settings::from(config, shared.threads);
         hot::init(config.hotkey_topk, Duration::from_millis(config.hotkey_window));
         Self {
@@ -154,6 +163,8 @@ impl ThreadCache {
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (shard as u64 + 1)),
             sketch_hasher: ahash::RandomState::with_seeds(0xad31, 0x7f1e, 0x5a17, 0xc0de),
             permits: permits::Permits::default(),
+            counters,
+            shard,
         }
     }
 
@@ -261,14 +272,20 @@ impl ThreadCache {
                 admit::record_read(h);
                 // With room every read is worth its PTTL; when full, only a key
                 // read before in this period can beat a victim.
-                self.store.borrow().has_room(256) || admit::reads(h) >= 2
+                let admit = self.store.borrow().has_room(256) || admit::reads(h) >= 2;
+                if !admit && let Some(c) = self.counters.get(self.shard) {
+                    inc(&c.cache_admission_rejected);
+                }
+                admit
             }
         }
     }
 
-    /// Counts a write of the keys in epoch slot `slot` (for the write-hot guard).
+    /// Counts a write through hotcache of the keys in epoch slot `slot` (for the
+    /// write-hot guard). With tracking, the (BCAST) stream counts every write,
+    /// this one included, once per thread: then it is not counted here.
     pub fn record_write(&self, slot: u32) {
-        if self.settings.borrow().mode == CacheMode::Lfu {
+        if self.settings.borrow().mode == CacheMode::Lfu && !self.shared.needs_tracking {
             admit::record_write(slot);
         }
     }
