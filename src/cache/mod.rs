@@ -1,5 +1,7 @@
 //! The hot-key tier: cached replies of read-only commands, kept per thread, kept
-//! correct by epochs, filled through singleflight, admitted by hot-key detection.
+//! correct by epochs, filled through singleflight, admitted by frequency
+//! ([`admit`], `cache-mode lfu`, the default) or by hot-key detection ([`hot`],
+//! `cache-mode hot`).
 //!
 //! # Where entries live, and why not only on `shard_for(key)`
 //!

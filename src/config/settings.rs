@@ -134,7 +134,8 @@ settings! {
     cache_ttl_jitter: u64 = 10, "cache-ttl-jitter", runtime: true, range: 0..=50;
     /// Life of a cached "no such key" reply, in milliseconds (below `cache-ttl`).
     negative_ttl: u64 = 1000, "negative-ttl", runtime: true, range: 0..=86400000;
-    /// Reads per second of one key that make it hot (for `cache-mode hot`).
+    /// Reads per second of one key that make it hot (admitted with `cache-mode
+    /// hot`; never the eviction victim with `lfu`).
     hotkey_threshold: u64 = 100, "hotkey-threshold", runtime: true, range: 0..=1000000000;
     /// The window hot-key rates are measured over, in milliseconds.
     hotkey_window: u64 = 1000, "hotkey-window", runtime: false, range: 100..=3600000;

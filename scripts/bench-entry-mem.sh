@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Memory per cached entry: N keys of 11 bytes ("key:0000000") with 16-byte
+# values, read once each through hotcache (defaults unless flags are given), so
+# that every one is cached. Prints the RSS growth of hotcache per entry against
+# what redis-server's RSS grew by to hold the same keys, and hotcache's own
+# count (cache_bytes / cache_entries).
+#
+# Usage: scripts/bench-entry-mem.sh [entries] [extra hotcache flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-500000}
+shift $(( $# > 0 ? 1 : 0 ))
+HC_FLAGS=("$@")
+source scripts/lib.sh
+RPORT=$(free_port); HPORT=$(free_port)
+start_redis "$RPORT"
+RPID=${PIDS[0]}
+wait_ping "$RPORT"
+rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
+resp() { # resp CMD [value]: one command per key, as RESP
+  python3 - "$N" "$@" <<'PY'
+import sys
+n, cmd = int(sys.argv[1]), sys.argv[2]
+out = sys.stdout.buffer
+val = b"v" * 16
+buf = []
+for i in range(n):
+    k = b"key:%07d" % i
+    if cmd == "SET":
+        buf.append(b"*3\r\n$3\r\nSET\r\n$11\r\n" + k + b"\r\n$16\r\n" + val + b"\r\n")
+    else:
+        buf.append(b"*2\r\n$3\r\nGET\r\n$11\r\n" + k + b"\r\n")
+    if len(buf) == 10000:
+        out.write(b"".join(buf)); buf = []
+out.write(b"".join(buf))
+PY
+}
+r0=$(rss "$RPID")
+resp SET | redis-cli -p "$RPORT" --pipe >/dev/null
+r1=$(rss "$RPID")
+start_hotcache "$HPORT" "$RPORT" "${HC_FLAGS[@]}"
+wait_ping "$HPORT"
+# Until the tracking stream is up, fills are not cached.
+for _ in $(seq 100); do
+  redis-cli -p "$HPORT" get key:0000000 >/dev/null
+  [ "$(redis-cli -p "$HPORT" info hotcache | tr -d '\r' | sed -n 's/^cache_entries://p')" -gt 0 ] && break
+  sleep 0.05
+done
+h0=$(rss "$HPID")
+resp GET | redis-cli -p "$HPORT" --pipe >/dev/null
+h1=$(rss "$HPID")
+info() { redis-cli -p "$HPORT" info hotcache | tr -d '\r' | sed -n "s/^$1://p"; }
+entries=$(info cache_entries); bytes=$(info cache_bytes)
+python3 - "$N" "$r0" "$r1" "$h0" "$h1" "$entries" "$bytes" <<'PY'
+import sys
+n, r0, r1, h0, h1, e, b = map(int, sys.argv[1:])
+print(f"| keys | redis-server RSS per key | hotcache entries | hotcache RSS per entry | cache_bytes per entry |")
+print(f"|---|---|---|---|---|")
+print(f"| {n:,} | {(r1 - r0) / n:.1f} B | {e:,} | {(h1 - h0) / max(e, 1):.1f} B | {b / max(e, 1):.1f} B |")
+PY
