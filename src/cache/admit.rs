@@ -7,11 +7,11 @@
 //!   counters (four rows folded into one table). After `10 x width` additions
 //!   every counter is halved and the doorkeeper cleared, so the counts follow
 //!   what is read now, not what was read an hour ago.
-//! - Writes: counted in the same sketch under the key's epoch slot (mixed apart
-//!   from key hashes), for writes through hotcache and for the tracking stream's
-//!   invalidations, and aged with the reads. A key written more often than it is
-//!   read (write-hot) is not cached: each fill would be thrown away by the next
-//!   write.
+//! - Writes: a count-min sketch of their own (no doorkeeper) by the key's epoch
+//!   slot, counted for the tracking stream's invalidations (or writes through
+//!   hotcache without tracking), halved after 10 additions per counter. A key
+//!   written more often than it is read, and at least twice (write-hot), is not
+//!   cached: each fill would be thrown away by the next write.
 //!
 //! The store ([`super::store`]) consults the read sketch when it is full: a
 //! candidate enters only if it was read more often than the entry it would
@@ -136,15 +136,22 @@ impl Sketch {
 }
 
 thread_local! {
-    /// This thread's sketch (a thread-local so the tracking stream, which has
-    /// no handle on the thread's cache, can count the writes it reports).
+    /// This thread's sketch of reads.
     static SKETCH: RefCell<Sketch> = RefCell::new(Sketch::new(MIN_WIDTH, true));
+    /// This thread's sketch of writes, by epoch slot: apart from the reads, so
+    /// that a key never written counts no writes however full the read sketch
+    /// (a thread-local so the tracking stream, which has no handle on the
+    /// thread's cache, can count the writes it reports).
+    static WRITES: RefCell<Sketch> = RefCell::new(Sketch::new(WRITE_WIDTH, false));
 }
+
+/// Width of the write sketch.
+const WRITE_WIDTH: usize = 1 << 16;
 
 /// The sketch's width to start with; it grows with the store (see [`fit`]).
 const MIN_WIDTH: usize = 4096;
 
-/// A write's hash: its epoch slot, mixed apart from key hashes.
+/// A write's hash: its epoch slot, mixed.
 fn slot_hash(slot: u32) -> u64 {
     (slot as u64 ^ 0x5bd1_e995_0000_0000).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31)
 }
@@ -161,12 +168,12 @@ pub fn reads(hash: u64) -> u8 {
 
 /// Counts a write of the keys in epoch slot `slot` on this thread.
 pub fn record_write(slot: u32) {
-    SKETCH.with(|s| s.borrow_mut().add(slot_hash(slot)));
+    WRITES.with(|s| s.borrow_mut().add(slot_hash(slot)));
 }
 
 /// Writes of epoch slot `slot` counted on this thread lately.
 pub fn writes(slot: u32) -> u8 {
-    SKETCH.with(|s| s.borrow().estimate(slot_hash(slot)))
+    WRITES.with(|s| s.borrow().estimate(slot_hash(slot)))
 }
 
 /// Widens the sketch to at least `entries` counters (a count per entry the

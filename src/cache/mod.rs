@@ -220,17 +220,7 @@ impl ThreadCache {
 
     /// The Redis key (first argument) in an entry key built by [`Self::entry_key`].
     pub fn redis_key(entry_key: &[u8]) -> &[u8] {
-        let mut len = 0usize;
-        let mut at = 3;
-        for shift in (0..64).step_by(7) {
-            let Some(&b) = entry_key.get(at) else { return &[] };
-            at += 1;
-            len |= ((b & 0x7f) as usize) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        entry_key.get(at..at.saturating_add(len)).unwrap_or(&[])
+        store::redis_key(entry_key)
     }
 
     /// Runs `f` on a servable entry without copying it; says whether it was
@@ -314,7 +304,8 @@ impl ThreadCache {
         let lfu = s.mode == CacheMode::Lfu;
         let candidate = if lfu {
             let reads = admit::reads(self.sketch_hasher.hash_one(Self::redis_key(entry_key)));
-            if admit::writes(r.stamp.slot) > reads {
+            let writes = admit::writes(r.stamp.slot);
+            if writes >= 2 && writes > reads {
                 inc(&c.cache_skipped_write_hot);
                 return false;
             }
@@ -352,6 +343,7 @@ impl ThreadCache {
                 inc(&c.cache_skipped_too_big);
                 return false;
             }
+            store::Insert::Unkeyed => return false,
             store::Insert::Rejected => {
                 inc(&c.cache_admission_rejected);
                 return false;
