@@ -45,6 +45,20 @@ fn defaults(redis: &RedisServer, threads: usize, extra: &[&str]) -> Hotcache {
     hc
 }
 
+/// Sets `key` straight at Redis and waits until every one of hotcache's
+/// `threads` tracking streams has applied the invalidation: a read started
+/// before that would be stamped before it and, rightly, joined by no later
+/// reader, which would make the counts below depend on timing.
+fn set_settled(direct: &mut RawClient, admin: &mut RawClient, key: &str, val: &str, threads: u64) {
+    let before = stat(admin, "invalidations_tracking");
+    assert_eq!(direct.cmd(&["SET", key, val]), b"+OK\r\n");
+    assert!(
+        within(Duration::from_secs(10), || stat(admin, "invalidations_tracking")
+            >= before + threads),
+        "the tracking streams never delivered the invalidation of {key}"
+    );
+}
+
 fn upstream_gets(direct: &mut RawClient) -> u64 {
     calls(&direct.cmd_str(&["INFO", "commandstats"]), "get")
 }
@@ -58,8 +72,8 @@ fn three_hundred_cold_readers_make_one_upstream_get() {
     let redis = RedisServer::start();
     let hc = defaults(&redis, 2, &["--enable-test-hooks", "yes"]);
     let mut direct = redis.client();
-    assert_eq!(direct.cmd(&["SET", "flash", "sale"]), b"+OK\r\n");
     let mut admin = hc.client();
+    set_settled(&mut direct, &mut admin, "flash", "sale", 2);
     assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "HOLDFILL", "flash"]), b"+OK\r\n");
     assert_eq!(direct.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
     let joins_before = stat(&mut admin, "singleflight_joins");
@@ -72,7 +86,9 @@ fn three_hundred_cold_readers_make_one_upstream_get() {
             stat(&mut admin, "singleflight_joins") >= joins_before + 299
                 && admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", "flash"]) == b":1\r\n"
         }),
-        "not all 300 GETs joined one read"
+        "not all 300 GETs joined one read: {} joins, {:?} held",
+        stat(&mut admin, "singleflight_joins") - joins_before,
+        String::from_utf8_lossy(&admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", "flash"]))
     );
     assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "RELEASEFILL", "flash"]), b":1\r\n");
     for c in &mut clients {
@@ -94,8 +110,8 @@ fn too_big_to_cache_is_still_coalesced() {
     let hc = defaults(&redis, 2, &["--enable-test-hooks", "yes", "--cache-max-entry-size", "100"]);
     let mut direct = redis.client();
     let big = "b".repeat(1000);
-    assert_eq!(direct.cmd(&["SET", "big", &big]), b"+OK\r\n");
     let mut admin = hc.client();
+    set_settled(&mut direct, &mut admin, "big", &big, 2);
     assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "HOLDFILL", "big"]), b"+OK\r\n");
     assert_eq!(direct.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
     let skipped = stat(&mut admin, "cache_skipped_too_big");
@@ -109,7 +125,9 @@ fn too_big_to_cache_is_still_coalesced() {
             stat(&mut admin, "singleflight_joins") >= joins_before + 49
                 && admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", "big"]) == b":1\r\n"
         }),
-        "not all 50 GETs joined one read"
+        "not all 50 GETs joined one read: {} joins, {:?} held",
+        stat(&mut admin, "singleflight_joins") - joins_before,
+        String::from_utf8_lossy(&admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", "big"]))
     );
     assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "RELEASEFILL", "big"]), b":1\r\n");
     for c in &mut clients {
@@ -143,7 +161,7 @@ fn a_read_after_a_write_never_joins_a_read_from_before_it() {
     };
     for round in 0..3 {
         let key = format!("ryw{round}");
-        assert_eq!(direct.cmd(&["SET", &key, "old"]), b"+OK\r\n");
+        set_settled(&mut direct, &mut admin, &key, "old", 2);
         assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "HOLDFILL", &key]), b"+OK\r\n");
         other.send(&encode(&["GET", &key]));
         assert!(held(&mut admin, &key, b":1\r\n"), "round {round}: the first read never held");
@@ -158,7 +176,7 @@ fn a_read_after_a_write_never_joins_a_read_from_before_it() {
         assert_eq!(me.read_reply(), bulk("new"), "round {round}");
 
         let key = format!("ryw-pipe{round}");
-        assert_eq!(direct.cmd(&["SET", &key, "old"]), b"+OK\r\n");
+        set_settled(&mut direct, &mut admin, &key, "old", 2);
         assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "HOLDFILL", &key]), b"+OK\r\n");
         other.send(&encode(&["GET", &key]));
         assert!(held(&mut admin, &key, b":1\r\n"), "round {round}: the first read never held");
