@@ -46,6 +46,18 @@ for _ in $(seq 100); do
   [ "$(redis-cli -p "$HPORT" info hotcache | tr -d '\r' | sed -n 's/^cache_entries://p')" -gt 0 ] && break
   sleep 0.05
 done
+hs=$(rss "$HPID")
+# The same reads once with the cache off: what serving them costs apart from the
+# entries (buffers, flights, allocator pages kept), as a second baseline.
+redis-cli -p "$HPORT" config set cache-mode off >/dev/null
+resp GET "$HPORT"
+redis-cli -p "$HPORT" config set cache-mode lfu >/dev/null
+for _ in $(seq 200); do
+  redis-cli -p "$HPORT" get key:0000000 >/dev/null
+  [ "$(redis-cli -p "$HPORT" info hotcache | tr -d '\r' | sed -n 's/^cache_entries://p')" -gt 0 ] && break
+  sleep 0.05
+done
+sleep 2
 h0=$(rss "$HPID")
 resp GET "$HPORT"
 # The pipe's buffers (and the slab's and index's old copies after growing) are
@@ -56,10 +68,11 @@ h1=$(rss "$HPID")
 info() { redis-cli -p "$HPORT" info hotcache | tr -d '\r' | sed -n "s/^$1://p"; }
 entries=$(info cache_entries); bytes=$(info cache_bytes)
 redis-cli -p "$HPORT" info hotcache | tr -d "\r" | grep -E "^(cache_|singleflight|stale_fills|hot_keys)" | tr "\n" " " >&2; echo >&2
-python3 - "$N" "$r0" "$r1" "$h0" "$h1" "$entries" "$bytes" <<'PY'
+python3 - "$N" "$r0" "$r1" "$hs" "$h0" "$h1" "$entries" "$bytes" <<'PY'
 import sys
-n, r0, r1, h0, h1, e, b = map(int, sys.argv[1:])
-print(f"| keys | redis-server RSS per key | hotcache entries | hotcache RSS per entry | cache_bytes per entry |")
-print(f"|---|---|---|---|---|")
-print(f"| {n:,} | {(r1 - r0) / n:.1f} B | {e:,} | {(h1 - h0) / max(e, 1):.1f} B | {b / max(e, 1):.1f} B |")
+n, r0, r1, hs, h0, h1, e, b = map(int, sys.argv[1:])
+e = max(e, 1)
+print("| keys | redis-server RSS per key | hotcache entries | hotcache RSS per entry, from start | from after the same reads uncached | cache_bytes per entry |")
+print("|---|---|---|---|---|---|")
+print(f"| {n:,} | {(r1 - r0) / n:.1f} B | {e:,} | {(h1 - hs) / e:.1f} B | {(h1 - h0) / e:.1f} B | {b / e:.1f} B |")
 PY
