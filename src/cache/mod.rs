@@ -343,7 +343,6 @@ impl ThreadCache {
                 inc(&c.cache_skipped_too_big);
                 return false;
             }
-            store::Insert::Unkeyed => return false,
             store::Insert::Rejected => {
                 inc(&c.cache_admission_rejected);
                 return false;

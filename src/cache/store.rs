@@ -4,9 +4,9 @@
 //!
 //! # What an entry costs
 //!
-//! An entry is one allocation (in the store's own mimalloc heap) holding its entry key followed by its reply
-//! bytes (copied out of the upstream's read buffer, so it pins nothing else),
-//! a 48-byte slab slot (the pointer and length, the epoch stamp in compact form,
+//! An entry is one allocation (in the store's own mimalloc heap) holding its
+//! entry key followed by its reply bytes (copied out of the upstream's read
+//! buffer, so it pins nothing else), a 40-byte slab slot (the pointer and length, the epoch stamp in compact form,
 //! a millisecond deadline, flags) and a `u32` plus a control byte in the index
 //! (at most 7/8 full, so up to ~11 bytes an entry). Replies of 16 KiB or more
 //! are kept as `Bytes` in a side table instead, so a hit hands out a reference
@@ -56,10 +56,10 @@ struct Slot {
     len: u32,
     /// The entry key's length, and the flags in the top 4 bits.
     meta: u32,
-    /// The stamp: the key's epoch-slot epoch (the slot itself is the hash of
-    /// the key, recomputed when checked) and the low 32 bits of the global
-    /// epochs (see `Epochs::is_current_compact`).
+    /// The stamp: the key's epoch slot and its epoch, and the low 32 bits of
+    /// the global epochs (see `Epochs::is_current_compact`).
     slot_epoch: u64,
+    slot: u32,
     flush: u32,
     tracking: u32,
     /// Milliseconds after the store's base when the entry stops being served.
@@ -72,6 +72,7 @@ impl Slot {
         len: 0,
         meta: 0,
         slot_epoch: 0,
+        slot: 0,
         flush: 0,
         tracking: 0,
         expires: 0,
@@ -107,17 +108,12 @@ impl Slot {
         self.flags() & LIVE != 0
     }
 
-    fn epoch_slot(&self, epochs: &Epochs) -> u32 {
-        epochs.slot(redis_key(self.key()))
-    }
-
     fn current(&self, epochs: &Epochs) -> bool {
-        let slot = self.epoch_slot(epochs);
-        epochs.is_current_compact(slot, self.slot_epoch, self.flush, self.tracking)
+        epochs.is_current_compact(self.slot, self.slot_epoch, self.flush, self.tracking)
     }
 
     fn unwritten(&self, epochs: &Epochs) -> bool {
-        epochs.is_unwritten_compact(self.epoch_slot(epochs), self.slot_epoch, self.flush)
+        epochs.is_unwritten_compact(self.slot, self.slot_epoch, self.flush)
     }
 }
 
@@ -227,8 +223,6 @@ pub enum Insert {
     TooBig,
     /// Read less often than the entry it would have evicted (TinyLFU).
     Rejected,
-    /// The stamp is not of the entry key's Redis key (a caller's mistake).
-    Unkeyed,
 }
 
 /// What a lookup does with an entry past its TTL or its tracking stream.
@@ -451,11 +445,6 @@ impl Store {
         if w > self.capacity || key.len() > KEY_MASK as usize {
             return Insert::TooBig;
         }
-        // The slot is not kept: it is the hash of the key, checked here once.
-        if epochs.slot(redis_key(key)) != fill.stamp.slot {
-            debug_assert!(false, "a stamp taken for another key");
-            return Insert::Unkeyed;
-        }
         if self.ms(now) >= REBASE_MS {
             self.clear();
             self.base = now;
@@ -514,6 +503,7 @@ impl Store {
                     | if large { SHARED } else { 0 }) as u32)
                     << FLAG_SHIFT,
             slot_epoch: fill.stamp.slot_epoch,
+            slot: fill.stamp.slot,
             flush: fill.stamp.flush as u32,
             tracking: fill.stamp.tracking as u32,
             expires,
