@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hotcache::cache::Epochs;
-use hotcache::cache::store::{Entry, Lookup, Store};
+use hotcache::cache::store::{Fill, Lookup, Store};
 use hotcache::shard::{ShardHandle, run_inbox};
 use tokio::sync::oneshot;
 
@@ -19,20 +19,22 @@ thread_local! {
     static OWNED: std::cell::RefCell<Option<(Store, Epochs)>> = const { std::cell::RefCell::new(None) };
 }
 
-fn entry(epochs: &Epochs, key: &[u8]) -> Entry {
-    Entry {
-        reply: Bytes::from(vec![b'x'; 64]),
+fn insert(store: &mut Store, epochs: &Epochs, key: &[u8]) {
+    let reply = Bytes::from(vec![b'x'; 64]);
+    let fill = Fill {
+        reply: &reply,
         stamp: epochs.stamp(key),
         expires: Instant::now() + Duration::from_secs(3600),
         negative: false,
-    }
+    };
+    store.insert(key, fill, epochs, Instant::now(), None, |_| Some(0));
 }
 
 fn bench(c: &mut Criterion) {
     let epochs = Epochs::new(18);
     let key = b"\x02\x00\x00key:000000000042".to_vec();
     let mut store = Store::new(64 << 20);
-    store.insert(Box::from(&key[..]), entry(&epochs, &key));
+    insert(&mut store, &epochs, &key);
 
     let mut g = c.benchmark_group("cache_hit");
     g.bench_function("local_lookup", |b| {
@@ -57,7 +59,7 @@ fn bench(c: &mut Criterion) {
     handle.run(move || {
         let epochs = Epochs::new(18);
         let mut store = Store::new(64 << 20);
-        store.insert(Box::from(&k[..]), entry(&epochs, &k));
+        insert(&mut store, &epochs, &k);
         OWNED.with(|o| *o.borrow_mut() = Some((store, epochs)));
     });
     g.bench_function("hop_to_owner_thread", |b| {

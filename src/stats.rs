@@ -139,6 +139,16 @@ counters! {
     cache_fills: Counter "hotcache_cache_fills",
     /// Fills of keys admitted because they were hot (cache-mode hot).
     hot_keys_admitted: Counter "hotcache_hot_keys_admitted",
+    /// Replies not cached because larger than cache-max-entry-size (or than
+    /// a thread's share of cache-max-memory); they were still shared by
+    /// singleflight.
+    cache_skipped_too_big: Counter "hotcache_cache_skipped" {"reason" = "too_big"},
+    /// Replies not cached because their key is written more often than read.
+    cache_skipped_write_hot: Counter "hotcache_cache_skipped" {"reason" = "write_hot"},
+    /// Reads not cached because, the memory full, they were read less often
+    /// than the entry they would have evicted, or not read before lately
+    /// (cache-mode lfu).
+    cache_admission_rejected: Counter "hotcache_cache_skipped" {"reason" = "admission"},
     /// Fills not installed because the key changed while the read was in flight.
     stale_fills_dropped: Counter "hotcache_stale_fills_dropped",
     /// Keys invalidated by writes through hotcache (before and after each write).

@@ -89,6 +89,28 @@ impl Epochs {
             && self.slots[stamp.slot as usize].load(Ordering::Acquire) == stamp.slot_epoch
     }
 
+    /// [`Self::is_current`] for a stamp kept compactly by the store: the global
+    /// epochs in their low 32 bits (they would have to move by 2^32 flushes or
+    /// tracking losses within one entry's life, at most a day, to be confused).
+    #[inline]
+    pub fn is_current_compact(
+        &self,
+        slot: u32,
+        slot_epoch: u64,
+        flush: u32,
+        tracking: u32,
+    ) -> bool {
+        self.tracking.load(Ordering::Acquire) as u32 == tracking
+            && self.is_unwritten_compact(slot, slot_epoch, flush)
+    }
+
+    /// [`Self::is_unwritten`] for a compact stamp.
+    #[inline]
+    pub fn is_unwritten_compact(&self, slot: u32, slot_epoch: u64, flush: u32) -> bool {
+        self.flush.load(Ordering::Acquire) as u32 == flush
+            && self.slots.get(slot as usize).map(|e| e.load(Ordering::Acquire)) == Some(slot_epoch)
+    }
+
     /// Invalidates one key (and whatever shares its slot).
     pub fn invalidate(&self, key: &[u8]) {
         self.invalidate_slot(self.slot(key));

@@ -1,5 +1,7 @@
 //! The hot-key tier: cached replies of read-only commands, kept per thread, kept
-//! correct by epochs, filled through singleflight, admitted by hot-key detection.
+//! correct by epochs, filled through singleflight, admitted by frequency
+//! ([`admit`], `cache-mode lfu`, the default) or by hot-key detection ([`hot`],
+//! `cache-mode hot`).
 //!
 //! # Where entries live, and why not only on `shard_for(key)`
 //!
@@ -28,6 +30,7 @@
 //! - Every entry expires after `cache-ttl` (jittered) and never after the key's own
 //!   TTL, read with PTTL in the same pipeline as the fill (rule 5).
 
+pub mod admit;
 pub mod epoch;
 pub mod flight;
 pub mod hooks;
@@ -48,7 +51,7 @@ use crate::stats::{ShardCounters, inc, set};
 
 pub use epoch::{Epochs, Stamp};
 pub use flight::{FillResult, Flight, Flights, Join, JoinLimits};
-pub use store::Lookup;
+pub use store::{EntryRef, Lookup};
 pub use tracker::TrackingState;
 
 /// Slots in the epoch table: 2^18 (2 MB), so unrelated keys rarely share one.
@@ -135,12 +138,23 @@ pub struct ThreadCache {
     key_buf: RefCell<Vec<u8>>,
     /// xorshift state for TTL jitter.
     rng: Cell<u64>,
+    /// Hashes Redis keys for the admission sketch.
+    sketch_hasher: ahash::RandomState,
     /// Which Redis user may be served which cached reply.
     pub permits: permits::Permits,
+    /// Every thread's counters, this one's at `shard` (for what admission
+    /// turns away at a miss).
+    counters: Arc<[ShardCounters]>,
+    shard: usize,
 }
 
 impl ThreadCache {
-    pub fn new(shared: Arc<CacheShared>, config: &Config, shard: usize) -> Self {
+    pub fn new(
+        shared: Arc<CacheShared>,
+        config: &Config,
+        shard: usize,
+        counters: Arc<[ShardCounters]>,
+    ) -> Self {
         let settings = Settings::from(config, shared.threads);
         hot::init(config.hotkey_topk, Duration::from_millis(config.hotkey_window));
         Self {
@@ -149,7 +163,10 @@ impl ThreadCache {
             shared,
             key_buf: RefCell::new(Vec::with_capacity(256)),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (shard as u64 + 1)),
+            sketch_hasher: ahash::RandomState::with_seeds(0xad31, 0x7f1e, 0x5a17, 0xc0de),
             permits: permits::Permits::default(),
+            counters,
+            shard,
         }
     }
 
@@ -187,11 +204,23 @@ impl ThreadCache {
             k.push(proto.number() as u8);
             k.extend_from_slice(&cmd_id.to_le_bytes());
             for a in args {
-                k.extend_from_slice(&(a.len() as u32).to_le_bytes());
+                // Lengths as LEB128: one byte for keys under 128 bytes, which
+                // keeps a small entry in a smaller allocation class.
+                let mut n = a.len();
+                while n >= 0x80 {
+                    k.push((n as u8) | 0x80);
+                    n >>= 7;
+                }
+                k.push(n as u8);
                 k.extend_from_slice(a);
             }
         }
         self.key_buf.borrow()
+    }
+
+    /// The Redis key (first argument) in an entry key built by [`Self::entry_key`].
+    pub fn redis_key(entry_key: &[u8]) -> &[u8] {
+        store::redis_key(entry_key)
     }
 
     /// Runs `f` on a servable entry without copying it; says whether it was
@@ -201,7 +230,7 @@ impl ThreadCache {
         entry_key: &[u8],
         now: Instant,
         degraded: bool,
-        f: impl FnOnce(&store::Entry) -> R,
+        f: impl FnOnce(&store::EntryRef<'_>) -> R,
     ) -> Option<(R, bool)> {
         let stale = {
             let s = self.settings.borrow();
@@ -219,7 +248,8 @@ impl ThreadCache {
         hot::with(|h| h.record(key, now));
     }
 
-    /// Whether a reply for `key` may be cached now (cache-mode and hotness).
+    /// Whether a reply for `key` may be cached now (cache-mode, hotness or
+    /// frequency). In `lfu` mode this counts the read: call it once per miss.
     pub fn admissible(&self, key: &[u8], now: Instant) -> bool {
         let s = self.settings.borrow();
         match s.mode {
@@ -229,6 +259,26 @@ impl ThreadCache {
                 let local = hot::with(|h| h.rate(key, now)).unwrap_or(0.0);
                 local * self.shared.threads as f64 >= s.threshold
             }
+            CacheMode::Lfu => {
+                let h = self.sketch_hasher.hash_one(key);
+                admit::record_read(h);
+                // With room every read is worth its PTTL; when full, only a key
+                // read before in this period can beat a victim.
+                let admit = self.store.borrow().has_room(256) || admit::reads(h) >= 2;
+                if !admit && let Some(c) = self.counters.get(self.shard) {
+                    inc(&c.cache_admission_rejected);
+                }
+                admit
+            }
+        }
+    }
+
+    /// Counts a write through hotcache of the keys in epoch slot `slot` (for the
+    /// write-hot guard). With tracking, the (BCAST) stream counts every write,
+    /// this one included, once per thread: then it is not counted here.
+    pub fn record_write(&self, slot: u32) {
+        if self.settings.borrow().mode == CacheMode::Lfu && !self.shared.needs_tracking {
+            admit::record_write(slot);
         }
     }
 
@@ -240,29 +290,70 @@ impl ThreadCache {
             return false;
         }
         let s = self.settings.borrow();
-        if r.reply.len() as u64 > s.max_entry || s.mode == CacheMode::Off {
+        if s.mode == CacheMode::Off {
+            return false;
+        }
+        if r.reply.len() as u64 > s.max_entry {
+            inc(&c.cache_skipped_too_big);
             return false;
         }
         if !self.shared.epochs.is_current(&r.stamp) || !self.shared.tracking_still(incarnation) {
             inc(&c.stale_fills_dropped);
             return false;
         }
+        let lfu = s.mode == CacheMode::Lfu;
+        let candidate = if lfu {
+            let reads = admit::reads(self.sketch_hasher.hash_one(Self::redis_key(entry_key)));
+            let writes = admit::writes(r.stamp.slot);
+            if writes >= 2 && writes > reads {
+                inc(&c.cache_skipped_write_hot);
+                return false;
+            }
+            Some(reads)
+        } else {
+            None
+        };
         let negative = ttl_ms == -2;
         let mut life = if negative { s.negative_ttl } else { self.jittered(s.ttl, s.jitter_pct) };
         if ttl_ms > 0 {
             life = life.min(Duration::from_millis(ttl_ms as u64));
         }
-        let entry = store::Entry {
-            reply: r.reply.clone(),
-            stamp: r.stamp,
-            expires: r.sent + life,
-            negative,
+        let fill =
+            store::Fill { reply: &r.reply, stamp: r.stamp, expires: r.sent + life, negative };
+        let now = Instant::now();
+        let threads = self.shared.threads as f64;
+        // The hottest keys (by the detector) are never the victim; the others
+        // are weighed by how often they were read.
+        let victim = |ek: &[u8]| {
+            let key = Self::redis_key(ek);
+            let rate = hot::with(|h| h.rate(key, now)).unwrap_or(0.0);
+            if rate * threads >= s.threshold && s.threshold > 0.0 {
+                None
+            } else if lfu {
+                Some(admit::reads(self.sketch_hasher.hash_one(key)))
+            } else {
+                Some(0)
+            }
         };
         let mut store = self.store.borrow_mut();
-        store.insert(Box::from(entry_key), entry);
+        let done = store.insert(entry_key, fill, &self.shared.epochs, now, candidate, victim);
+        match done {
+            store::Insert::Cached => {}
+            store::Insert::TooBig => {
+                inc(&c.cache_skipped_too_big);
+                return false;
+            }
+            store::Insert::Rejected => {
+                inc(&c.cache_admission_rejected);
+                return false;
+            }
+        }
         inc(&c.cache_fills);
         if hot && s.mode == CacheMode::Hot {
             inc(&c.hot_keys_admitted);
+        }
+        if lfu {
+            admit::fit(store.len());
         }
         set(&c.cache_entries, store.len() as u64);
         set(&c.cache_bytes, store.weight());

@@ -121,12 +121,15 @@ settings! {
     /// Log format: text or json.
     log_format: LogFormat = LogFormat::Text, "log-format", runtime: false;
 
-    /// What the local cache keeps: `hot` (keys read at least `hotkey-threshold`
-    /// times per second), `all` (every cacheable reply, evicted by policy) or `off`.
-    cache_mode: CacheMode = CacheMode::Hot, "cache-mode", runtime: true;
+    /// What the local cache keeps: `lfu` (every cacheable read is a candidate;
+    /// once the memory is full a frequency sketch decides, TinyLFU; write-hot keys
+    /// are not cached), `hot` (keys read at least `hotkey-threshold` times per
+    /// second), `all` (every cacheable reply, evicted by policy) or `off`.
+    cache_mode: CacheMode = CacheMode::Lfu, "cache-mode", runtime: true;
     /// Memory for cached replies, in bytes, across all threads.
     cache_max_memory: ByteSize = ByteSize(256 << 20), "cache-max-memory", runtime: true, range: 0..=9223372036854775807;
-    /// Replies larger than this are never cached.
+    /// Replies larger than this are never cached (concurrent reads of them still
+    /// share one upstream read).
     cache_max_entry_size: ByteSize = ByteSize(512 << 10), "cache-max-entry-size", runtime: true, range: 0..=9223372036854775807;
     /// Longest life of a cached reply, in milliseconds (never longer than the key's
     /// own TTL in Redis).
@@ -136,7 +139,8 @@ settings! {
     cache_ttl_jitter: u64 = 10, "cache-ttl-jitter", runtime: true, range: 0..=50;
     /// Life of a cached "no such key" reply, in milliseconds (below `cache-ttl`).
     negative_ttl: u64 = 1000, "negative-ttl", runtime: true, range: 0..=86400000;
-    /// Reads per second of one key that make it hot (for `cache-mode hot`).
+    /// Reads per second of one key that make it hot (admitted with `cache-mode
+    /// hot`; never the eviction victim with `lfu`).
     hotkey_threshold: u64 = 100, "hotkey-threshold", runtime: true, range: 0..=1000000000;
     /// The window hot-key rates are measured over, in milliseconds.
     hotkey_window: u64 = 1000, "hotkey-window", runtime: false, range: 100..=3600000;

@@ -328,6 +328,9 @@ impl Value for LogFormat {
 /// What the local cache admits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheMode {
+    /// Every cacheable read is a candidate; a frequency sketch (TinyLFU) decides
+    /// what enters once the memory is full. The default.
+    Lfu,
     /// Only keys currently hot.
     Hot,
     /// Every cacheable reply; eviction decides what stays.
@@ -339,14 +342,16 @@ pub enum CacheMode {
 impl Value for CacheMode {
     fn parse(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
+            "lfu" => Ok(CacheMode::Lfu),
             "hot" => Ok(CacheMode::Hot),
             "all" => Ok(CacheMode::All),
             "off" => Ok(CacheMode::Off),
-            _ => Err(one_of(&["hot", "all", "off"])),
+            _ => Err(one_of(&["lfu", "hot", "all", "off"])),
         }
     }
     fn show(&self) -> String {
         match self {
+            CacheMode::Lfu => "lfu",
             CacheMode::Hot => "hot",
             CacheMode::All => "all",
             CacheMode::Off => "off",

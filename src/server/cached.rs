@@ -116,6 +116,9 @@ impl Conn {
             After::Slots(s) => add(&c.invalidations_own_write, s.len() as u64),
             After::All => inc(&c.invalidations_flush),
         }
+        for slot in after.slots() {
+            self.ctx.cache.record_write(*slot);
+        }
         after.apply(&self.ctx.shared.cache.epochs);
     }
 
@@ -164,10 +167,13 @@ impl Conn {
                     .then(|| {
                         cache.lookup_with(&ek, now, degraded, |e| {
                             if direct {
-                                out.push(&e.reply);
+                                match e.shared {
+                                    Some(b) => out.push(b),
+                                    None => out.extend_from_slice(e.reply),
+                                }
                                 (None, e.negative)
                             } else {
-                                (Some(e.reply.clone()), e.negative)
+                                (Some(e.to_bytes()), e.negative)
                             }
                         })
                     })
@@ -286,7 +292,7 @@ impl Conn {
             cache.record_read(key, now);
             let ek = cache.entry_key(self.proto, c.id, std::slice::from_ref(key));
             let found = permitted
-                .then(|| cache.lookup_with(&ek, now, degraded, |e| e.reply.clone()))
+                .then(|| cache.lookup_with(&ek, now, degraded, |e| e.to_bytes()))
                 .flatten();
             hits.push(match found {
                 Some((reply, stale)) => {

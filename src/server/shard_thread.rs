@@ -52,7 +52,7 @@ pub(super) fn run(
                     tls: shared.upstream_tls.clone(),
                 },
             ),
-            cache: ThreadCache::new(shared.cache.clone(), &config, index),
+            cache: ThreadCache::new(shared.cache.clone(), &config, index, shared.counters.clone()),
             trackers: Trackers::default(),
             retry_budget: crate::resilience::retry::RetryBudget::new(index as u64 + 17),
             config: RefCell::new((shared.config.generation(), Rc::new((*config).clone()))),

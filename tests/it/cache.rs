@@ -418,31 +418,37 @@ fn writes_of_every_shape_invalidate() {
     assert_eq!(c.cmd(&["HGET", "h", "f"]), b"$-1\r\n");
 }
 
-/// HOTKEYS lists the hot keys with their rates, in RESP2 and RESP3.
+/// HOTKEYS lists the hot keys with their rates, in RESP2 and RESP3, in hot mode
+/// (where it decides admission) and at the defaults (lfu, where it only reports
+/// and protects).
 #[test]
 fn hotkeys_reports_the_hottest_keys() {
-    let redis = RedisServer::start();
-    let hc = Hotcache::in_front_of(&redis, 2, &[]);
-    let mut c = hc.client();
-    for _ in 0..2000 {
-        c.cmd(&["GET", "hottest"]);
+    for mode in ["hot", "lfu"] {
+        let redis = RedisServer::start();
+        let hc = Hotcache::in_front_of(&redis, 2, &["--cache-mode", mode]);
+        let mut c = hc.client();
+        for _ in 0..2000 {
+            c.cmd(&["GET", "hottest"]);
+        }
+        for _ in 0..300 {
+            c.cmd(&["GET", "warm"]);
+        }
+        let r = c.cmd_str(&["HOTKEYS", "COUNT", "2"]);
+        assert!(r.starts_with("*2\r\n*2\r\n$7\r\nhottest\r\n:"), "{mode}: {r}");
+        assert!(r.contains("$4\r\nwarm\r\n:"), "{mode}: {r}");
+        assert!(c.cmd_str(&["HELLO", "3"]).starts_with('%'));
+        let r = c.cmd_str(&["HOTKEYS"]);
+        assert!(r.starts_with("*") && r.contains("hottest"), "{r}");
+        assert_eq!(
+            c.cmd(&["HOTKEYS", "COUNT", "0"]),
+            b"-ERR value is not an integer or out of range\r\n"
+        );
+        // The hot key was admitted and is served from the cache.
+        if mode == "hot" {
+            assert!(stat(&mut c, "hot_keys_admitted") >= 1);
+        }
+        assert!(stat(&mut c, "cache_hits") > 1000, "{mode}");
     }
-    for _ in 0..300 {
-        c.cmd(&["GET", "warm"]);
-    }
-    let r = c.cmd_str(&["HOTKEYS", "COUNT", "2"]);
-    assert!(r.starts_with("*2\r\n*2\r\n$7\r\nhottest\r\n:"), "{r}");
-    assert!(r.contains("$4\r\nwarm\r\n:"), "{r}");
-    assert!(c.cmd_str(&["HELLO", "3"]).starts_with('%'));
-    let r = c.cmd_str(&["HOTKEYS"]);
-    assert!(r.starts_with("*") && r.contains("hottest"), "{r}");
-    assert_eq!(
-        c.cmd(&["HOTKEYS", "COUNT", "0"]),
-        b"-ERR value is not an integer or out of range\r\n"
-    );
-    // The hot key was admitted and is served from the cache.
-    assert!(stat(&mut c, "hot_keys_admitted") >= 1);
-    assert!(stat(&mut c, "cache_hits") > 1000);
 }
 
 /// CONFIG GET/SET reach hotcache's settings; Redis's stay Redis's.

@@ -5,6 +5,7 @@
 
 mod access;
 mod acl;
+mod admission;
 mod cache;
 mod checker;
 mod client_tracking;

@@ -24,7 +24,10 @@ pub(super) fn invalidate<'a>(
             for _ in 0..n {
                 match p.bulk() {
                     Some(key) => {
-                        epochs.invalidate(key);
+                        let slot = epochs.slot(key);
+                        epochs.invalidate_slot(slot);
+                        // A write by someone else: counted for the write-hot guard.
+                        super::super::admit::record_write(slot);
                         inc(&c.invalidations_tracking);
                         keys.push(key);
                     }
