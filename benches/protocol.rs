@@ -2,6 +2,10 @@
 //!
 //! `cargo bench --bench protocol` (add `-- --quick` for a fast look). Parser
 //! throughput is in commands per second, framer throughput in replies or bytes.
+//!
+//! `parser_vs_redis_protocol` runs hotcache's request parser and the
+//! `redis-protocol` crate's RESP2 decoder (`decode_bytes_mut`, its zero-copy
+//! form) on the same client input; docs/design.md has the figures.
 
 use std::hint::black_box;
 
@@ -139,5 +143,130 @@ fn reply_framer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, request_parser, reply_framer);
+/// Decodes every frame in `buf` with redis-protocol; panics if anything is left over.
+fn decode_all(mut buf: BytesMut) -> usize {
+    let mut n = 0;
+    loop {
+        match redis_protocol::resp2::decode::decode_bytes_mut(&mut buf) {
+            Ok(Some((frame, _, _))) => {
+                black_box(&frame);
+                n += 1;
+            }
+            Ok(None) => break,
+            Err(e) => panic!("bench input rejected by redis-protocol: {e:?}"),
+        }
+    }
+    assert!(buf.is_empty(), "bench input not fully decoded");
+    n
+}
+
+/// Feeds `input` in reads of `read` bytes, parsing after each read as a
+/// connection does; returns the commands parsed.
+fn hotcache_in_reads(parser: &mut RequestParser, input: &[u8], read: usize) -> usize {
+    let limits = RequestLimits::default();
+    let mut buf = BytesMut::with_capacity(read);
+    let mut n = 0;
+    for chunk in input.chunks(read) {
+        buf.extend_from_slice(chunk);
+        while let ParseOutcome::Command(r) = parser.parse(&mut buf, &limits, false) {
+            black_box(&r);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// As [`hotcache_in_reads`], with redis-protocol's decoder.
+fn redis_protocol_in_reads(input: &[u8], read: usize) -> usize {
+    let mut buf = BytesMut::with_capacity(read);
+    let mut n = 0;
+    for chunk in input.chunks(read) {
+        buf.extend_from_slice(chunk);
+        while let Ok(Some((frame, _, _))) =
+            redis_protocol::resp2::decode::decode_bytes_mut(&mut buf)
+        {
+            black_box(&frame);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// hotcache's parser and redis-protocol's decoder on the same client input.
+fn parser_vs_redis_protocol(c: &mut Criterion) {
+    let value = [b'v'; 64];
+    let mut sets = Vec::new();
+    let mut gets = Vec::new();
+    for i in 0..PIPELINE {
+        command(&mut sets, &[b"SET", &key(i), &value]);
+        command(&mut gets, &[b"GET", &key(i)]);
+    }
+    let mut big = Vec::new();
+    command(&mut big, &[b"SET", b"big", &vec![b'x'; 1 << 20]]);
+    // One MSET of 5,000 pairs (10,001 arguments, ~170 KB).
+    let mut mset_args: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+    for i in 0..5000 {
+        mset_args.push(key(i));
+        mset_args.push(value.to_vec());
+    }
+    let mset_refs: Vec<&[u8]> = mset_args.iter().map(|a| &a[..]).collect();
+    let mut mset = Vec::new();
+    command(&mut mset, &mset_refs);
+    let pings = b"PING\r\n".repeat(PIPELINE);
+    // redis-protocol has no inline commands: nothing to compare there.
+    assert!(
+        redis_protocol::resp2::decode::decode_bytes_mut(&mut BytesMut::from(&pings[..])).is_err()
+    );
+
+    let limits = RequestLimits::default();
+    let mut g = c.benchmark_group("parser_vs_redis_protocol");
+    for (name, input, n) in [
+        ("get_x500", &gets, PIPELINE),
+        ("set_64b_x500", &sets, PIPELINE),
+        ("set_1mb", &big, 1),
+        ("mset_5000_pairs", &mset, 1),
+    ] {
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("{name}/hotcache"), |b| {
+            let mut parser = RequestParser::new();
+            b.iter_batched(
+                || BytesMut::from(&input[..]),
+                |buf| assert_eq!(parse_all(&mut parser, buf, &limits), n),
+                BatchSize::SmallInput,
+            );
+        });
+        g.bench_function(format!("{name}/redis_protocol"), |b| {
+            b.iter_batched(
+                || BytesMut::from(&input[..]),
+                |buf| assert_eq!(decode_all(buf), n),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    g.throughput(Throughput::Elements(PIPELINE as u64));
+    g.bench_function("inline_ping_x500/hotcache", |b| {
+        let mut parser = RequestParser::new();
+        b.iter_batched(
+            || BytesMut::from(&pings[..]),
+            |buf| assert_eq!(parse_all(&mut parser, buf, &limits), PIPELINE),
+            BatchSize::SmallInput,
+        );
+    });
+    // The same requests arriving in 16 KB reads, parsed after each read: a
+    // parser that starts over at each read rescans what it already saw.
+    const READ: usize = 16 * 1024;
+    for (name, input) in [("set_1mb_in_16k_reads", &big), ("mset_5000_pairs_in_16k_reads", &mset)] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(format!("{name}/hotcache"), |b| {
+            let mut parser = RequestParser::new();
+            b.iter(|| assert_eq!(hotcache_in_reads(&mut parser, input, READ), 1));
+        });
+        g.bench_function(format!("{name}/redis_protocol"), |b| {
+            b.iter(|| assert_eq!(redis_protocol_in_reads(input, READ), 1));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, request_parser, reply_framer, parser_vs_redis_protocol);
 criterion_main!(benches);
