@@ -82,6 +82,10 @@ fn multiplexed_connection() {
     let redis = RedisServer::start();
     let hc = Hotcache::in_front_of(&redis, 2, &["--cache-mode", "all", "--cache-ttl", "60000"]);
     wait_tracking_up(&hc);
+    // In front of one Redis, the CLUSTER commands are Redis's to answer.
+    let slots = redis.client().cmd_str(&["CLUSTER", "SLOTS"]);
+    assert!(slots.starts_with("-ERR This instance has cluster support disabled"), "{slots}");
+    assert_eq!(hc.client().cmd_str(&["CLUSTER", "SLOTS"]), slots);
     let rt = runtime();
     rt.block_on(async {
         let client = redis::Client::open(url(hc.port)).expect("client");
@@ -350,6 +354,10 @@ fn cluster_client_through_hotcache() {
         hc.port
     );
     assert_eq!(String::from_utf8_lossy(&slots), expected);
+    let id = &myid[5..45];
+    let nodes = format!("{id} 127.0.0.1:{}@0 myself,master - 0 0 0 connected 0-16383\n", hc.port);
+    let want = format!("${}\r\n{nodes}\r\n", nodes.len());
+    assert_eq!(hc.client().cmd_str(&["CLUSTER", "NODES"]), want);
 
     let rt = runtime();
     rt.block_on(async {
