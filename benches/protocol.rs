@@ -300,7 +300,7 @@ fn parser_vs_redis_protocol(c: &mut Criterion<ThreadCpu>) {
     }
     let mut big = Vec::new();
     command(&mut big, &[b"SET", b"big", &vec![b'x'; 1 << 20]]);
-    // One MSET of 5,000 pairs (10,001 arguments, ~170 KB).
+    // One MSET of 5,000 pairs (10,001 arguments, ~470 KB).
     let mut mset_args: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
     for i in 0..5000 {
         mset_args.push(key(i));
