@@ -38,6 +38,12 @@ pub enum Local {
     SlowlogLen,
     SlowlogReset,
     SlowlogHelp,
+    /// CLUSTER SLOTS/SHARDS/NODES/MYID: in front of a cluster hotcache is one
+    /// node, the master of every slot (see `server/cluster_face.rs`).
+    ClusterSlots,
+    ClusterShards,
+    ClusterNodes,
+    ClusterMyId,
 }
 
 /// How hotcache runs a command.
@@ -192,6 +198,10 @@ pub static ROUTES: &[(&str, Route)] = &[
     ("slowlog|len", Route::Local(Local::SlowlogLen)),
     ("slowlog|reset", Route::Local(Local::SlowlogReset)),
     ("slowlog|help", Route::Local(Local::SlowlogHelp)),
+    ("cluster|slots", Route::Local(Local::ClusterSlots)),
+    ("cluster|shards", Route::Local(Local::ClusterShards)),
+    ("cluster|nodes", Route::Local(Local::ClusterNodes)),
+    ("cluster|myid", Route::Local(Local::ClusterMyId)),
     ("multi", Route::Stateful),
     ("watch", Route::Stateful),
     ("select", Route::Stateful),

@@ -116,6 +116,10 @@ pub(super) fn stands_for(l: Local) -> Option<&'static [&'static [u8]]> {
         Local::ClientList => &[b"CLIENT", b"LIST"],
         Local::ClientKill => &[b"CLIENT", b"KILL", b"ID", b"1"],
         Local::ClientInfo => &[b"CLIENT", b"INFO"],
+        Local::ClusterSlots => &[b"CLUSTER", b"SLOTS"],
+        Local::ClusterShards => &[b"CLUSTER", b"SHARDS"],
+        Local::ClusterNodes => &[b"CLUSTER", b"NODES"],
+        Local::ClusterMyId => &[b"CLUSTER", b"MYID"],
         Local::Info
         | Local::Ping
         | Local::Echo

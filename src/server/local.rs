@@ -155,6 +155,10 @@ impl Conn {
                 self.reply_raw(Bytes::from_static(b"+OK\r\n"))
             }
             Local::SlowlogHelp => self.slowlog_help(),
+            Local::ClusterSlots
+            | Local::ClusterShards
+            | Local::ClusterNodes
+            | Local::ClusterMyId => self.cluster_face(l, req),
             Local::Debug => self.debug(&req),
             Local::ClientKill => self.client_kill(&req),
             Local::ClientUnblock => self.client_unblock(&req),

@@ -14,6 +14,7 @@ mod cached;
 mod client_cmd;
 mod clients;
 mod cluster;
+mod cluster_face;
 mod config_cmd;
 mod conn;
 mod dispatch;

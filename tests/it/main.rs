@@ -24,6 +24,7 @@ mod malformed;
 mod observability;
 mod origin;
 mod pipeline;
+mod redis_rs;
 mod resilience;
 mod secrets;
 mod sentinel;
