@@ -194,6 +194,24 @@ impl ThreadCache {
         self.key_buf.borrow()
     }
 
+    /// [`Self::entry_key`] of a command with one argument.
+    pub fn entry_key_one(
+        &self,
+        proto: Proto,
+        cmd_id: u16,
+        arg: &[u8],
+    ) -> std::cell::Ref<'_, Vec<u8>> {
+        {
+            let mut k = self.key_buf.borrow_mut();
+            k.clear();
+            k.push(proto.number() as u8);
+            k.extend_from_slice(&cmd_id.to_le_bytes());
+            k.extend_from_slice(&(arg.len() as u32).to_le_bytes());
+            k.extend_from_slice(arg);
+        }
+        self.key_buf.borrow()
+    }
+
     /// Runs `f` on a servable entry without copying it; says whether it was
     /// served stale (only with serve-stale, while the upstream is `degraded`).
     pub fn lookup_with<R>(

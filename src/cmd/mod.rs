@@ -236,6 +236,12 @@ pub fn by_name(name: &str) -> Option<&'static Command> {
     find(name.as_bytes())
 }
 
+/// GET's entry (the cached-read fast path).
+pub fn get() -> &'static Command {
+    let t = table();
+    &t.commands[usize::from(t.get)]
+}
+
 /// Finds a command by its [`Command::id`].
 pub fn by_id(id: u16) -> Option<&'static Command> {
     table().commands.get(usize::from(id))
