@@ -21,7 +21,8 @@
 #
 # Usage: scripts/bench-cpu.sh [rounds] [extra hotcache flags...]
 # Environment: N1 / N16 requests per load at pipeline 1 / 16 (200000 / 1600000),
-# WORKLOADS (hit cold zipf), TARGETS (redis twemproxy hotcache hotcache-off).
+# WORKLOADS (hit cold zipf), TARGETS (redis twemproxy hotcache hotcache-off),
+# HOTCACHE=path for another hotcache binary (a build of an older commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -33,6 +34,14 @@ WORKLOADS=${WORKLOADS:-hit cold zipf}
 TARGETS=${TARGETS:-redis twemproxy hotcache hotcache-off}
 
 source scripts/lib.sh
+HOTCACHE=${HOTCACHE:-target/release/hotcache}
+start_hotcache() { # as lib.sh's, with $HOTCACHE
+  local port=$1 rport=$2
+  shift 2
+  "$HOTCACHE" --port "$port" --upstream "redis://127.0.0.1:$rport" "$@" 2>"$WORK/hotcache-$port.log" &
+  HPID=$!
+  PIDS+=($HPID)
+}
 need_nutcracker
 RPORT=$(free_port); NPORT=$(free_port); NSTATS=$(free_port)
 HPORT=$(free_port); OPORT=$(free_port)
