@@ -6,6 +6,15 @@
 //! where `f` is how much of the current window has passed. HOTKEYS sums the
 //! threads' rates; admission scales a thread's rate by the thread count, which
 //! assumes clients are spread evenly over threads (SO_REUSEPORT spreads them).
+//!
+//! # Sampling
+//!
+//! A sketch update costs about as much as the rest of a cache hit. Once a
+//! thread reads more than [`SAMPLE_FROM`] keys per second (over the previous
+//! window), only one read in `step` is counted, with weight `step` (a power of
+//! two up to [`MAX_STEP`]), so a key's count stays an unbiased estimate of its
+//! reads. Below that rate every read counts, exactly as before; a hot key read
+//! at thousands per second is off by at most `step - 1` reads of a window.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -17,6 +26,10 @@ use heavykeeper::TopK;
 const WIDTH_PER_K: usize = 16;
 const DEPTH: usize = 2;
 const DECAY: f64 = 0.9;
+/// Reads per second of a thread above which reads are sampled.
+pub const SAMPLE_FROM: u64 = 20_000;
+/// The most reads one sampled read stands for.
+pub const MAX_STEP: u64 = 16;
 
 /// The sketch, hashing with ahash (its default SipHash costs more than the
 /// rest of a cache hit).
@@ -29,6 +42,12 @@ pub struct HotKeys {
     cur: Sketch,
     prev: Sketch,
     cur_start: Instant,
+    /// Reads seen in the current window, counted or not.
+    reads: u64,
+    /// One read in `step` is counted, with weight `step`.
+    step: u64,
+    /// Reads still to skip before the next counted one.
+    skip: u64,
 }
 
 fn sketch(k: usize) -> Sketch {
@@ -38,7 +57,27 @@ fn sketch(k: usize) -> Sketch {
 
 impl HotKeys {
     pub fn new(k: usize, window: Duration) -> Self {
-        Self { k, window, cur: sketch(k), prev: sketch(k), cur_start: Instant::now() }
+        Self {
+            k,
+            window,
+            cur: sketch(k),
+            prev: sketch(k),
+            cur_start: Instant::now(),
+            reads: 0,
+            step: 1,
+            skip: 0,
+        }
+    }
+
+    /// The sampling step for a window that saw `reads` reads.
+    fn step_for(reads: u64, window: Duration) -> u64 {
+        let per_sec = (reads as f64 / window.as_secs_f64().max(1e-3)) as u64;
+        if per_sec <= SAMPLE_FROM {
+            return 1;
+        }
+        // The largest power of two not above per_sec / SAMPLE_FROM.
+        let ratio = per_sec / SAMPLE_FROM;
+        (1u64 << (63 - ratio.leading_zeros())).min(MAX_STEP)
     }
 
     fn rotate(&mut self, now: Instant) {
@@ -47,7 +86,11 @@ impl HotKeys {
             return;
         }
         // After two windows of silence the previous window is empty too.
-        self.prev = if age < 2 * self.window {
+        let recent = age < 2 * self.window;
+        self.step = if recent { Self::step_for(self.reads, self.window) } else { 1 };
+        self.reads = 0;
+        self.skip = 0;
+        self.prev = if recent {
             std::mem::replace(&mut self.cur, sketch(self.k))
         } else {
             self.cur = sketch(self.k);
@@ -56,10 +99,22 @@ impl HotKeys {
         self.cur_start = now;
     }
 
-    /// Counts one read of `key`.
+    /// Counts one read of `key` (one in `step`, with weight `step`: see
+    /// "Sampling" above).
     pub fn record(&mut self, key: &[u8], now: Instant) {
         self.rotate(now);
-        self.cur.add(key, 1);
+        self.reads += 1;
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        self.skip = self.step - 1;
+        self.cur.add(key, self.step);
+    }
+
+    /// The current sampling step (1: every read counts).
+    pub fn step(&self) -> u64 {
+        self.step
     }
 
     /// Reads per second of `key` on this thread.
@@ -139,6 +194,34 @@ mod tests {
         let t2 = t0 + Duration::from_secs(5);
         h.record(b"x", t2);
         assert_eq!(h.rate(b"hot", t2), 0.0);
+    }
+
+    #[test]
+    fn sampling_starts_above_the_rate_and_keeps_counts() {
+        let w = Duration::from_secs(1);
+        assert_eq!(HotKeys::step_for(SAMPLE_FROM, w), 1);
+        assert_eq!(HotKeys::step_for(2 * SAMPLE_FROM, w), 2);
+        assert_eq!(HotKeys::step_for(3 * SAMPLE_FROM, w), 2);
+        assert_eq!(HotKeys::step_for(1000 * SAMPLE_FROM, w), MAX_STEP);
+        let t0 = Instant::now();
+        let mut h = HotKeys::new(16, w);
+        // A busy window: the next one samples.
+        for i in 0..(4 * SAMPLE_FROM) {
+            h.record(format!("k{}", i % 100).as_bytes(), t0);
+        }
+        assert_eq!(h.step(), 1);
+        let t1 = t0 + Duration::from_millis(1001);
+        h.record(b"x", t1);
+        assert_eq!(h.step(), 4);
+        for _ in 0..10_000 {
+            h.record(b"hot", t1);
+        }
+        let r = h.rate(b"hot", t1 + Duration::from_millis(999));
+        assert!((9_000.0..=10_100.0).contains(&r), "{r}");
+        // A quiet window after it: every read counts again.
+        let t2 = t1 + Duration::from_millis(1001);
+        h.record(b"x", t2);
+        assert_eq!(h.step(), 1);
     }
 
     #[test]

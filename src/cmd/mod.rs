@@ -142,7 +142,9 @@ impl CommandDef {
 /// The lookup table, built once.
 struct Table {
     commands: Vec<Command>,
-    by_name: HashMap<&'static str, u16, ahash::RandomState>,
+    by_name: HashMap<&'static [u8], u16, ahash::RandomState>,
+    /// GET's id: looked up without hashing (the cached-read hot path).
+    get: u16,
 }
 
 fn table() -> &'static Table {
@@ -161,9 +163,10 @@ fn table() -> &'static Table {
         }
         let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         for c in &commands {
-            by_name.insert(c.def.name, c.id);
+            by_name.insert(c.def.name.as_bytes(), c.id);
         }
-        Table { commands, by_name }
+        let get = by_name.get(&b"get"[..]).copied().unwrap_or_default();
+        Table { commands, by_name, get }
     })
 }
 
@@ -182,6 +185,10 @@ const MAX_NAME: usize = 64;
 
 /// Looks a name up case-insensitively without allocating.
 fn find(name: &[u8]) -> Option<&'static Command> {
+    let t = table();
+    if name.eq_ignore_ascii_case(b"get") {
+        return Some(&t.commands[usize::from(t.get)]);
+    }
     if name.len() > MAX_NAME {
         return None;
     }
@@ -189,9 +196,7 @@ fn find(name: &[u8]) -> Option<&'static Command> {
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let key = std::str::from_utf8(&lower[..name.len()]).ok()?;
-    let t = table();
-    t.by_name.get(key).map(|&id| &t.commands[usize::from(id)])
+    t.by_name.get(&lower[..name.len()]).map(|&id| &t.commands[usize::from(id)])
 }
 
 /// Finds the command for `args` as Redis's `lookupCommand` does: a container
@@ -229,6 +234,12 @@ pub fn all() -> impl Iterator<Item = &'static Command> {
 /// Finds a command by its full lowercase name (`get`, `client|list`).
 pub fn by_name(name: &str) -> Option<&'static Command> {
     find(name.as_bytes())
+}
+
+/// GET's entry (the cached-read fast path).
+pub fn get() -> &'static Command {
+    let t = table();
+    &t.commands[usize::from(t.get)]
 }
 
 /// Finds a command by its [`Command::id`].

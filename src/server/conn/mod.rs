@@ -349,6 +349,9 @@ impl Conn {
             && self.pending.len() < MAX_PENDING
             && !self.owed.is_over()
         {
+            if self.fast_get_hit() {
+                continue;
+            }
             match self.parser.parse(&mut self.rbuf, &limits, !self.authed) {
                 ParseOutcome::Command(req) => {
                     self.info().touch(self.now);
