@@ -21,7 +21,7 @@ use crate::upstream::Upstream;
 /// its share of the listening port until shutdown.
 pub(super) fn run(
     index: usize,
-    listeners: super::Listeners,
+    listeners: super::start::Listeners,
     inbox: tokio::sync::mpsc::UnboundedReceiver<shard::Job>,
     shared: Arc<Shared>,
     embedded: Option<Arc<EmbeddedOrigin>>,

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 mod io;
 mod out;
 mod replies;
+mod retry;
 mod stream;
 mod types;
 
