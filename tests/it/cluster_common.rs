@@ -89,7 +89,7 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 static RESHARDS: AtomicUsize = AtomicUsize::new(0);
 
 fn spawn_node(port: u16, bus_port: u16, dir: &Path) -> Child {
-    Command::new("redis-server")
+    Command::new(crate::common::server_bin())
         .args(["--port", &port.to_string(), "--cluster-port", &bus_port.to_string()])
         .args(["--bind", "127.0.0.1", "--protected-mode", "no", "--daemonize", "no"])
         .args(["--cluster-enabled", "yes"])
