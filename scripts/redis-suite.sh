@@ -13,6 +13,8 @@
 #                  is built first with cargo (HOTCACHE_BIN=path skips that)
 #   OUT=dir        keep the logs there (default: a temporary folder)
 #   REDIS_SERVER=valkey-server  another backend
+#   BASEPORT=n     the runner's own ports (default 21111; two runs at once
+#                  need different ones)
 #   TEST_TIMEOUT=s the runner's watchdog for one test (default 180: the fuzz
 #                  tests of unit/geo and unit/hyperloglog take over 60 s on a
 #                  busy 2-core machine, even on redis-server itself)
@@ -133,7 +135,7 @@ for u in $units; do
         for k in "${!allowed[@]}"; do [ "${k%%|*}" = "$u" ] && echo "${k#*|}" >>"$skipfile"; done
     fi
     t0=$(date +%s)
-    timeout 600 ./runtest --host 127.0.0.1 --port "$port" --baseport 21111 --clients 1 \
+    timeout 600 ./runtest --host 127.0.0.1 --port "$port" --baseport "${BASEPORT:-21111}" --clients 1 \
         --single "$u" --singledb --durable --timeout "${TEST_TIMEOUT:-180}" --ignore-encoding --ignore-digest \
         --tags "$TAGS" --skipfile "$skipfile" >"$log" 2>&1
     rc=$?
@@ -151,7 +153,7 @@ for u in $units; do
         fi
     done < <(grep '^\[err\]' <<<"$c")
     if [ "$exc" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$err" -eq 0 ]; }; then
-        first=$(grep -m1 -A3 '^\[exception\]\|TIMEOUT' <<<"$c" | tr '\n' ' ')
+        first=""; first=$(grep -m1 -A3 '^\[exception\]\|TIMEOUT' <<<"$c" | tr '\n' ' ')
         report+="$u: exception/timeout (rc $rc): ${first:0:300}"$'\n'; unexplained=$((unexplained + 1))
     fi
 done
