@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (redis-server, redis-tools, openssl and chromium from the distribution,
+# (redis-server, redis-tools, tcl, openssl and chromium from the distribution,
 # redis-py from PyPI), checks formatting and lints, then runs every unit and
-# integration test.
+# integration test, and Redis's own test suite through hotcache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,14 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
     as_root apt-get install -y -q redis-server redis-tools >/dev/null 2>&1 || {
         as_root apt-get update -q >/dev/null
         as_root apt-get install -y -q redis-server redis-tools >/dev/null
+    }
+fi
+if ! command -v tclsh >/dev/null; then
+    # Redis's own test suite (scripts/redis-suite.sh) is Tcl.
+    echo "== installing tcl"
+    as_root apt-get install -y -q tcl >/dev/null 2>&1 || {
+        as_root apt-get update -q >/dev/null
+        as_root apt-get install -y -q tcl >/dev/null
     }
 fi
 if ! command -v openssl >/dev/null; then
@@ -61,4 +69,6 @@ echo "== cargo test"
 cargo test --lib --bins --tests -- --test-threads "${TEST_THREADS:-6}"
 echo "== benches (each run once, as a test)"
 cargo test --benches
+echo "== Redis's own test suite through hotcache (scripts/redis-suite.sh, TIER=2)"
+TIER=2 ./scripts/redis-suite.sh
 echo "== all tests passed"

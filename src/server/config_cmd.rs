@@ -92,6 +92,7 @@ impl Conn {
             pairs.chunks(2).map(|p| String::from_utf8_lossy(&p[0]).into_owned()).collect();
         let ours = names.iter().filter(|n| is_hotcache_name(n).is_some()).count();
         if ours == 0 {
+            self.apply_shared(pairs);
             return self.forward(req, Effect::None, After::Nothing);
         }
         if ours != names.len() {
@@ -133,6 +134,43 @@ impl Conn {
                 self.reply_raw(Bytes::from_static(b"+OK\r\n"))
             }
             Err(e) => self.reply_error(format!("ERR {e}").as_bytes()),
+        }
+    }
+}
+
+/// Settings Redis has that hotcache applies too, to what it serves itself:
+/// a CONFIG SET of Redis's name takes effect in hotcache as well as in Redis
+/// (a client that lowers `slowlog-log-slower-than` and reads SLOWLOG, which is
+/// hotcache's, sees its setting obeyed).
+const APPLIED_BY_BOTH: &[&str] =
+    &["tracking-table-max-keys", "slowlog-log-slower-than", "slowlog-max-len", "latency-tracking"];
+
+impl Conn {
+    /// Applies the values of `APPLIED_BY_BOTH` settings in a CONFIG SET bound
+    /// for Redis to hotcache's configuration (a value hotcache refuses is left
+    /// to Redis to refuse, with its error).
+    fn apply_shared(&mut self, pairs: &[Bytes]) {
+        let mine: Vec<(&'static crate::config::Param, String)> = pairs
+            .chunks(2)
+            .filter_map(|p| {
+                let name = String::from_utf8_lossy(&p[0]).to_ascii_lowercase();
+                let value = String::from_utf8_lossy(p.get(1)?).into_owned();
+                APPLIED_BY_BOTH.contains(&name.as_str()).then_some(())?;
+                Some((crate::config::param(&name)?, value))
+            })
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        // All or nothing (`update` changes a copy).
+        let result = self.ctx.shared.config.update(|config| {
+            for (p, value) in &mine {
+                (p.set)(config, value)?;
+            }
+            Ok(())
+        });
+        if result.is_ok() {
+            self.ctx.shared.config_changed();
         }
     }
 }

@@ -105,7 +105,7 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 static RESHARDS: AtomicUsize = AtomicUsize::new(0);
 
 fn spawn_node(port: u16, bus_port: u16, dir: &Path, tls: Option<(&ClusterTls, u16)>) -> Child {
-    let mut cmd = Command::new("redis-server");
+    let mut cmd = Command::new(crate::common::server_bin());
     if let Some((t, tls_port)) = tls {
         cmd.args(["--tls-port", &tls_port.to_string(), "--tls-cluster", "yes"])
             .args(["--tls-replication", "yes", "--tls-auth-clients", "yes"])

@@ -81,8 +81,15 @@ pub struct RedisServer {
     extra: Vec<String>,
 }
 
+/// The server the tests run hotcache in front of: `redis-server`, or another
+/// that speaks its protocol named by `HOTCACHE_TEST_SERVER` (a path or a name
+/// on PATH, e.g. `valkey-server`; see scripts/test-valkey.sh).
+pub fn server_bin() -> String {
+    std::env::var("HOTCACHE_TEST_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
+}
+
 fn spawn_redis(port: u16, dir: &PathBuf, extra: &[String]) -> Child {
-    Command::new("redis-server")
+    Command::new(server_bin())
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
         .args(["--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"])
         .arg("--dir")

@@ -165,3 +165,28 @@ fn cpu_affinity_pins_shard_threads() {
     let (ok, text) = hotcache(&["--cpu-affinity", "3-1", "--check-config"]);
     assert!(!ok && text.contains("cpu-affinity") && text.contains("CPU list"), "{text}");
 }
+
+/// A CONFIG SET of Redis's name for a setting hotcache applies itself (its
+/// SLOWLOG, its served tracking) takes effect in hotcache and in Redis: a
+/// client that sets the slowlog threshold and reads SLOWLOG sees it obeyed.
+#[test]
+fn config_set_of_a_setting_both_apply_reaches_both() {
+    let redis = crate::common::RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    let mut c = hc.client();
+    let set =
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0", "tracking-table-max-keys", "7"]);
+    assert_eq!(set, b"+OK\r\n");
+    let get = |c: &mut crate::common::RawClient, name: &str| c.cmd_str(&["CONFIG", "GET", name]);
+    assert!(get(&mut c, "hotcache.slowlog-log-slower-than").ends_with("$1\r\n0\r\n"));
+    assert!(get(&mut c, "hotcache.tracking-table-max-keys").ends_with("$1\r\n7\r\n"));
+    let mut r = redis.client();
+    assert!(get(&mut r, "slowlog-log-slower-than").ends_with("$1\r\n0\r\n"));
+    assert!(get(&mut r, "tracking-table-max-keys").ends_with("$1\r\n7\r\n"));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    let len = c.cmd_str(&["SLOWLOG", "LEN"]);
+    assert_ne!(len, ":0\r\n", "hotcache's SLOWLOG logs every request at threshold 0");
+    // A value hotcache refuses is left to Redis, which refuses it too.
+    let bad = c.cmd_str(&["CONFIG", "SET", "slowlog-max-len", "-5"]);
+    assert!(bad.starts_with("-ERR"), "{bad}");
+}

@@ -197,6 +197,16 @@ impl Load {
         )
     }
 
+    /// The last error any client saw (empty if none).
+    pub fn last_error(&self) -> String {
+        let s = self.snapshot();
+        s.iter()
+            .filter(|p| p.last_error.is_some())
+            .map(|p| p.last_error_text.clone())
+            .next_back()
+            .unwrap_or_default()
+    }
+
     /// Stops the clients and returns their logs; a client that failed a check
     /// fails the test here.
     pub fn stop(self) -> Vec<ClientLog> {

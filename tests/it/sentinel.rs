@@ -98,7 +98,7 @@ impl SentinelProc {
             dir.display()
         );
         std::fs::write(&conf, text).expect("write sentinel.conf");
-        let child = Command::new("redis-server")
+        let child = Command::new(crate::common::server_bin())
             .arg(&conf)
             .arg("--sentinel")
             .stdout(Stdio::null())

@@ -84,9 +84,10 @@ fn many_clients_leaving_mid_pipeline_leave_others_unaffected() {
     }
     load.wait_batches(2, Duration::from_secs(10), "steady clients after the quitters");
     let (ok, errors, slowest) = load.totals();
+    let last_error = load.last_error();
     load.stop();
     assert_alive(&mut hc);
-    assert_eq!(errors, 0, "steady clients got errors");
+    assert_eq!(errors, 0, "steady clients got errors, the last: {last_error}");
     let mut c = hc.client();
     let back = wait_clients(&mut c, 1, Duration::from_secs(10));
     // Dedicated connections left in MULTI or blocked are closed, not reused.
