@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Redis 7.0.15's own test suite (../shared/redis-tests, or REDIS_TESTS=dir) run
+# Redis 7.0.15's own test suite (tests/redis, a copy of Redis's tests/ and
+# runtest, BSD licence; or REDIS_TESTS=dir) run
 # through hotcache, one unit at a time, each unit against a fresh redis-server
 # and a fresh hotcache on free ports (so a unit's leftovers, a BUSY script or a
 # password, cannot derail the next).
@@ -32,8 +33,7 @@ root=$(pwd)
 direct=0
 if [ "${1:-}" = "--direct" ]; then direct=1; shift; fi
 TIER=${TIER:-2}
-suite=${REDIS_TESTS:-$root/../shared/redis-tests}
-[ -d "$suite/tests" ] || suite=/work/shared/redis-tests
+suite=${REDIS_TESTS:-$root/tests/redis}
 if [ ! -d "$suite/tests" ]; then
     echo "redis-suite: Redis's test suite not found (set REDIS_TESTS)" >&2
     exit 2
