@@ -573,12 +573,13 @@ fn refresh_ahead_a_hot_key_never_misses() {
 fn refresh_ahead_never_overwrites_a_newer_write() {
     let redis = RedisServer::start();
     let mut direct = redis.client();
-    assert_eq!(direct.cmd(&["SET", "rk1", "old"]), b"+OK\r\n");
-    let hc = refreshing(&redis, "6000", &["--enable-test-hooks", "yes"], "rk1");
+    assert_eq!(direct.cmd(&["SET", "warm", "1"]), b"+OK\r\n");
+    let hc = refreshing(&redis, "6000", &["--enable-test-hooks", "yes"], "warm");
     let mut admin = hc.client();
     let mut reader = hc.client();
     let mut writer = hc.client();
     for (round, through_hotcache) in [(1, true), (2, false)] {
+        // A key hotcache has not seen yet: no invalidation of it in flight.
         let key = format!("rk{round}");
         assert_eq!(direct.cmd(&["SET", &key, "old"]), b"+OK\r\n");
         assert_eq!(reader.cmd(&["GET", &key]), bulk("old"));
