@@ -573,15 +573,18 @@ fn refresh_ahead_a_hot_key_never_misses() {
 fn refresh_ahead_never_overwrites_a_newer_write() {
     let redis = RedisServer::start();
     let mut direct = redis.client();
-    assert_eq!(direct.cmd(&["SET", "warm", "1"]), b"+OK\r\n");
-    let hc = refreshing(&redis, "6000", &["--enable-test-hooks", "yes"], "warm");
+    // Written before hotcache starts: no invalidation of them can arrive late
+    // and drop their entries while a fill is held.
+    for k in ["warm", "rk1", "rk2"] {
+        assert_eq!(direct.cmd(&["SET", k, "old"]), b"+OK\r\n");
+    }
+    let hc = refreshing(&redis, "8000", &["--enable-test-hooks", "yes"], "warm");
     let mut admin = hc.client();
     let mut reader = hc.client();
     let mut writer = hc.client();
     for (round, through_hotcache) in [(1, true), (2, false)] {
-        // A key hotcache has not seen yet: no invalidation of it in flight.
+        // A key hotcache has not read yet.
         let key = format!("rk{round}");
-        assert_eq!(direct.cmd(&["SET", &key, "old"]), b"+OK\r\n");
         assert_eq!(reader.cmd(&["GET", &key]), bulk("old"));
         let refreshes = stat(&mut admin, "cache_refreshes");
         assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "HOLDFILL", &key]), b"+OK\r\n");
