@@ -239,6 +239,7 @@ impl Conn {
             true,
             ctx.cache.limits(),
             &shared.epochs,
+            self.now,
         );
         let rx = match join {
             Join::Follow(rx) => rx,
@@ -362,6 +363,7 @@ impl Conn {
             admit,
             cache.limits(),
             &shared.epochs,
+            now,
         );
         let permit = acl.map(|generation| Permit {
             who: self.who.clone(),
