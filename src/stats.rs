@@ -137,6 +137,9 @@ counters! {
     singleflight_leads: Counter "hotcache_singleflight_leads",
     /// Replies put in the cache.
     cache_fills: Counter "hotcache_cache_fills",
+    /// Refresh-ahead reads started: a hit on a hot entry in the last fifth of
+    /// its `cache-ttl` fetched it again in the background.
+    cache_refreshes: Counter "hotcache_cache_refreshes",
     /// Fills of keys admitted because they were hot (cache-mode hot).
     hot_keys_admitted: Counter "hotcache_hot_keys_admitted",
     /// Replies not cached because larger than cache-max-entry-size (or than

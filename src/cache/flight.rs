@@ -43,7 +43,11 @@ pub struct FillResult {
 
 struct State {
     reply: Option<Bytes>,
-    waiters: Vec<oneshot::Sender<FillResult>>,
+    /// The leader's receiver's sender, kept inline: most flights have no
+    /// follower, and then the flight allocates no waiter list.
+    first: Option<oneshot::Sender<FillResult>>,
+    /// Followers.
+    rest: Vec<oneshot::Sender<FillResult>>,
 }
 
 /// One upstream read that several clients wait for.
@@ -59,6 +63,8 @@ pub struct Flight {
     pub wants_ttl: bool,
     state: Mutex<State>,
     registry: Arc<Flights>,
+    /// Its stripe of the registry (so completing it hashes nothing).
+    stripe: usize,
     /// The read's upstream round trip (ns), set by the connection before the
     /// reply; relaxed: it is read after the reply, which the state mutex orders.
     rtt_ns: std::sync::atomic::AtomicU64,
@@ -129,7 +135,10 @@ impl Flight {
 
     fn finish(self: &Arc<Self>, reply: Bytes, ttl_ms: Option<i64>, failed: bool) {
         self.registry.remove(self);
-        let waiters = std::mem::take(&mut lock(&self.state).waiters);
+        let (first, rest) = {
+            let mut st = lock(&self.state);
+            (st.first.take(), std::mem::take(&mut st.rest))
+        };
         let result = FillResult {
             reply,
             ttl_ms,
@@ -139,8 +148,11 @@ impl Flight {
             failed,
             rtt_ns: self.rtt_ns.load(std::sync::atomic::Ordering::Relaxed),
         };
-        for w in waiters {
+        for w in rest {
             let _ = w.send(result.clone());
+        }
+        if let Some(w) = first {
+            let _ = w.send(result);
         }
     }
 }
@@ -181,13 +193,15 @@ impl Flights {
         })
     }
 
-    fn stripe(&self, entry_key: &[u8]) -> &Stripe {
+    fn stripe_of(&self, entry_key: &[u8]) -> usize {
         let mut h = self.hasher.build_hasher();
         h.write(entry_key);
-        &self.stripes[h.finish() as usize & (self.stripes.len() - 1)]
+        h.finish() as usize & (self.stripes.len() - 1)
     }
 
-    /// Joins the read in flight for `entry_key`, or starts one.
+    /// Joins the read in flight for `entry_key`, or starts one. `now` is the
+    /// caller's clock (its batch's): a read started then counts its TTL and
+    /// its age from it, which is never later than when it is sent.
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         self: &Arc<Self>,
@@ -198,16 +212,19 @@ impl Flights {
         wants_ttl: bool,
         limits: JoinLimits,
         epochs: &Epochs,
+        now: Instant,
     ) -> Join {
         let (tx, rx) = oneshot::channel();
-        let mut map = lock(self.stripe(entry_key));
+        let stripe = self.stripe_of(entry_key);
+        let mut map = lock(&self.stripes[stripe]);
         if let Some(f) = map.get(&entry_key[..]) {
             let mut state = lock(&f.state);
+            let waiters = state.rest.len() + usize::from(state.first.is_some());
             let joinable = epochs.is_current(&f.stamp)
-                && f.started.elapsed() < limits.max_age
-                && state.waiters.len() < limits.max_waiters;
+                && now.saturating_duration_since(f.started) < limits.max_age
+                && waiters < limits.max_waiters;
             if joinable {
-                state.waiters.push(tx);
+                state.rest.push(tx);
                 return Join::Follow(rx);
             }
         }
@@ -216,10 +233,11 @@ impl Flights {
             key: key.clone(),
             stamp,
             tracking,
-            started: Instant::now(),
+            started: now,
             wants_ttl,
-            state: Mutex::new(State { reply: None, waiters: vec![tx] }),
+            state: Mutex::new(State { reply: None, first: Some(tx), rest: Vec::new() }),
             registry: self.clone(),
+            stripe,
             rtt_ns: std::sync::atomic::AtomicU64::new(0),
         });
         // A flight it replaces still completes its own waiters.
@@ -228,7 +246,7 @@ impl Flights {
     }
 
     fn remove(&self, flight: &Arc<Flight>) {
-        let mut map = lock(self.stripe(&flight.entry_key));
+        let mut map = lock(&self.stripes[flight.stripe]);
         if map.get(&flight.entry_key[..]).is_some_and(|f| Arc::ptr_eq(f, flight)) {
             map.remove(&flight.entry_key[..]);
         }
@@ -253,11 +271,12 @@ mod tests {
         let ek: Arc<[u8]> = Arc::from(&b"e"[..]);
         let stamp = epochs.stamp(b"k");
         let Join::Lead(flight, rx1) =
-            flights.join(&ek, &key, stamp, Some(0), true, limits, &epochs)
+            flights.join(&ek, &key, stamp, Some(0), true, limits, &epochs, Instant::now())
         else {
             panic!("first must lead")
         };
-        let Join::Follow(rx2) = flights.join(&ek, &key, stamp, Some(0), true, limits, &epochs)
+        let Join::Follow(rx2) =
+            flights.join(&ek, &key, stamp, Some(0), true, limits, &epochs, Instant::now())
         else {
             panic!("second must follow")
         };
@@ -278,14 +297,30 @@ mod tests {
         let limits = JoinLimits { max_waiters: 10, max_age: Duration::from_secs(5) };
         let key = Bytes::from_static(b"k");
         let ek: Arc<[u8]> = Arc::from(&b"e"[..]);
-        let Join::Lead(_f, _rx) =
-            flights.join(&ek, &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs)
-        else {
+        let Join::Lead(_f, _rx) = flights.join(
+            &ek,
+            &key,
+            epochs.stamp(b"k"),
+            Some(0),
+            false,
+            limits,
+            &epochs,
+            Instant::now(),
+        ) else {
             panic!()
         };
         epochs.invalidate(b"k");
         assert!(matches!(
-            flights.join(&ek, &key, epochs.stamp(b"k"), Some(0), false, limits, &epochs),
+            flights.join(
+                &ek,
+                &key,
+                epochs.stamp(b"k"),
+                Some(0),
+                false,
+                limits,
+                &epochs,
+                Instant::now()
+            ),
             Join::Lead(..)
         ));
     }

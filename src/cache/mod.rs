@@ -54,6 +54,10 @@ pub use flight::{FillResult, Flight, Flights, Join, JoinLimits};
 pub use store::{EntryRef, Lookup};
 pub use tracker::TrackingState;
 
+/// Refresh-ahead reads one thread keeps in flight at most (each is one entry
+/// key in a set until its reply arrives).
+const MAX_REFRESHES: usize = 1024;
+
 /// Slots in the epoch table: 2^18 (2 MB), so unrelated keys rarely share one.
 const EPOCH_BITS: u32 = 18;
 
@@ -146,6 +150,9 @@ pub struct ThreadCache {
     /// turns away at a miss).
     counters: Arc<[ShardCounters]>,
     shard: usize,
+    /// Entry keys with a refresh-ahead read in flight from this thread: never
+    /// more than one per entry.
+    refreshing: RefCell<std::collections::HashSet<Arc<[u8]>, ahash::RandomState>>,
 }
 
 impl ThreadCache {
@@ -167,6 +174,7 @@ impl ThreadCache {
             permits: permits::Permits::default(),
             counters,
             shard,
+            refreshing: RefCell::default(),
         }
     }
 
@@ -250,6 +258,34 @@ impl ThreadCache {
             }
         };
         self.store.borrow_mut().get_with(entry_key, &self.shared.epochs, now, stale, f)
+    }
+
+    /// Whether a hit on the entry `entry_key` (of Redis key `key`) with
+    /// `left_ms` of life left should refresh it ahead of its end: it is in the
+    /// last fifth of `cache-ttl`, its key is hot by the detector (read at
+    /// `hotkey-threshold` per second or more), and no refresh of it is in
+    /// flight from this thread. The caller checks the upstream is healthy.
+    pub fn wants_refresh(&self, entry_key: &[u8], key: &[u8], left_ms: u64, now: Instant) -> bool {
+        let s = self.settings.borrow();
+        if s.mode == CacheMode::Off || left_ms.saturating_mul(5) > s.ttl.as_millis() as u64 {
+            return false;
+        }
+        let refreshing = self.refreshing.borrow();
+        if refreshing.len() >= MAX_REFRESHES || refreshing.contains(entry_key) {
+            return false;
+        }
+        let rate = hot::with(|h| h.rate(key, now)).unwrap_or(0.0);
+        rate * self.shared.threads as f64 >= s.threshold
+    }
+
+    /// Notes a refresh of `entry_key` in flight (true) or arrived (false).
+    pub fn set_refreshing(&self, entry_key: &Arc<[u8]>, on: bool) {
+        let mut r = self.refreshing.borrow_mut();
+        if on {
+            r.insert(entry_key.clone());
+        } else {
+            r.remove(&entry_key[..]);
+        }
     }
 
     /// Counts a read of `key` for hot-key detection.

@@ -193,6 +193,8 @@ pub struct EntryRef<'a> {
     pub shared: Option<&'a Bytes>,
     /// The key did not exist (a negative entry, with `negative-ttl`).
     pub negative: bool,
+    /// Milliseconds of life left (0 when served stale).
+    pub left_ms: u64,
 }
 
 impl EntryRef<'_> {
@@ -391,6 +393,7 @@ impl Store {
                 },
                 shared,
                 negative: s.flags() & NEGATIVE != 0,
+                left_ms: (s.expires as u64).saturating_sub(now_ms),
             };
             return Some((f(&e), !fresh));
         }

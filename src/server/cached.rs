@@ -177,11 +177,19 @@ impl Conn {
                     Some(b) => out.push(b),
                     None => out.extend_from_slice(e.reply),
                 }
-                e.negative
+                (e.negative, e.left_ms)
             })
         };
-        let Some((negative, stale)) = found else { return false };
+        let Some(((negative, left_ms), stale)) = found else { return false };
         cache.record_read(key, now);
+        if !negative && !stale && !degraded {
+            let ek = cache.entry_key_one(self.proto, c.id, key);
+            if cache.wants_refresh(&ek, key, left_ms, now) {
+                let ek: std::sync::Arc<[u8]> = std::sync::Arc::from(&ek[..]);
+                let args = vec![Bytes::from_static(b"GET"), Bytes::copy_from_slice(key)];
+                self.refresh_ahead(ek, args);
+            }
+        }
         self.rbuf.advance(len);
         let counters = ctx.counters();
         self.info().touch(now);
@@ -204,6 +212,54 @@ impl Conn {
         self.note_out();
         self.owed.exceeded();
         true
+    }
+
+    /// Refresh-ahead: reads the entry `entry_key` again (the command `args`)
+    /// through the singleflight fill path, in the background, while hits keep
+    /// being answered from it; when the reply arrives it replaces the entry
+    /// with a new life. The read is stamped before it is sent, so a write
+    /// (own or tracked) while it is in flight makes it a stale fill, dropped
+    /// as every other (ARCHITECTURE.md rules 2-4).
+    fn refresh_ahead(&self, entry_key: std::sync::Arc<[u8]>, args: Vec<Bytes>) {
+        let ctx = self.ctx.clone();
+        let shared = &ctx.shared.cache;
+        let Some(key) = args.get(1).cloned() else { return };
+        let Some(tracking) = shared.tracking_now() else { return };
+        let stamp = shared.epochs.stamp(&key);
+        let Ok(link) = ctx.upstream.shared_for(&self.who, self.proto, self.affinity, self.dest)
+        else {
+            return;
+        };
+        let counters = ctx.counters();
+        let join = shared.flights.join(
+            &entry_key,
+            &key,
+            stamp,
+            Some(tracking),
+            true,
+            ctx.cache.limits(),
+            &shared.epochs,
+            self.now,
+        );
+        let rx = match join {
+            Join::Follow(rx) => rx,
+            Join::Lead(flight, rx) => {
+                inc(&counters.forwarded_commands);
+                link.send_fill(&crate::protocol::Request::from_args(args), &key, &flight);
+                rx
+            }
+        };
+        inc(&counters.cache_refreshes);
+        ctx.cache.set_refreshing(&entry_key, true);
+        tokio::task::spawn_local(async move {
+            let r = rx.await;
+            ctx.cache.set_refreshing(&entry_key, false);
+            if let Ok(r) = r
+                && !r.failed
+            {
+                ctx.cache.install(&entry_key, &r, false, ctx.counters());
+            }
+        });
     }
 
     /// A cacheable read of one key: a hit answers at once; a miss joins or starts
@@ -246,14 +302,23 @@ impl Conn {
                                     Some(b) => out.push(b),
                                     None => out.extend_from_slice(e.reply),
                                 }
-                                (None, e.negative)
+                                (None, e.negative, e.left_ms)
                             } else {
-                                (Some(e.to_bytes()), e.negative)
+                                (Some(e.to_bytes()), e.negative, e.left_ms)
                             }
                         })
                     })
                     .flatten();
-                if let Some(((reply, negative), stale)) = found {
+                if let Some(((reply, negative, left_ms), stale)) = found {
+                    if !negative
+                        && !stale
+                        && !degraded
+                        && acl.is_none()
+                        && cache.wants_refresh(&ek, key, left_ms, now)
+                    {
+                        let ek: std::sync::Arc<[u8]> = std::sync::Arc::from(&ek[..]);
+                        self.refresh_ahead(ek, req.args.to_vec());
+                    }
                     self.mark.source = Source::Cache;
                     inc(&counters.cache_hits);
                     if negative {
@@ -298,6 +363,7 @@ impl Conn {
             admit,
             cache.limits(),
             &shared.epochs,
+            now,
         );
         let permit = acl.map(|generation| Permit {
             who: self.who.clone(),

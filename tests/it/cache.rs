@@ -519,3 +519,112 @@ fn cache_mode_off_closes_tracking_and_on_restores_it() {
         "a write straight to Redis was not seen after tracking came back"
     );
 }
+
+/// hotcache at its default cache mode with a short `cache-ttl` (no jitter),
+/// waiting until a read of `key` (set straight in Redis to `value`) is a hit.
+fn refreshing(redis: &RedisServer, ttl_ms: &str, extra: &[&str], key: &str) -> Hotcache {
+    let mut args =
+        vec!["--cache-ttl", ttl_ms, "--cache-ttl-jitter", "0", "--hotkey-threshold", "1"];
+    args.extend_from_slice(extra);
+    let hc = Hotcache::in_front_of(redis, 1, &args);
+    let mut c = hc.client();
+    assert!(
+        within(Duration::from_secs(10), || {
+            let before = stat(&mut c, "cache_hits");
+            c.cmd(&["GET", key]);
+            stat(&mut c, "cache_hits") > before
+        })
+        .is_some(),
+        "the cache never started answering"
+    );
+    hc
+}
+
+/// Refresh-ahead: a hot key read continuously over several `cache-ttl`s never
+/// misses once warm; what reaches Redis is the refreshes, no more.
+#[test]
+fn refresh_ahead_a_hot_key_never_misses() {
+    let redis = RedisServer::start();
+    let mut direct = redis.client();
+    assert_eq!(direct.cmd(&["SET", "hot", "v"]), b"+OK\r\n");
+    let hc = refreshing(&redis, "1500", &[], "hot");
+    let mut c = hc.client();
+    let mut admin = hc.client();
+    let misses = stat(&mut admin, "cache_misses");
+    let refreshes = stat(&mut admin, "cache_refreshes");
+    let gets = calls(&direct.cmd_str(&["INFO", "commandstats"]), "get");
+    // Four lives of the entry, read all along.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(6000) {
+        assert_eq!(c.cmd(&["GET", "hot"]), bulk("v"));
+    }
+    let refreshed = stat(&mut admin, "cache_refreshes") - refreshes;
+    assert_eq!(stat(&mut admin, "cache_misses"), misses, "a hot key missed");
+    assert!(refreshed >= 3, "only {refreshed} refreshes over four TTLs");
+    let reached = calls(&direct.cmd_str(&["INFO", "commandstats"]), "get") - gets;
+    assert!(reached <= refreshed, "{reached} GETs reached Redis for {refreshed} refreshes");
+}
+
+/// Refresh-ahead keeps the no-stale-fill rule and read-your-writes: a
+/// refresh whose read reached Redis before a write (through hotcache, then
+/// straight to Redis) and is answered after it is never installed, and while it
+/// is in flight the entry is still answered and no second refresh starts.
+#[test]
+fn refresh_ahead_never_overwrites_a_newer_write() {
+    let redis = RedisServer::start();
+    let mut direct = redis.client();
+    // Written before hotcache starts: no invalidation of them can arrive late
+    // and drop their entries while a fill is held.
+    for k in ["warm", "rk1", "rk2"] {
+        assert_eq!(direct.cmd(&["SET", k, "old"]), b"+OK\r\n");
+    }
+    let hc = refreshing(&redis, "8000", &["--enable-test-hooks", "yes"], "warm");
+    let mut admin = hc.client();
+    let mut reader = hc.client();
+    let mut writer = hc.client();
+    for (round, through_hotcache) in [(1, true), (2, false)] {
+        // A key hotcache has not read yet.
+        let key = format!("rk{round}");
+        assert_eq!(reader.cmd(&["GET", &key]), bulk("old"));
+        let refreshes = stat(&mut admin, "cache_refreshes");
+        assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "HOLDFILL", &key]), b"+OK\r\n");
+        // Hits until one starts the refresh, whose reply is then held.
+        assert!(
+            within(Duration::from_secs(15), || {
+                assert_eq!(reader.cmd(&["GET", &key]), bulk("old"));
+                admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", &key]) == b":1\r\n"
+            })
+            .is_some(),
+            "no refresh started (round {round})"
+        );
+        // Still answered from the entry, and one refresh only.
+        for _ in 0..20 {
+            assert_eq!(reader.cmd(&["GET", &key]), bulk("old"));
+        }
+        assert_eq!(stat(&mut admin, "cache_refreshes"), refreshes + 1, "round {round}");
+        let dropped = stat(&mut admin, "stale_fills_dropped");
+        if through_hotcache {
+            assert_eq!(writer.cmd(&["SET", &key, "new"]), b"+OK\r\n");
+        } else {
+            let before = stat(&mut admin, "invalidations_tracking");
+            assert_eq!(direct.cmd(&["SET", &key, "new"]), b"+OK\r\n");
+            assert!(
+                within(Duration::from_secs(5), || stat(&mut admin, "invalidations_tracking")
+                    > before)
+                .is_some()
+            );
+        }
+        assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "RELEASEFILL", &key]), b":1\r\n");
+        // The refresh's old value arrived after the write and was dropped.
+        assert!(
+            within(Duration::from_secs(5), || stat(&mut admin, "stale_fills_dropped") > dropped)
+                .is_some(),
+            "the refresh was not dropped (round {round})"
+        );
+        for c in [&mut reader, &mut writer, &mut admin] {
+            for _ in 0..3 {
+                assert_eq!(c.cmd(&["GET", &key]), bulk("new"), "round {round}");
+            }
+        }
+    }
+}
