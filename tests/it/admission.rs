@@ -3,10 +3,10 @@
 //! they are cached, and the guards (too big, write-hot, admission when full)
 //! hold and are counted. Each test fails if its rule breaks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cache::{calls, info_field};
-use crate::common::{Hotcache, RawClient, RedisServer, encode};
+use crate::common::{Hotcache, RawClient, RedisServer, encode, holds_within};
 
 fn stat(c: &mut RawClient, field: &str) -> u64 {
     info_field(&c.cmd_str(&["INFO", "hotcache"]), field)
@@ -16,25 +16,13 @@ fn bulk(v: &str) -> Vec<u8> {
     format!("${}\r\n{v}\r\n", v.len()).into_bytes()
 }
 
-/// Polls `f` until it returns true, for at most `limit`.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    false
-}
-
 /// hotcache at its defaults (plus `extra`), once its cache answers: fills are
 /// cached only once the tracking stream is up.
 fn defaults(redis: &RedisServer, threads: usize, extra: &[&str]) -> Hotcache {
     let hc = Hotcache::in_front_of(redis, threads, extra);
     let mut c = hc.client();
     assert!(
-        within(Duration::from_secs(10), || {
+        holds_within(Duration::from_secs(10), || {
             c.cmd(&["SET", "__probe", "1"]);
             c.cmd(&["GET", "__probe"]);
             c.cmd(&["GET", "__probe"]);
@@ -53,7 +41,7 @@ fn set_settled(direct: &mut RawClient, admin: &mut RawClient, key: &str, val: &s
     let before = stat(admin, "invalidations_tracking");
     assert_eq!(direct.cmd(&["SET", key, val]), b"+OK\r\n");
     assert!(
-        within(Duration::from_secs(10), || stat(admin, "invalidations_tracking")
+        holds_within(Duration::from_secs(10), || stat(admin, "invalidations_tracking")
             >= before + threads),
         "the tracking streams never delivered the invalidation of {key}"
     );
@@ -82,7 +70,7 @@ fn three_hundred_cold_readers_make_one_upstream_get() {
         c.send(&encode(&["GET", "flash"]));
     }
     assert!(
-        within(Duration::from_secs(20), || {
+        holds_within(Duration::from_secs(20), || {
             stat(&mut admin, "singleflight_joins") >= joins_before + 299
                 && admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", "flash"]) == b":1\r\n"
         }),
@@ -121,7 +109,7 @@ fn too_big_to_cache_is_still_coalesced() {
         c.send(&encode(&["GET", "big"]));
     }
     assert!(
-        within(Duration::from_secs(20), || {
+        holds_within(Duration::from_secs(20), || {
             stat(&mut admin, "singleflight_joins") >= joins_before + 49
                 && admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", "big"]) == b":1\r\n"
         }),
@@ -157,7 +145,9 @@ fn a_read_after_a_write_never_joins_a_read_from_before_it() {
     let mut other = hc.client();
     let mut me = hc.client();
     let held = |admin: &mut RawClient, key: &str, n: &[u8]| {
-        within(Duration::from_secs(5), || admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", key]) == n)
+        holds_within(Duration::from_secs(5), || {
+            admin.cmd(&["HOTCACHE.DEBUG", "HELDFILLS", key]) == n
+        })
     };
     for round in 0..3 {
         let key = format!("ryw{round}");
@@ -187,7 +177,7 @@ fn a_read_after_a_write_never_joins_a_read_from_before_it() {
         me.send(&pipeline);
         // This client's first GET joins the held read (it is concurrent with it).
         assert!(
-            within(Duration::from_secs(5), || stat(&mut admin, "singleflight_joins") > joins),
+            holds_within(Duration::from_secs(5), || stat(&mut admin, "singleflight_joins") > joins),
             "round {round}: nothing joined"
         );
         assert_eq!(admin.cmd(&["HOTCACHE.DEBUG", "RELEASEFILL", &key]), b":1\r\n");

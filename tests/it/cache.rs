@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::{Hotcache, RawClient, RedisServer, encode};
+use crate::common::{Hotcache, RawClient, RedisServer, encode, within};
 
 /// The number after `field:` in an INFO text.
 pub fn info_field(info: &str, field: &str) -> u64 {
@@ -31,18 +31,6 @@ fn stat(c: &mut RawClient, field: &str) -> u64 {
 
 fn bulk(v: &str) -> Vec<u8> {
     format!("${}\r\n{v}\r\n", v.len()).into_bytes()
-}
-
-/// Polls `f` until it returns true, for at most `limit`; returns how long it took.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    None
 }
 
 /// hotcache caching every reply for a long time, so only invalidation can make a

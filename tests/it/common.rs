@@ -439,3 +439,20 @@ impl<S: ClientStream> RawClient<S> {
         &self.buf
     }
 }
+
+/// Polls `f` until it returns true, for at most `limit`: how long it took.
+pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
+/// [`within`], as a yes or no.
+pub fn holds_within(limit: Duration, f: impl FnMut() -> bool) -> bool {
+    within(limit, f).is_some()
+}

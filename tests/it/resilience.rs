@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cache::info_field;
-use crate::common::{Hotcache, RawClient, RedisServer, encode};
+use crate::common::{Hotcache, RawClient, RedisServer, encode, within};
 
 fn bulk(v: &str) -> Vec<u8> {
     format!("${}\r\n{v}\r\n", v.len()).into_bytes()
@@ -24,17 +24,6 @@ fn signal(pid: u32, sig: &str) {
 
 fn stat(c: &mut RawClient, field: &str) -> u64 {
     info_field(&c.cmd_str(&["INFO", "hotcache"]), field)
-}
-
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    None
 }
 
 fn p99(mut v: Vec<Duration>) -> Duration {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::harness::{Certs, TlsHotcache, TlsRedis, bulk, upstream_tls_flags};
 use crate::cache::info_field;
-use crate::common::{Hotcache, RawClient};
+use crate::common::{Hotcache, RawClient, holds_within};
 
 /// hotcache in front of `redis` over TLS, with `extra` flags.
 fn over_tls(redis: &TlsRedis, extra: &[&str]) -> Hotcache {
@@ -14,18 +14,6 @@ fn over_tls(redis: &TlsRedis, extra: &[&str]) -> Hotcache {
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Hotcache::start(&args)
-}
-
-/// Polls `f` until true, at most `limit`.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
 }
 
 /// An error reply that arrived, and how long it took.
@@ -53,7 +41,7 @@ fn cached_reads_and_invalidations_over_tls_both_sides() {
     };
     // Fills are cached once every tracking stream (one per thread) is up.
     assert!(
-        within(Duration::from_secs(10), || {
+        holds_within(Duration::from_secs(10), || {
             c.cmd(&["SET", "probe", "1"]);
             c.cmd(&["GET", "probe"]);
             c.cmd(&["GET", "probe"]);
@@ -68,7 +56,7 @@ fn cached_reads_and_invalidations_over_tls_both_sides() {
         // a fill started makes it stale.)
         let have = bulk(&format!("v{}", i - 1));
         assert!(
-            within(Duration::from_secs(1), || {
+            holds_within(Duration::from_secs(1), || {
                 let before = hits(&mut c);
                 c.cmd(&["GET", "k"]) == have && hits(&mut c) > before
             }),
@@ -79,7 +67,7 @@ fn cached_reads_and_invalidations_over_tls_both_sides() {
         let want = format!("v{i}");
         assert_eq!(direct.cmd(&["SET", "k", &want]), b"+OK\r\n");
         assert!(
-            within(Duration::from_secs(1), || c.cmd(&["GET", "k"]) == bulk(&want)),
+            holds_within(Duration::from_secs(1), || c.cmd(&["GET", "k"]) == bulk(&want)),
             "round {i}: the invalidation never came over TLS"
         );
     }
@@ -109,7 +97,7 @@ fn every_kind_of_upstream_connection_over_tls() {
     a.send(&crate::common::encode(&["BLPOP", "list", "5"]));
     // BLPOP is on its own connection: wait until Redis has it blocked.
     let mut direct = redis.redis.client();
-    assert!(within(Duration::from_secs(5), || {
+    assert!(holds_within(Duration::from_secs(5), || {
         info_field(&direct.cmd_str(&["INFO", "clients"]), "blocked_clients") == 1
     }));
     assert_eq!(b.cmd(&["RPUSH", "list", "x"]), b":1\r\n");
@@ -119,7 +107,7 @@ fn every_kind_of_upstream_connection_over_tls() {
     assert_eq!(a.read_reply(), b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n");
     let mut s = hc.client();
     s.send(&crate::common::encode(&["EVAL", "while true do end", "0"]));
-    assert!(within(Duration::from_secs(5), || b.cmd_str(&["SCRIPT", "KILL"]) == "+OK\r\n"));
+    assert!(holds_within(Duration::from_secs(5), || b.cmd_str(&["SCRIPT", "KILL"]) == "+OK\r\n"));
     let killed = String::from_utf8_lossy(&s.read_reply()).into_owned();
     assert!(killed.starts_with("-ERR Script killed by user with SCRIPT KILL"), "{killed}");
     assert_eq!(b.cmd(&["GET", "n"]), bulk("2"));
