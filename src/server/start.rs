@@ -136,30 +136,33 @@ pub fn start_with_file(
     let cache = CacheShared::new(&config, threads, needs_tracking);
     let breaker =
         config.upstream.addr().map(|addr| Arc::new(crate::resilience::Breaker::new(addr, &config)));
-    let cluster = if config.cluster.is_on() {
-        let tracking = needs_tracking.then(|| cache.tracking.clone());
-        Some(crate::upstream::cluster::Cluster::start(
-            &config,
-            cache.epochs.clone(),
-            tracking,
-            threads,
-            upstream_tls.clone(),
-        )?)
-    } else {
-        None
-    };
-    let sentinel = if config.sentinel.is_on() {
-        let tracking = needs_tracking.then(|| cache.tracking.clone());
-        Some(crate::upstream::sentinel::Sentinel::start(
-            &config,
-            cache.epochs.clone(),
-            tracking,
-            threads,
-            upstream_tls.clone(),
-        )?)
-    } else {
-        None
-    };
+    let streams = needs_tracking.then(|| cache.tracking.clone());
+    let cluster = config
+        .cluster
+        .is_on()
+        .then(|| {
+            crate::upstream::cluster::Cluster::start(
+                &config,
+                cache.epochs.clone(),
+                streams.clone(),
+                threads,
+                upstream_tls.clone(),
+            )
+        })
+        .transpose()?;
+    let sentinel = config
+        .sentinel
+        .is_on()
+        .then(|| {
+            crate::upstream::sentinel::Sentinel::start(
+                &config,
+                cache.epochs.clone(),
+                streams.clone(),
+                threads,
+                upstream_tls.clone(),
+            )
+        })
+        .transpose()?;
     crate::resilience::logging::configure(&config);
     let metrics = Arc::new(crate::metrics::Metrics::new(threads));
     if let Some(addr) = config.upstream.addr() {
