@@ -29,13 +29,21 @@
 //!   stream drops everything (rule 4).
 //! - Every entry expires after `cache-ttl` (jittered) and never after the key's own
 //!   TTL, read with PTTL in the same pipeline as the fill (rule 5).
+//!
+//! This file holds what the threads share and one thread's cache with its
+//! settings and lookup; building entry keys is in `entry_key`, admitting and
+//! installing fills in `fill`, and choosing entries to refresh ahead in
+//! `refresh`.
 
 pub mod admit;
+mod entry_key;
 pub mod epoch;
+mod fill;
 pub mod flight;
 pub mod hooks;
 pub mod hot;
 pub mod permits;
+mod refresh;
 pub mod store;
 pub mod tracker;
 
@@ -43,20 +51,13 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::config::{CacheMode, Config};
-use crate::protocol::Proto;
-use crate::stats::{ShardCounters, inc, set};
+use crate::stats::ShardCounters;
 
 pub use epoch::{Epochs, Stamp};
 pub use flight::{FillResult, Flight, Flights, Join, JoinLimits};
 pub use store::{EntryRef, Lookup};
 pub use tracker::TrackingState;
-
-/// Refresh-ahead reads one thread keeps in flight at most (each is one entry
-/// key in a set until its reply arrives).
-const MAX_REFRESHES: usize = 1024;
 
 /// Slots in the epoch table: 2^18 (2 MB), so unrelated keys rarely share one.
 const EPOCH_BITS: u32 = 18;
@@ -198,48 +199,6 @@ impl ThreadCache {
         self.settings.borrow().limits
     }
 
-    /// Builds the entry key for a command: protocol, command, arguments. The key
-    /// is in the thread's buffer until the next call.
-    pub fn entry_key(
-        &self,
-        proto: Proto,
-        cmd_id: u16,
-        args: &[Bytes],
-    ) -> std::cell::Ref<'_, Vec<u8>> {
-        {
-            let mut k = self.key_buf.borrow_mut();
-            k.clear();
-            k.push(proto.number() as u8);
-            k.extend_from_slice(&cmd_id.to_le_bytes());
-            for a in args {
-                push_arg(&mut k, a);
-            }
-        }
-        self.key_buf.borrow()
-    }
-
-    /// The Redis key (first argument) in an entry key built by [`Self::entry_key`].
-    pub fn redis_key(entry_key: &[u8]) -> &[u8] {
-        store::redis_key(entry_key)
-    }
-
-    /// [`Self::entry_key`] of a command with one argument (the same bytes).
-    pub fn entry_key_one(
-        &self,
-        proto: Proto,
-        cmd_id: u16,
-        arg: &[u8],
-    ) -> std::cell::Ref<'_, Vec<u8>> {
-        {
-            let mut k = self.key_buf.borrow_mut();
-            k.clear();
-            k.push(proto.number() as u8);
-            k.extend_from_slice(&cmd_id.to_le_bytes());
-            push_arg(&mut k, arg);
-        }
-        self.key_buf.borrow()
-    }
-
     /// Runs `f` on a servable entry without copying it; says whether it was
     /// served stale (only with serve-stale, while the upstream is `degraded`).
     pub fn lookup_with<R>(
@@ -260,203 +219,14 @@ impl ThreadCache {
         self.store.borrow_mut().get_with(entry_key, &self.shared.epochs, now, stale, f)
     }
 
-    /// Whether a hit on the entry `entry_key` (of Redis key `key`) with
-    /// `left_ms` of life left should refresh it ahead of its end: it is in the
-    /// last fifth of `cache-ttl`, its key is hot by the detector (read at
-    /// `hotkey-threshold` per second or more), and no refresh of it is in
-    /// flight from this thread. The caller checks the upstream is healthy.
-    pub fn wants_refresh(&self, entry_key: &[u8], key: &[u8], left_ms: u64, now: Instant) -> bool {
-        let s = self.settings.borrow();
-        if s.mode == CacheMode::Off || left_ms.saturating_mul(5) > s.ttl.as_millis() as u64 {
-            return false;
-        }
-        let refreshing = self.refreshing.borrow();
-        if refreshing.len() >= MAX_REFRESHES || refreshing.contains(entry_key) {
-            return false;
-        }
-        let rate = hot::with(|h| h.rate(key, now)).unwrap_or(0.0);
-        rate * self.shared.threads as f64 >= s.threshold
-    }
-
-    /// Notes a refresh of `entry_key` in flight (true) or arrived (false).
-    pub fn set_refreshing(&self, entry_key: &Arc<[u8]>, on: bool) {
-        let mut r = self.refreshing.borrow_mut();
-        if on {
-            r.insert(entry_key.clone());
-        } else {
-            r.remove(&entry_key[..]);
-        }
-    }
-
     /// Counts a read of `key` for hot-key detection.
     pub fn record_read(&self, key: &[u8], now: Instant) {
         hot::with(|h| h.record(key, now));
-    }
-
-    /// Whether a reply for `key` may be cached now (cache-mode, hotness or
-    /// frequency). In `lfu` mode this counts the read: call it once per miss.
-    pub fn admissible(&self, key: &[u8], now: Instant) -> bool {
-        let s = self.settings.borrow();
-        match s.mode {
-            CacheMode::Off => false,
-            CacheMode::All => true,
-            CacheMode::Hot => {
-                let local = hot::with(|h| h.rate(key, now)).unwrap_or(0.0);
-                local * self.shared.threads as f64 >= s.threshold
-            }
-            CacheMode::Lfu => {
-                let h = self.sketch_hasher.hash_one(key);
-                admit::record_read(h);
-                // With room every read is worth its PTTL; when full, only a key
-                // read before in this period can beat a victim.
-                let admit = self.store.borrow().has_room(256) || admit::reads(h) >= 2;
-                if !admit && let Some(c) = self.counters.get(self.shard) {
-                    inc(&c.cache_admission_rejected);
-                }
-                admit
-            }
-        }
-    }
-
-    /// Counts a write through hotcache of the keys in epoch slot `slot` (for the
-    /// write-hot guard). With tracking, the (BCAST) stream counts every write,
-    /// this one included, once per thread: then it is not counted here.
-    pub fn record_write(&self, slot: u32) {
-        if self.settings.borrow().mode == CacheMode::Lfu && !self.shared.needs_tracking {
-            admit::record_write(slot);
-        }
-    }
-
-    /// Caches a fill if every rule allows it. Returns true if it was cached.
-    pub fn install(&self, entry_key: &[u8], r: &FillResult, hot: bool, c: &ShardCounters) -> bool {
-        let Some(ttl_ms) = r.ttl_ms else { return false };
-        let Some(incarnation) = r.tracking else { return false };
-        if r.reply.first().is_none_or(|b| *b == b'-' || *b == b'!') || ttl_ms == 0 {
-            return false;
-        }
-        let s = self.settings.borrow();
-        if s.mode == CacheMode::Off {
-            return false;
-        }
-        if r.reply.len() as u64 > s.max_entry {
-            inc(&c.cache_skipped_too_big);
-            return false;
-        }
-        if !self.shared.epochs.is_current(&r.stamp) || !self.shared.tracking_still(incarnation) {
-            inc(&c.stale_fills_dropped);
-            return false;
-        }
-        let lfu = s.mode == CacheMode::Lfu;
-        let candidate = if lfu {
-            let reads = admit::reads(self.sketch_hasher.hash_one(Self::redis_key(entry_key)));
-            let writes = admit::writes(r.stamp.slot);
-            if writes >= 2 && writes > reads {
-                inc(&c.cache_skipped_write_hot);
-                return false;
-            }
-            Some(reads)
-        } else {
-            None
-        };
-        let negative = ttl_ms == -2;
-        let mut life = if negative { s.negative_ttl } else { self.jittered(s.ttl, s.jitter_pct) };
-        if ttl_ms > 0 {
-            life = life.min(Duration::from_millis(ttl_ms as u64));
-        }
-        let fill =
-            store::Fill { reply: &r.reply, stamp: r.stamp, expires: r.sent + life, negative };
-        let now = Instant::now();
-        let threads = self.shared.threads as f64;
-        // The hottest keys (by the detector) are never the victim; the others
-        // are weighed by how often they were read.
-        let victim = |ek: &[u8]| {
-            let key = Self::redis_key(ek);
-            let rate = hot::with(|h| h.rate(key, now)).unwrap_or(0.0);
-            if rate * threads >= s.threshold && s.threshold > 0.0 {
-                None
-            } else if lfu {
-                Some(admit::reads(self.sketch_hasher.hash_one(key)))
-            } else {
-                Some(0)
-            }
-        };
-        let mut store = self.store.borrow_mut();
-        let done = store.insert(entry_key, fill, &self.shared.epochs, now, candidate, victim);
-        match done {
-            store::Insert::Cached => {}
-            store::Insert::TooBig => {
-                inc(&c.cache_skipped_too_big);
-                return false;
-            }
-            store::Insert::Rejected => {
-                inc(&c.cache_admission_rejected);
-                return false;
-            }
-        }
-        inc(&c.cache_fills);
-        if hot && s.mode == CacheMode::Hot {
-            inc(&c.hot_keys_admitted);
-        }
-        if lfu {
-            admit::fit(store.len());
-        }
-        set(&c.cache_entries, store.len() as u64);
-        set(&c.cache_bytes, store.weight());
-        set(&c.cache_evictions, store.evictions());
-        true
-    }
-
-    /// `ttl` shortened by up to `pct` percent at random.
-    fn jittered(&self, ttl: Duration, pct: u64) -> Duration {
-        if pct == 0 {
-            return ttl;
-        }
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.set(x);
-        let cut = ttl.as_micros() as u64 * pct / 100;
-        ttl - Duration::from_micros(x % (cut + 1))
     }
 
     /// Entries and bytes of this thread (for tests and INFO).
     pub fn usage(&self) -> (usize, u64) {
         let s = self.store.borrow();
         (s.len(), s.weight())
-    }
-}
-
-/// One argument of an entry key: its length as LEB128 (one byte for keys under
-/// 128 bytes, which keeps a small entry in a smaller allocation class), then
-/// its bytes.
-fn push_arg(k: &mut Vec<u8>, a: &[u8]) {
-    let mut n = a.len();
-    while n >= 0x80 {
-        k.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    k.push(n as u8);
-    k.extend_from_slice(a);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_argument_entry_keys_are_the_same_bytes() {
-        let config = Config::default();
-        let counters: Arc<[ShardCounters]> = Arc::from(vec![ShardCounters::default()]);
-        let cache = ThreadCache::new(CacheShared::new(&config, 1, false), &config, 0, counters);
-        for len in [0, 1, 127, 128, 300, 20_000] {
-            let key = vec![b'k'; len];
-            for proto in [Proto::Resp2, Proto::Resp3] {
-                let many = cache.entry_key(proto, 7, &[Bytes::from(key.clone())]).clone();
-                let one = cache.entry_key_one(proto, 7, &key).clone();
-                assert_eq!(many, one, "a key of {len} bytes");
-                assert_eq!(ThreadCache::redis_key(&one), &key[..]);
-            }
-        }
     }
 }

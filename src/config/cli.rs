@@ -1,6 +1,8 @@
 //! The command line: `--config FILE`, `--check-config`, `--help`,
 //! `--version`, and a `--name value` flag for every setting.
 
+use std::fmt::Write as _;
+
 use super::*;
 
 /// What the command line asked for.

@@ -6,13 +6,19 @@
 //! hand to clients that need one of their own. With no upstream configured the
 //! "connection" is the embedded origin, called in place. Behind Redis Sentinel
 //! the node is whichever master the sentinels name now (`sentinel`).
+//!
+//! This file holds the shapes (origin, target, wiring) and building one thread's
+//! upstream; `pick` picks the connection a request or a client goes on, and
+//! `creds` holds what Redis says of a client's credentials.
 
 pub mod cluster;
 mod cluster_conns;
+mod creds;
 mod handshake;
 mod link;
 mod nodes;
 mod owed;
+mod pick;
 mod pipe;
 pub mod sentinel;
 pub use crate::users;
@@ -227,156 +233,6 @@ impl Upstream {
         }
     }
 
-    /// The passwords this thread saw Redis accept, per user.
-    pub fn passwords(&self) -> &users::Passwords {
-        &self.common.passwords
-    }
-
-    /// Redis's ACL generation.
-    pub fn acl(&self) -> &users::Acl {
-        &self.common.acl
-    }
-
-    /// The shared link of `who`'s for a client: `affinity` keeps a client on one
-    /// connection so its commands reach Redis in the order it sent them.
-    pub fn shared(&self, who: &Identity, proto: Proto, affinity: usize) -> Result<Link, Bytes> {
-        self.shared_for(who, proto, affinity, Dest::default())
-    }
-
-    /// The shared link of `who`'s for a request going `route` (the node of
-    /// its slot in a cluster).
-    pub fn shared_for(
-        &self,
-        who: &Identity,
-        proto: Proto,
-        affinity: usize,
-        route: Dest,
-    ) -> Result<Link, Bytes> {
-        match (&self.origin, &self.node, &self.cluster) {
-            (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.shared(who, proto, affinity).map(Link::Pipe),
-            (_, None, Some(c)) => c.shared(who, proto, affinity, route).map(Link::Pipe),
-            (Origin::Sentinel(_), ..) => {
-                self.sentinel_conns()?.shared(who, proto, affinity, route).map(Link::Pipe)
-            }
-            _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
-        }
-    }
-
-    /// The shared link of `who`'s to one cluster node (a fan-out to every master).
-    pub fn shared_at(
-        &self,
-        who: &Identity,
-        proto: Proto,
-        affinity: usize,
-        addr: &Arc<str>,
-    ) -> Result<Link, Bytes> {
-        match &self.cluster {
-            Some(c) => c.node(addr, false).shared(who, proto, affinity).map(Link::Pipe),
-            None => self.shared(who, proto, affinity),
-        }
-    }
-
-    /// The master serving `slot` now (None without a cluster).
-    pub fn node_for(&self, slot: u16) -> Option<Arc<str>> {
-        let c = self.cluster.as_ref()?;
-        c.addr_for(Dest { slot: Some(slot), read: false }, 0).ok().map(|(a, _)| a)
-    }
-
-    /// A MOVED or ASK came back on a client's own connection, to node `from`
-    /// (see `ClusterConns::note_redirect`).
-    pub fn note_redirect(&self, reply: &[u8], from: &str) {
-        if let Some(c) = &self.cluster {
-            c.note_redirect(reply, from);
-        }
-    }
-
-    /// Changes whenever a cluster slot may have changed node (0 without a cluster).
-    #[inline]
-    pub fn routing_epoch(&self) -> u64 {
-        self.cluster.as_ref().map_or(0, |c| c.routing_epoch())
-    }
-
-    /// The cluster's masters now (empty without a cluster).
-    pub fn masters(&self) -> Vec<Arc<str>> {
-        self.cluster.as_ref().map(|c| c.masters()).unwrap_or_default()
-    }
-
-    /// A connection of `who`'s for one client alone, from the pool or new.
-    pub fn dedicated(&self, who: &Identity, proto: Proto) -> Result<Link, Bytes> {
-        self.dedicated_for(who, proto, None)
-    }
-
-    /// A connection of `who`'s for one client alone, to the node of `slot` in
-    /// a cluster.
-    pub fn dedicated_for(
-        &self,
-        who: &Identity,
-        proto: Proto,
-        slot: Option<u16>,
-    ) -> Result<Link, Bytes> {
-        match (&self.origin, &self.node, &self.cluster) {
-            (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.dedicated(who, proto).map(Link::Pipe),
-            (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
-            (Origin::Sentinel(_), ..) => {
-                self.sentinel_conns()?.dedicated(who, proto).map(Link::Pipe)
-            }
-            _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
-        }
-    }
-
-    /// A connection of `who`'s for one request that must reach Redis now,
-    /// whatever the breaker says (see `Route::Alone`); released like a
-    /// dedicated one.
-    pub fn alone(&self, who: &Identity, proto: Proto, slot: Option<u16>) -> Result<Link, Bytes> {
-        match (&self.origin, &self.node, &self.cluster) {
-            (Origin::Embedded(e), ..) => Ok(Link::Embedded(e.clone(), proto)),
-            (_, Some(node), _) => node.alone(who, proto).map(Link::Pipe),
-            (_, None, Some(c)) => c.dedicated(who, proto, slot).map(Link::Pipe),
-            (Origin::Sentinel(_), ..) => self.sentinel_conns()?.alone(who, proto).map(Link::Pipe),
-            _ => Err(Bytes::from_static(b"-ERR no upstream\r\n")),
-        }
-    }
-
-    /// A new connection of `who`'s (to any master of a cluster), to check its
-    /// credentials: its handshake is the check. None for the embedded origin.
-    pub fn open_for(&self, who: &Identity, proto: Proto) -> Option<Result<Rc<PipeConn>, Bytes>> {
-        match (&self.node, &self.cluster, &self.sentinel) {
-            (Some(node), ..) => Some(node.open_for(who, proto)),
-            (None, Some(c), _) => Some(c.open_for(who, proto)),
-            (None, None, Some(s)) => Some(s.open_for(who, proto)),
-            _ => None,
-        }
-    }
-
-    /// Asks Redis an AUTH as the client sent it (see `handshake::check_auth`);
-    /// None with the embedded origin (no Redis users there).
-    pub fn check_auth(
-        &self,
-        args: Vec<Bytes>,
-    ) -> Option<impl std::future::Future<Output = Result<Bytes, String>> + use<>> {
-        let target: Rc<Target> = match (&self.node, &self.cluster, &self.sentinel) {
-            (Some(node), ..) => node.target().clone(),
-            (None, Some(c), _) => c.any_master()?,
-            (None, None, Some(s)) => s.master_target()?,
-            _ => return None,
-        };
-        let timeout = self.common.connect_timeout.get();
-        Some(async move { handshake::check_auth(&target, args, timeout).await })
-    }
-
-    /// Redis's refusal of `who`'s credentials in this ACL generation (on the
-    /// standalone node, or the master the sentinels name; a cluster's nodes
-    /// are asked as requests go).
-    pub fn refusal(&self, who: &Identity) -> Option<Bytes> {
-        match (&self.node, &self.sentinel) {
-            (Some(n), _) => n.refusal(who),
-            (None, Some(s)) => s.refusal(who),
-            _ => None,
-        }
-    }
-
     /// The HELLO replies of the servers behind (one Redis, or each cluster
     /// node this thread has talked to), in `proto` where known.
     pub fn hellos(&self, proto: Proto) -> Vec<(Proto, Bytes)> {
@@ -388,55 +244,11 @@ impl Upstream {
         }
     }
 
-    /// Closes and forgets every connection of a Redis user on this thread.
-    pub fn forget_user(&self, user: &Option<Arc<str>>) {
-        if let Some(n) = &self.node {
-            n.forget_user(user);
-        }
-        if let Some(c) = &self.cluster {
-            c.forget_user(user);
-        }
-        if let Some(s) = &self.sentinel {
-            s.forget_user(user);
-        }
-    }
-
     /// True while Redis may be busy running a script: one sent through
     /// hotcache runs, or it answered BUSY lately (standalone upstream only).
     pub fn maybe_busy(&self) -> bool {
         self.node.as_ref().is_some_and(|n| n.maybe_busy())
             || self.sentinel.as_ref().is_some_and(|s| s.maybe_busy())
-    }
-
-    /// Takes back a dedicated connection. `clean` says the client left no state on
-    /// it (no MULTI, WATCH, SELECT, tracking, subscription); only then is it reused.
-    pub fn release(&self, link: Link, clean: bool) {
-        let Link::Pipe(conn) = link else { return };
-        if let Some(s) = &self.sentinel {
-            return s.release(conn, clean);
-        }
-        let node = match (&self.node, &self.cluster) {
-            (Some(n), _) => Some(n.clone()),
-            (None, Some(c)) => c.known_node(conn.addr()),
-            _ => None,
-        };
-        match node {
-            Some(n) => n.release(conn, clean),
-            None => conn.close(),
-        }
-    }
-
-    /// Closes every connection (at shutdown).
-    pub fn close_all(&self) {
-        if let Some(n) = &self.node {
-            n.close_all();
-        }
-        if let Some(c) = &self.cluster {
-            c.close_all();
-        }
-        if let Some(s) = &self.sentinel {
-            s.close_all();
-        }
     }
 
     /// Whether cluster (or Sentinel) reads go to replicas.
@@ -451,11 +263,6 @@ impl Upstream {
     /// The master found through Sentinel, if that is the upstream.
     pub fn sentinel(&self) -> Option<&Arc<Sentinel>> {
         self.sentinel.as_ref().map(|s| &s.sentinel)
-    }
-
-    /// This thread's Sentinel connections (the origin says there are some).
-    fn sentinel_conns(&self) -> Result<&Rc<SentinelConns>, Bytes> {
-        self.sentinel.as_ref().ok_or_else(|| Bytes::from_static(b"-ERR no upstream\r\n"))
     }
 
     /// Keeps this thread's Sentinel connections on the current master even

@@ -54,22 +54,26 @@
 //! cached is dropped before any thread routes by the new topology, and nothing
 //! is cached again until every thread has moved its tracking streams to the
 //! new nodes and they are all up ([`Sentinel::reconciled`]).
+//!
+//! This file holds the shapes (topology, state, counters) and what every thread
+//! reads or asks; starting it is in `start`, asking the sentinels and
+//! installing their answer in `resolve`, following their events and the fence
+//! in `follow`, and the errors and INFO lines it shows in `report`.
 
 mod conns;
+mod follow;
 mod listen;
 mod query;
+mod report;
 mod resolve;
-
-use resolve::resolver;
+mod start;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
 pub(super) use conns::SentinelConns;
@@ -78,7 +82,6 @@ use crate::cache::{Epochs, TrackingState};
 use crate::config::Config;
 use crate::resilience::Breaker;
 use crate::tls::UpstreamTls;
-use crate::upstream::upstream_error;
 
 /// The sentinels are asked again this often even when nothing asks.
 const RECHECK: Duration = Duration::from_secs(5);
@@ -199,84 +202,7 @@ pub struct Sentinel {
     /// Why the last resolve failed (empty once one succeeds).
     last_error: Mutex<String>,
 }
-
 impl Sentinel {
-    /// Asks the sentinels for the master (once, now: hotcache starts serving
-    /// even if none answers, answering errors until one does) and starts the
-    /// resolver and a listener per sentinel. `tls`: the `upstream-tls-*`
-    /// settings loaded, if anything is reached over TLS.
-    pub fn start(
-        config: &Config,
-        epochs: Arc<Epochs>,
-        tracking: Option<Arc<TrackingState>>,
-        threads: usize,
-        tls: Option<Arc<UpstreamTls>>,
-    ) -> std::io::Result<Arc<Self>> {
-        let (sentinel, rx) = Self::new(config, epochs, tracking, threads, tls);
-        sentinel.resolve();
-        if sentinel.topology().master.is_none() {
-            tracing::warn!(master = %sentinel.name, error = %sentinel.last_error(),
-                "no sentinel knows the master yet; answering errors until one does");
-        }
-        let weak = Arc::downgrade(&sentinel);
-        std::thread::Builder::new()
-            .name("sentinel-resolve".into())
-            .spawn(move || resolver(weak, rx))?;
-        for i in 0..sentinel.addrs.len() {
-            let weak = Arc::downgrade(&sentinel);
-            std::thread::Builder::new()
-                .name(format!("sentinel-listen-{i}"))
-                .spawn(move || listen::run(weak, i))?;
-        }
-        Ok(sentinel)
-    }
-
-    /// The shared state, no master known, nothing asked yet; and the receiving
-    /// end of the asks, for the resolver.
-    fn new(
-        config: &Config,
-        epochs: Arc<Epochs>,
-        tracking: Option<Arc<TrackingState>>,
-        threads: usize,
-        tls: Option<Arc<UpstreamTls>>,
-    ) -> (Arc<Self>, Receiver<()>) {
-        let (tx, rx) = sync_channel(1);
-        let s = &config.sentinel;
-        let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        let sentinel = Arc::new(Self {
-            addrs: s.addrs.clone(),
-            name: config.sentinel_master.trim().to_string(),
-            auth: query::Auth {
-                user: nonempty(&config.sentinel_username),
-                password: nonempty(&config.sentinel_password),
-            },
-            user: s.user.clone(),
-            password: s.password.clone(),
-            db: s.db,
-            node_tls: tls.clone().filter(|_| s.tls),
-            sentinel_tls: tls.filter(|_| config.sentinel_tls()),
-            topology: RwLock::new(Arc::new(Topology::default())),
-            version: AtomicU64::new(0),
-            changed: watch::Sender::new(0),
-            asks: tx,
-            state: Mutex::new(State::default()),
-            breakers: Mutex::new(HashMap::new()),
-            config: Mutex::new(Arc::new(config.clone())),
-            epochs,
-            tracking,
-            threads,
-            replicas: config.read_from == crate::config::ReadFrom::Replica,
-            subscribed: s.addrs.iter().map(|_| AtomicBool::new(false)).collect(),
-            stats: Stats::default(),
-            last_error: Mutex::new(String::new()),
-        });
-        if let Some(t) = &sentinel.tracking {
-            // Nothing is cached until the threads track the master.
-            t.set_expected(0);
-        }
-        (sentinel, rx)
-    }
-
     /// The topology now.
     pub fn topology(&self) -> Arc<Topology> {
         self.topology.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -331,18 +257,6 @@ impl Sentinel {
         }
     }
 
-    /// The error for a request while no master is known.
-    pub fn no_master(&self) -> Bytes {
-        let last = self.last_error();
-        let why = if last.is_empty() { String::new() } else { format!(" ({last})") };
-        upstream_error(&self.name, &format!("No master found for '{}'{why}", self.name))
-    }
-
-    /// The error for a write while fenced.
-    pub fn fence_error(addr: &str) -> Bytes {
-        upstream_error(addr, "failover in progress, writes refused until the new master is known")
-    }
-
     /// The breaker of a node.
     pub fn breaker(&self, addr: &Arc<str>) -> Arc<Breaker> {
         let mut b = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
@@ -362,64 +276,23 @@ impl Sentinel {
             breaker.configure(config);
         }
     }
-
-    pub(super) fn set_subscribed(&self, index: usize, on: bool) {
-        if let Some(s) = self.subscribed.get(index) {
-            s.store(on, Ordering::Relaxed);
-        }
-    }
-
-    /// The last resolve's error (empty if it succeeded).
-    pub fn last_error(&self) -> String {
-        self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// hotcache's INFO lines about Sentinel.
-    pub fn info_lines(&self, s: &mut String) {
-        let t = self.topology();
-        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let subscribed = self.subscribed.iter().filter(|s| s.load(Ordering::Relaxed)).count();
-        let replicas: Vec<&str> = t.replicas.iter().map(|r| &**r).collect();
-        let breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let breaker = |a: &str| breakers.get(a).map_or("closed", |b| b.state().name());
-        let _ = write!(s, "sentinel_master_name:{}\r\n", self.name);
-        let _ = write!(s, "sentinel_master:{}\r\n", t.master.as_deref().unwrap_or(""));
-        if let Some(m) = &t.master {
-            let _ = write!(s, "sentinel_master_breaker:{}\r\n", breaker(m));
-        }
-        let _ = write!(s, "sentinel_replicas:{}\r\n", replicas.join("|"));
-        let _ = write!(s, "sentinel_fenced:{}\r\n", u8::from(t.fenced));
-        let _ = write!(s, "sentinel_sentinels:{}\r\n", self.addrs.join("|"));
-        let _ = write!(s, "sentinel_subscribed:{subscribed}\r\n");
-        let _ = write!(s, "sentinel_switches:{}\r\n", n(&self.stats.switches));
-        let _ = write!(s, "sentinel_fences:{}\r\n", n(&self.stats.fences));
-        let _ = write!(s, "sentinel_resolves:{}\r\n", n(&self.stats.resolves));
-        let _ = write!(s, "sentinel_resolve_errors:{}\r\n", n(&self.stats.resolve_errors));
-        let _ = write!(s, "sentinel_asks_event:{}\r\n", n(&self.stats.asks_event));
-        let _ = write!(s, "sentinel_asks_failed:{}\r\n", n(&self.stats.asks_failed));
-        let _ = write!(s, "sentinel_asks_readonly:{}\r\n", n(&self.stats.asks_readonly));
-        let mut last = self.last_error();
-        last.retain(|c| c != '\r' && c != '\n');
-        let _ = write!(s, "sentinel_last_error:{last}\r\n");
-    }
 }
 
+/// What the tests of the resolver and of the events share.
 #[cfg(test)]
-mod tests {
-    use super::listen::Event;
-    use super::resolve::{lagging, newest};
+mod testing {
     use super::*;
 
-    fn a(s: &str) -> Arc<str> {
+    pub(super) fn a(s: &str) -> Arc<str> {
         Arc::from(s)
     }
 
-    fn answer(master: &str, epoch: u64) -> query::Answer {
+    pub(super) fn answer(master: &str, epoch: u64) -> query::Answer {
         query::Answer { master: a(master), epoch, failover_timeout: None, replicas: Vec::new() }
     }
 
     /// A `Sentinel` that asks nobody, with the master at `m`.
-    fn sentinel_at(m: &str) -> Arc<Sentinel> {
+    pub(super) fn sentinel_at(m: &str) -> Arc<Sentinel> {
         let config = Config { sentinel_master: "mm".into(), ..Config::default() };
         let epochs = Arc::new(Epochs::new(4));
         let (s, _rx) =
@@ -429,92 +302,5 @@ mod tests {
         st.epoch = 3;
         drop(st);
         s
-    }
-
-    #[test]
-    fn newest_answer_wins() {
-        let cur = a("m:1");
-        let got = newest(vec![answer("m:1", 2), answer("r:2", 3)], Some(&cur));
-        assert_eq!(got.map(|x| x.master), Some(a("r:2")));
-        // Equal epochs: stay where we are.
-        let got = newest(vec![answer("r:2", 2), answer("m:1", 2)], Some(&cur));
-        assert_eq!(got.map(|x| x.master), Some(a("m:1")));
-        let got = newest(vec![answer("r:2", 2), answer("s:3", 2)], Some(&cur));
-        assert_eq!(got.map(|x| x.master), Some(a("r:2")));
-        assert!(newest(Vec::new(), None).is_none());
-    }
-
-    #[test]
-    fn a_failover_fences_then_moves() {
-        let s = sentinel_at("m:1");
-        let v = s.version();
-        // Another master's replica: nothing.
-        s.on_event(Event::Promoting { master: a("x:9") });
-        assert!(!s.topology().fenced);
-        s.on_event(Event::Promoting { master: a("m:1") });
-        let t = s.topology();
-        assert!(t.fenced && t.master == Some(a("m:1")));
-        assert!(s.version() > v);
-        // Promoted: moved, fence lifted.
-        s.on_event(Event::Promoted { replica: a("r:2"), master: a("m:1") });
-        let t = s.topology();
-        assert_eq!((t.master.clone(), t.fenced), (Some(a("r:2")), false));
-        assert_eq!(s.stats.switches.load(Ordering::Relaxed), 1);
-        // The other sentinels' +switch-master after it: already there.
-        let v = s.version();
-        s.on_event(Event::Switched { from: a("m:1"), to: a("r:2") });
-        assert_eq!(s.version(), v);
-        // A +switch-master from a master not followed moves nothing (asks).
-        s.on_event(Event::Switched { from: a("q:7"), to: a("z:8") });
-        assert_eq!(s.topology().master, Some(a("r:2")));
-        // For a while, an answer naming the old master with the old epoch is
-        // a lagging sentinel; a newer epoch is a newer move.
-        let st = s.state.lock().expect("state");
-        let now = Instant::now();
-        let cur = s.topology().master.clone();
-        assert!(lagging(st.newer_than, now, &answer("m:1", 3), cur.as_ref()));
-        assert!(!lagging(st.newer_than, now, &answer("m:1", 4), cur.as_ref()));
-        assert!(!lagging(st.newer_than, now, &answer("r:2", 0), cur.as_ref()));
-        assert!(!lagging(st.newer_than, now + LAGGING, &answer("m:1", 3), cur.as_ref()));
-    }
-
-    #[test]
-    fn an_aborted_failover_lifts_the_fence() {
-        let s = sentinel_at("m:1");
-        s.on_event(Event::Promoting { master: a("m:1") });
-        assert!(s.topology().fenced);
-        s.on_event(Event::Aborted);
-        let t = s.topology();
-        assert_eq!((t.master.clone(), t.fenced), (Some(a("m:1")), false));
-        // A fence past its time lifts too.
-        s.on_event(Event::Promoting { master: a("m:1") });
-        s.state.lock().expect("state").fence_until = Some(Instant::now());
-        s.expire_fence();
-        assert!(!s.topology().fenced);
-        assert_eq!(s.stats.fences.load(Ordering::Relaxed), 2);
-    }
-
-    #[test]
-    fn tracking_waits_for_every_thread() {
-        let config = Config { sentinel_master: "mm".into(), ..Config::default() };
-        let epochs = Arc::new(Epochs::new(4));
-        let stamp = epochs.stamp(b"k");
-        let (s, _rx) = Sentinel::new(&config, epochs.clone(), None, 2, None);
-        let mut st = s.state.lock().expect("state");
-        s.install(&mut st, Topology { master: Some(a("m:1")), ..Topology::default() });
-        drop(st);
-        // The cache was dropped before the new master was routed to.
-        assert!(!epochs.is_current(&stamp));
-        let v = s.version();
-        s.reconciled(v, 0);
-        assert!(s.state.lock().expect("state").reconciling.is_some());
-        // A report for an older version does not count.
-        s.reconciled(v - 1, 1);
-        assert!(s.state.lock().expect("state").reconciling.is_some());
-        s.reconciled(v, 1);
-        assert!(s.state.lock().expect("state").reconciling.is_none());
-        // A fence moves no stream: nothing to wait for.
-        s.on_event(Event::Promoting { master: a("m:1") });
-        assert!(s.state.lock().expect("state").reconciling.is_none());
     }
 }

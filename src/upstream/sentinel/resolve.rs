@@ -1,6 +1,7 @@
-//! Finding the master: asking every sentinel, following what they publish,
+//! Finding the master: asking every sentinel, choosing among their answers,
 //! installing a new topology (the cache dropped, tracking restarted when the
-//! nodes read from change) and the write fence; the resolver thread.
+//! nodes read from change); the resolver thread. Following what they publish,
+//! and the write fence, is in `follow`.
 
 use super::*;
 
@@ -76,59 +77,6 @@ impl Sentinel {
         }
         let next = Topology { master: Some(answer.master), replicas: answer.replicas, fenced };
         self.install(&mut st, next)
-    }
-
-    /// Lifts a fence that has held for the master's `failover-timeout`.
-    pub(super) fn expire_fence(&self) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.topology();
-        if current.fenced && st.fence_until.is_none_or(|t| t <= Instant::now()) {
-            tracing::warn!(master = %self.name, "no promotion within failover-timeout; writes go to the master again");
-            let next = Topology { fenced: false, ..(*current).clone() };
-            self.install(&mut st, next);
-        }
-    }
-
-    /// True while fenced (the resolver asks more often then).
-    pub(super) fn fenced(&self) -> bool {
-        self.topology().fenced
-    }
-
-    /// Applies what a sentinel published.
-    pub(super) fn on_event(&self, event: listen::Event) {
-        use listen::Event;
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.topology();
-        let ours = |a: &Arc<str>| current.master.as_ref() == Some(a);
-        match event {
-            // Moved from the master followed: follow at once (the replicas are
-            // asked for next; reads go to the master meanwhile).
-            Event::Switched { from: old, to: new }
-            | Event::Promoted { replica: new, master: old }
-                if ours(&old) =>
-            {
-                let next = Topology { master: Some(new), replicas: Vec::new(), fenced: false };
-                if self.install(&mut st, next) {
-                    st.newer_than = Some((Instant::now() + LAGGING, st.epoch + 1));
-                }
-            }
-            Event::Promoting { master } if ours(&master) && !current.fenced => {
-                st.fence_until = Some(Instant::now() + st.fence_limit.unwrap_or(FENCE_DEFAULT));
-                let next = Topology { fenced: true, ..(*current).clone() };
-                self.install(&mut st, next);
-                // Asked again soon; the promotion may be missed otherwise.
-                drop(st);
-                self.ask(Cause::Event);
-                return;
-            }
-            Event::Aborted if current.fenced => {
-                let next = Topology { fenced: false, ..(*current).clone() };
-                self.install(&mut st, next);
-            }
-            _ => {}
-        }
-        drop(st);
-        self.ask(Cause::Event);
     }
 
     /// Stores `next` if it differs; drops the cache and restarts tracking if the
@@ -236,5 +184,49 @@ pub(super) fn resolver(weak: Weak<Sentinel>, rx: Receiver<()>) {
         if let Some(rest) = gap.checked_sub(started.elapsed()) {
             std::thread::sleep(rest);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::listen::Event;
+    use super::super::testing::{a, answer};
+    use super::*;
+
+    #[test]
+    fn newest_answer_wins() {
+        let cur = a("m:1");
+        let got = newest(vec![answer("m:1", 2), answer("r:2", 3)], Some(&cur));
+        assert_eq!(got.map(|x| x.master), Some(a("r:2")));
+        // Equal epochs: stay where we are.
+        let got = newest(vec![answer("r:2", 2), answer("m:1", 2)], Some(&cur));
+        assert_eq!(got.map(|x| x.master), Some(a("m:1")));
+        let got = newest(vec![answer("r:2", 2), answer("s:3", 2)], Some(&cur));
+        assert_eq!(got.map(|x| x.master), Some(a("r:2")));
+        assert!(newest(Vec::new(), None).is_none());
+    }
+
+    #[test]
+    fn tracking_waits_for_every_thread() {
+        let config = Config { sentinel_master: "mm".into(), ..Config::default() };
+        let epochs = Arc::new(Epochs::new(4));
+        let stamp = epochs.stamp(b"k");
+        let (s, _rx) = Sentinel::new(&config, epochs.clone(), None, 2, None);
+        let mut st = s.state.lock().expect("state");
+        s.install(&mut st, Topology { master: Some(a("m:1")), ..Topology::default() });
+        drop(st);
+        // The cache was dropped before the new master was routed to.
+        assert!(!epochs.is_current(&stamp));
+        let v = s.version();
+        s.reconciled(v, 0);
+        assert!(s.state.lock().expect("state").reconciling.is_some());
+        // A report for an older version does not count.
+        s.reconciled(v - 1, 1);
+        assert!(s.state.lock().expect("state").reconciling.is_some());
+        s.reconciled(v, 1);
+        assert!(s.state.lock().expect("state").reconciling.is_none());
+        // A fence moves no stream: nothing to wait for.
+        s.on_event(Event::Promoting { master: a("m:1") });
+        assert!(s.state.lock().expect("state").reconciling.is_none());
     }
 }
