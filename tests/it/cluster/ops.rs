@@ -72,6 +72,8 @@ struct Seen {
     wrong: Vec<String>,
     /// Error replies (a node down): when they came.
     errors: Vec<Instant>,
+    /// The first few error replies, for a failure's message.
+    first_errors: Vec<String>,
     ops: u64,
 }
 
@@ -219,6 +221,9 @@ fn note_error(s: &mut Seen, reply: &[u8], what: &str) {
         s.wrong.push(format!("{what} answered {:?}", String::from_utf8_lossy(reply)));
     }
     s.errors.push(Instant::now());
+    if s.first_errors.len() < 5 {
+        s.first_errors.push(format!("{what} answered {:?}", String::from_utf8_lossy(reply)));
+    }
 }
 
 /// Waits until the workload has done `n` more operations.
@@ -295,7 +300,12 @@ pub(crate) fn reshards_under_load(cluster: &RedisCluster, hc: &Hotcache) {
         info.lines().filter(|l| l.starts_with("cluster_")).collect::<Vec<_>>().join(" ")
     );
     assert!(seen.wrong.is_empty(), "wrong replies: {:#?}", &seen.wrong[..seen.wrong.len().min(20)]);
-    assert!(seen.errors.is_empty(), "{} errors while resharding", seen.errors.len());
+    assert!(
+        seen.errors.is_empty(),
+        "{} errors while resharding, the first: {:?}",
+        seen.errors.len(),
+        seen.first_errors
+    );
     assert_eq!(tool_errors, 0, "the load tool saw errors while resharding");
     check_acked(cluster, &versions);
 }
