@@ -152,26 +152,32 @@ pub struct TlsRedis {
     pub tls_port: u16,
 }
 
+/// redis-server's flags for a TLS port with the test certificates;
+/// `auth_clients`: its `tls-auth-clients`.
+pub fn tls_args(tls_port: u16, auth_clients: &str) -> Vec<String> {
+    let c = Certs::get();
+    [
+        "--tls-port".into(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        c.path("server.crt"),
+        "--tls-key-file".into(),
+        c.path("server.key"),
+        "--tls-ca-cert-file".into(),
+        c.path("ca.crt"),
+        "--tls-auth-clients".into(),
+        auth_clients.into(),
+    ]
+    .into()
+}
+
 impl TlsRedis {
     /// `auth_clients`: Redis's `tls-auth-clients` (`yes` needs hotcache's
     /// client certificate).
     pub fn start(auth_clients: &str) -> Self {
-        let c = Certs::get();
         let tls_port = free_port();
-        let port = tls_port.to_string();
-        let (cert, key, ca) = (c.path("server.crt"), c.path("server.key"), c.path("ca.crt"));
-        let redis = RedisServer::start_with(&[
-            "--tls-port",
-            &port,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca,
-            "--tls-auth-clients",
-            auth_clients,
-        ]);
+        let args = tls_args(tls_port, auth_clients);
+        let redis = RedisServer::start_with(&args.iter().map(String::as_str).collect::<Vec<_>>());
         Self { redis, tls_port }
     }
 

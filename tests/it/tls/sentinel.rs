@@ -11,30 +11,16 @@
 
 use std::time::Duration;
 
-use super::harness::{Certs, upstream_tls_flags};
+use super::harness::{Certs, tls_args, upstream_tls_flags};
 use crate::common::{RawClient, RedisServer, free_port};
 use crate::sentinel::failover::{Set, followed_through_failover};
 use crate::sentinel::{NAME, SentinelProc, hc_info, hotcache_behind, info_str, wait_for};
 
 /// A redis-server with a TLS port and `tls-replication yes` (`extra`: more flags).
 fn tls_node(tls_port: u16, extra: &[&str]) -> RedisServer {
-    let c = Certs::get();
-    let (cert, key, ca) = (c.path("server.crt"), c.path("server.key"), c.path("ca.crt"));
-    let port = tls_port.to_string();
-    let mut args = vec![
-        "--tls-port",
-        &port,
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--tls-ca-cert-file",
-        &ca,
-        "--tls-auth-clients",
-        "yes",
-        "--tls-replication",
-        "yes",
-    ];
+    let mut args = tls_args(tls_port, "yes");
+    args.extend(["--tls-replication", "yes"].map(String::from));
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     RedisServer::start_with(&args)
 }
