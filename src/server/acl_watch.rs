@@ -3,8 +3,11 @@
 //! disconnected, as Redis disconnects them.
 //!
 //! Twice a second, on one shard thread, hotcache asks Redis `ACL LIST` as its
-//! own identity (which needs `+acl|list` for this; see README) and a `PING`
-//! without AUTH (whether clients may run commands before they AUTH). Any change
+//! own identity (which needs `+acl|list` for this; see README); whether clients
+//! may run commands before they AUTH is read off its `default` user (on and
+//! `nopass`), or, if hotcache may not read the list, asked with a `PING`
+//! without AUTH on a connection of its own (a connect, and a TLS handshake
+//! with `rediss://`, each time: the list spares Redis that). Any change
 //! of the list starts a new ACL generation: every permit to serve a user from
 //! the cache, every remembered AUTH answer and refusal belongs to one
 //! generation, so all of it is learned again from Redis. If hotcache may not
@@ -31,11 +34,6 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
     let mut last: Option<Bytes> = None;
     let mut users: HashMap<Arc<str>, bool> = HashMap::new();
     loop {
-        if let Some(ask) = ctx.upstream.check_auth(vec![Bytes::from_static(b"PING")])
-            && let Ok(reply) = ask.await
-        {
-            ctx.upstream.acl().set_default_open(!reply.starts_with(b"-NOAUTH"));
-        }
         match acl_list(&ctx).await {
             Acls::Listed(list) if last.as_ref() == Some(&list) => {}
             Acls::Listed(list) => {
@@ -43,6 +41,9 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
                     ctx.upstream.acl().changed();
                 }
                 ctx.upstream.acl().set_open_to_all(open_to_all(&list));
+                if let Some(open) = default_open(&list) {
+                    ctx.upstream.acl().set_default_open(open);
+                }
                 let now = parse_users(&list);
                 for (gone, _) in users.iter().filter(|(u, _)| !now.contains_key(*u)) {
                     disconnect(&ctx, gone);
@@ -58,6 +59,11 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
             // Not allowed to read them: nothing learned from the ACLs may
             // outlive this half second.
             Acls::Refused => {
+                if let Some(ask) = ctx.upstream.check_auth(vec![Bytes::from_static(b"PING")])
+                    && let Ok(reply) = ask.await
+                {
+                    ctx.upstream.acl().set_default_open(!reply.starts_with(b"-NOAUTH"));
+                }
                 last = None;
                 ctx.upstream.acl().set_open_to_all(false);
                 ctx.upstream.acl().changed();
@@ -116,6 +122,18 @@ fn parse_users(list: &[u8]) -> HashMap<Arc<str>, bool> {
     out
 }
 
+/// Whether a connection may run commands before it AUTHs, by the `default`
+/// user of an `ACL LIST`: Redis logs a new connection in as `default` when
+/// that user is on and has `nopass` (`None`: no `default` line).
+fn default_open(list: &[u8]) -> Option<bool> {
+    let line = list
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| l.starts_with(b"user default "))?;
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    Some(words.contains(&&b"on"[..]) && words.contains(&&b"nopass"[..]))
+}
+
 /// Whether an `ACL LIST` is Redis's unrestricted default: one user,
 /// `default`, on, with every command, key and channel and nothing taken away
 /// (`user default on nopass sanitize-payload ~* &* +@all`).
@@ -161,6 +179,18 @@ mod tests {
             b"*2\r\n$0\r\nuser default on nopass ~* &* +@all\r\n$0\r\nuser a on ~* &* +@all\r\n"
         ));
         assert!(!open_to_all(b"*1\r\n$0\r\nuser default on nopass ~* &* +@all (~x +get)\r\n"));
+    }
+
+    #[test]
+    fn default_user_lets_clients_in_without_auth_when_on_and_nopass() {
+        let open = b"*1\r\n$52\r\nuser default on nopass sanitize-payload ~* &* +@all\r\n";
+        assert_eq!(default_open(open), Some(true));
+        // requirepass: a password, no nopass.
+        let password = b"*1\r\n$0\r\nuser default on sanitize-payload #5e88 ~* &* +@all\r\n";
+        assert_eq!(default_open(password), Some(false));
+        assert_eq!(default_open(b"*1\r\n$0\r\nuser default off nopass ~* +@all\r\n"), Some(false));
+        // A user whose name starts with "default" is another user.
+        assert_eq!(default_open(b"*1\r\n$0\r\nuser defaults on nopass\r\n"), None);
     }
 
     #[test]

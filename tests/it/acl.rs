@@ -253,3 +253,49 @@ fn hotcache_s_own_commands_need_the_rights_redis_would_ask() {
     assert_eq!(carol.cmd(&["CLIENT", "SETNAME", "c"]), b"+OK\r\n");
     assert_eq!(carol.cmd(&["ACL", "WHOAMI"]), b"$5\r\ncarol\r\n");
 }
+
+/// Redis's `default` user turned off (or given a password) at Redis: a new
+/// client that did not AUTH gets Redis's NOAUTH within 2 s, never the cached
+/// reply it could read before, whether hotcache reads the ACL list (the
+/// default user's flags say it) or may not (it asks Redis a PING without AUTH).
+#[test]
+fn the_default_user_turned_off_at_redis_locks_out_clients_without_auth() {
+    for hc_rules in [MINIMAL_HC, &MINIMAL_HC.replace(" +acl|list", "")] {
+        let file = std::env::temp_dir().join(format!(
+            "hotcache-acl-default-{}-{}.acl",
+            std::process::id(),
+            hc_rules.len()
+        ));
+        let rules = [
+            "user default on nopass ~* &* +@all",
+            "user root on >rootpw ~* &* +@all",
+            &format!("user {hc_rules}"),
+        ];
+        std::fs::write(&file, rules.join("\n") + "\n").expect("write the ACL file");
+        let redis = RedisServer::start_with(&["--aclfile", &file.to_string_lossy()]);
+        let hc = hotcache(&redis);
+        let mut open = RawClient::connect(hc.port);
+        assert_eq!(open.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+        for _ in 0..2 {
+            assert_eq!(open.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+        }
+        let mut root = login(redis.port, "root", "rootpw");
+        assert_eq!(root.cmd(&["ACL", "SETUSER", "default", "off"]), b"+OK\r\n");
+        let mut direct = RawClient::connect(redis.port);
+        let noauth = direct.cmd(&["GET", "k"]);
+        assert!(noauth.starts_with(b"-NOAUTH"), "{}", String::from_utf8_lossy(&noauth));
+        let changed = Instant::now();
+        loop {
+            let mut c = RawClient::connect(hc.port);
+            let r = c.cmd(&["GET", "k"]);
+            if r == noauth {
+                break;
+            }
+            assert_eq!(r, b"$1\r\nv\r\n", "{hc_rules}");
+            assert!(changed.elapsed() < Duration::from_secs(2), "{hc_rules}: served after 2 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("default off obeyed after {:?} ({hc_rules})", changed.elapsed());
+        let _ = std::fs::remove_file(&file);
+    }
+}
