@@ -17,6 +17,9 @@ use crate::upstream::Target;
 use crate::upstream::handshake::{HandshakeError, handshake};
 use crate::upstream::waiter::{Hold, Reply, Waiter};
 
+/// Requests in flight whose room an idle connection keeps (see `deliver`).
+const INFLIGHT_KEPT: usize = 1024;
+
 impl PipeConn {
     pub(super) async fn run(self: Rc<Self>, target: Rc<Target>, connect_timeout: Duration) {
         let on_busy = || inc(&self.ctx.counters().upstream_handshake_busy);
@@ -50,17 +53,28 @@ impl PipeConn {
     /// answers at all (see `resilience::health`), and fails the connection at
     /// once if it does not.
     async fn watchdog(self: Rc<Self>, target: Rc<Target>) {
+        let mut skipped = false;
         loop {
             let timeout = self.ctx.timeout.get();
             let stall = self.ctx.stall_timeout.get();
             let shortest = if stall.is_zero() { timeout } else { timeout.min(stall) };
             let tick = (shortest / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+            let due = Instant::now() + tick;
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep_until(due.into()) => {}
                 _ = self.closed.notified() => return,
             }
             if self.is_dead() {
                 return;
+            }
+            // Woken a whole tick late: this thread was too busy to run its
+            // tasks, the reader among them, so replies may be waiting unread in
+            // the socket. Judged at the next tick (late or not), once the
+            // reader had its turn: a busy hotcache is not a dead Redis.
+            let skip = due.elapsed() > tick && !skipped;
+            skipped = skip;
+            if skip {
+                continue;
             }
             // How long the oldest request has waited with nothing arriving.
             let waited = {
@@ -223,6 +237,11 @@ impl PipeConn {
             Some(Inflight { waiter, after, sent, frame: request, hops, hold }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 inner.handed = inner.handed.saturating_sub(1);
+                // A burst (up to `upstream-max-inflight`) should not pin its
+                // queue's room once it is answered.
+                if inner.inflight.is_empty() && inner.inflight.capacity() > INFLIGHT_KEPT {
+                    inner.inflight.shrink_to(INFLIGHT_KEPT);
+                }
                 drop(inner);
                 if hold == Hold::Script {
                     self.script(false);
