@@ -128,7 +128,11 @@ fn outage_under_load_breaker_serve_stale_recovery() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500)); // normal load first
+    // Normal load first, until the hot keys are served from the cache (on a
+    // loaded machine tracking may take a while to come up, and nothing is
+    // cached before it): an outage before that has nothing stale to serve.
+    let cached = within(Duration::from_secs(30), || stat(&mut admin, "cache_hits") >= 100);
+    assert!(cached.is_some(), "the hot keys were never served from the cache");
     signal(redis.pid(), "KILL");
     outage.store(true, Ordering::Release);
     // The outage lasts while the breaker opens and hot keys are served stale.
