@@ -223,7 +223,8 @@ impl RedisCluster {
             create.arg(format!("127.0.0.1:{}", cluster.cli_port(i)));
         }
         create.args(["--cluster-replicas", &replicas_per_master.to_string(), "--cluster-yes"]);
-        let out = create.stdin(Stdio::null()).output().expect("redis-cli must be installed");
+        let out = crate::common::output_within(&mut create, crate::common::CLIENT_LIMIT)
+            .expect("redis-cli must be installed");
         let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
         assert_cli_ok("redis-cli --cluster create", out.status, &text);
         for i in 0..n {
@@ -710,7 +711,23 @@ impl Reshard {
     /// cluster is ok.
     pub fn finish(mut self, cluster: &RedisCluster) {
         let mut child = self.child.take().expect("a running reshard");
-        let status = child.wait().expect("wait for redis-cli");
+        let deadline = Instant::now() + crate::common::CLIENT_LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for redis-cli") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!(
+                    "{} still ran after {:?}: killed. It printed:\n{log}",
+                    self.what,
+                    crate::common::CLIENT_LIMIT
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         assert_cli_ok(&self.what, status, &log);
         cluster.wait_ok();

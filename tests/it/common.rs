@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hotcache::protocol::ReplyFramer;
@@ -28,6 +28,7 @@ pub fn rss_of(pid: u32) -> u64 {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
+    crate::watchdog::watch();
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -455,4 +456,66 @@ pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
 /// [`within`], as a yes or no.
 pub fn holds_within(limit: Duration, f: impl FnMut() -> bool) -> bool {
     within(limit, f).is_some()
+}
+
+/// How long an external client (redis-cli, redis-benchmark, redis-py, node,
+/// chromium) may run before the test fails rather than waits on.
+pub const CLIENT_LIMIT: Duration = Duration::from_secs(180);
+
+/// [`output_within`] [`CLIENT_LIMIT`], as a method of `Command`.
+pub trait OutputInTime {
+    fn output_in_time(&mut self) -> std::io::Result<Output>;
+}
+
+impl OutputInTime for Command {
+    fn output_in_time(&mut self) -> std::io::Result<Output> {
+        output_within(self, CLIENT_LIMIT)
+    }
+}
+
+/// `cmd.output()`, but a command still running after `limit` is killed and
+/// the test fails with what it printed so far. Stdin is empty.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Output> {
+    crate::watchdog::watch();
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let collect = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // A grandchild may still hold a pipe open: do not wait on it for long.
+    let take = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    };
+    let (stdout, stderr) = (take(stdout), take(stderr));
+    let Some(status) = status else {
+        panic!(
+            "{cmd:?} still ran after {} s: killed. It printed:\n{}{}",
+            limit.as_secs(),
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Ok(Output { status, stdout, stderr })
 }

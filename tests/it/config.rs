@@ -3,10 +3,10 @@
 
 use std::process::Command;
 
-use crate::common::{Hotcache, hotcache_bin};
+use crate::common::{Hotcache, OutputInTime, hotcache_bin};
 
 fn hotcache(args: &[&str]) -> (bool, String) {
-    let out = Command::new(hotcache_bin()).args(args).output().expect("run hotcache");
+    let out = Command::new(hotcache_bin()).args(args).output_in_time().expect("run hotcache");
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)

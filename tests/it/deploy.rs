@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::hotcache_bin;
+use crate::common::{OutputInTime, hotcache_bin};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -50,7 +50,7 @@ fn systemd_unit_starts_hotcache_with_a_config_it_accepts() {
         if !check.iter().any(|a| a == "--check-config") {
             check.push("--check-config".into());
         }
-        let out = Command::new(hotcache_bin()).args(&check).output().expect("run hotcache");
+        let out = Command::new(hotcache_bin()).args(&check).output_in_time().expect("run hotcache");
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && text.contains("configuration OK"), "{command}: {text}");
@@ -71,7 +71,7 @@ fn systemd_unit_starts_hotcache_with_a_config_it_accepts() {
 /// `systemd-analyze verify` of the unit, pointed at this build, where the tool exists.
 #[test]
 fn systemd_analyze_verifies_the_unit() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze").arg("--version").output_in_time().is_err() {
         eprintln!("systemd-analyze not installed: skipped");
         return;
     }
@@ -82,7 +82,8 @@ fn systemd_analyze_verifies_the_unit() {
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("hotcache.service");
     std::fs::write(&file, unit).expect("write unit");
-    let out = Command::new("systemd-analyze").arg("verify").arg(&file).output().expect("run");
+    let out =
+        Command::new("systemd-analyze").arg("verify").arg(&file).output_in_time().expect("run");
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,15 +3,16 @@
 
 use std::process::Command;
 
-use crate::common::Hotcache;
+use crate::common::{CLIENT_LIMIT, Hotcache, output_within};
 
 #[test]
 fn redis_cli_set_get_without_upstream() {
     let hc = Hotcache::start(&["--threads", "2"]);
     let port = hc.port.to_string();
     let cli = |args: &[&str]| {
-        let out =
-            Command::new("redis-cli").args(["-p", &port]).args(args).output().expect("redis-cli");
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-p", &port]).args(args);
+        let out = output_within(&mut cmd, CLIENT_LIMIT).expect("redis-cli");
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };

@@ -31,3 +31,4 @@ mod sentinel;
 mod state;
 mod tls;
 mod tools;
+mod watchdog;

@@ -50,6 +50,8 @@ fn exchange(port: u16, input: &Input, reference: Option<&Outcome>) -> Outcome {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     stream.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+    // A server that neither reads nor closes ends the writing too.
+    stream.set_write_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let mut writer = stream.try_clone().expect("clone");
     let written: Arc<Mutex<Option<Instant>>> = Arc::default();
     let parts = input.parts.clone();

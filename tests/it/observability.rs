@@ -6,7 +6,7 @@ mod http;
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Hotcache, RawClient, RedisServer};
+use crate::common::{Hotcache, OutputInTime, RawClient, RedisServer};
 use crate::differential::resp::{self, Value};
 
 /// The value of `field:` in INFO text.
@@ -336,7 +336,7 @@ fn config_rewrite_writes_the_config_file() {
     // The file starts a hotcache with the rewritten settings.
     let out = std::process::Command::new(crate::common::hotcache_bin())
         .args(["--config", path, "--check-config"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let hc = Hotcache::start(&["--config", path]);

@@ -7,7 +7,7 @@
 //! `RawClient` inside `block_in_place`.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
@@ -135,7 +135,9 @@ fn multiplexed_connection() {
         // the invalidation of the SET that wrote the key is not kept).
         for i in 0..KEYS {
             let k = key(i);
+            let deadline = Instant::now() + Duration::from_secs(20);
             loop {
+                assert!(Instant::now() < deadline, "{k} never became a hit");
                 let hits = hotcache_stat(&hc, "cache_hits");
                 let got: String = query(&mut con, &["GET", &k]).await;
                 assert_eq!(got, value(i));
@@ -417,7 +419,9 @@ fn cluster_client_through_hotcache() {
 
         // Reads of cached keys are hits.
         let k = key(7);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            assert!(Instant::now() < deadline, "{k} never became a hit");
             let hits = hotcache_stat(&hc, "cache_hits");
             let got: String = cquery(&mut con, &["GET", &k]).await;
             assert_eq!(got, value(7));

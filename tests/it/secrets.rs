@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::{Hotcache, RawClient, RedisServer, free_port, hotcache_bin};
+use crate::common::{Hotcache, OutputInTime, RawClient, RedisServer, free_port, hotcache_bin};
 
 /// Sends one HTTP request, returns (status, whole response).
 fn http(port: u16, path: &str, headers: &str) -> (u16, String) {
@@ -84,7 +84,7 @@ fn passwords_never_come_back() {
     // A bad URL's error does not repeat the password either.
     let out = std::process::Command::new(hotcache_bin())
         .args(["--check-config", "--upstream", "http://user:url-s3cret@host:1"])
-        .output()
+        .output_in_time()
         .expect("run hotcache");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("***"), "{err}");

@@ -3,10 +3,10 @@
 
 use std::process::Command;
 
-use crate::common::{Hotcache, RedisServer};
+use crate::common::{CLIENT_LIMIT, Hotcache, RedisServer, output_within};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let out = output_within(cmd, CLIENT_LIMIT).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{cmd:?} failed: {text}");
@@ -131,15 +131,14 @@ fn redis_py_plain_pipeline_pubsub() {
 fn bench_run(port: u16, label: &str, dir: &std::path::Path, secs: &str) -> serde_json::Value {
     let html = dir.join(format!("{label}.html"));
     let svg = dir.join(format!("{label}.svg"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hotcache-bench"))
-        .args(["-p", &port.to_string(), "-c", "4", "--keys", "100", "--ratio", "9:1"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotcache-bench"));
+    cmd.args(["-p", &port.to_string(), "-c", "4", "--keys", "100", "--ratio", "9:1"])
         .args(["--duration", secs, "--json", "--label", label])
         .arg("--report")
         .arg(&html)
         .arg("--svg")
-        .arg(&svg)
-        .output()
-        .expect("run hotcache-bench");
+        .arg(&svg);
+    let out = output_within(&mut cmd, CLIENT_LIMIT).expect("run hotcache-bench");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "hotcache-bench failed: {stderr}");
     std::fs::write(dir.join(format!("{label}.json")), &out.stdout).expect("save json");

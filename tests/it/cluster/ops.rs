@@ -12,26 +12,27 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cluster_common::RedisCluster;
-use crate::common::{Hotcache, encode};
+use crate::common::{CLIENT_LIMIT, Hotcache, encode, output_within};
 
 /// The load tool, driving reads and writes of its own keys at the same time.
-struct LoadTool(std::process::Child);
+struct LoadTool(JoinHandle<std::process::Output>);
 
 impl LoadTool {
     fn start(port: u16, secs: u32) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hotcache-bench"))
-            .args(["-p", &port.to_string(), "-c", "8", "--ratio", "1:1", "--keys", "10000"])
-            .args(["--duration", &secs.to_string(), "--json"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start hotcache-bench");
-        Self(child)
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotcache-bench"));
+        cmd.args(["-p", &port.to_string(), "-c", "8", "--ratio", "1:1", "--keys", "10000"]).args([
+            "--duration",
+            &secs.to_string(),
+            "--json",
+        ]);
+        // Killed if it runs far past its duration (a reply that never came).
+        let limit = Duration::from_secs(u64::from(secs)) + CLIENT_LIMIT;
+        Self(std::thread::spawn(move || output_within(&mut cmd, limit).expect("hotcache-bench")))
     }
 
     /// Waits for it; its operations and errors.
     fn finish(self) -> (u64, u64) {
-        let out = self.0.wait_with_output().expect("hotcache-bench");
+        let out = self.0.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         assert!(
             out.status.success(),
             "hotcache-bench failed: {}",

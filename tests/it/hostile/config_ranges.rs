@@ -3,11 +3,11 @@
 
 use std::process::Command;
 
-use crate::common::{Hotcache, RawClient, RedisServer, hotcache_bin};
+use crate::common::{Hotcache, OutputInTime, RawClient, RedisServer, hotcache_bin};
 
 /// Runs `hotcache args` to completion: (exit ok, stdout and stderr).
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(hotcache_bin()).args(args).output().expect("run hotcache");
+    let out = Command::new(hotcache_bin()).args(args).output_in_time().expect("run hotcache");
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)

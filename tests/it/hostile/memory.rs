@@ -25,6 +25,7 @@ fn wait_rss_below(hc: &Hotcache, limit: u64, what: &str) {
 /// Sends the header of a `len`-byte SET value and all of it but the last MB.
 fn partial_bulk(port: u16, len: usize) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_write_timeout(Some(Duration::from_secs(30))).expect("timeout");
     s.write_all(format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${len}\r\n").as_bytes()).expect("header");
     let chunk = vec![b'x'; MB];
     for _ in 0..(len / MB - 1) {
@@ -52,6 +53,8 @@ fn large_request_buffers_are_returned_on_close_and_when_idle() {
     wait_rss_below(&hc, base + 50 * MB as u64, "after the clients closed");
     // A client that sends a whole 100 MB request and then idles, connected.
     let mut idle = TcpStream::connect(("127.0.0.1", hc.port)).expect("connect");
+    idle.set_write_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    idle.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let value = vec![b'y'; 100 * MB];
     idle.write_all(format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).as_bytes())
         .expect("header");

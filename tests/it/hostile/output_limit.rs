@@ -80,10 +80,7 @@ fn a_subscriber_that_stops_reading_is_closed_at_the_pubsub_limit() {
     sub.write_all(&encode(&["SUBSCRIBE", "news"])).expect("subscribe");
     let msg = vec![b'm'; 256 << 10];
     let mut publisher = redis.client();
-    // Until it is subscribed, PUBLISH reaches nobody.
-    while publisher.cmd(&[&b"PUBLISH"[..], b"news", b"hello"]) != b":1\r\n" {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_subscribed(&mut publisher);
     let deadline = Instant::now() + Duration::from_secs(20);
     while stat(&mut c, "client_output_limit_disconnections") == 0 {
         assert!(Instant::now() < deadline, "the subscriber was never closed");
@@ -125,9 +122,7 @@ fn the_soft_limit_closes_after_its_seconds_and_classes_change_alone() {
     let mut sub = non_reader(hc.port);
     sub.write_all(&encode(&["SUBSCRIBE", "news"])).expect("subscribe");
     let mut publisher = redis.client();
-    while publisher.cmd(&[&b"PUBLISH"[..], b"news", b"hello"]) != b":1\r\n" {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_subscribed(&mut publisher);
     // Messages faster than nothing reads them: once the kernel's buffers are
     // full, what is owed passes the soft limit and stays over it.
     let msg = vec![b'm'; 256 << 10];
@@ -136,5 +131,15 @@ fn the_soft_limit_closes_after_its_seconds_and_classes_change_alone() {
         assert!(Instant::now() < deadline, "the subscriber was never closed");
         publisher.cmd(&[&b"PUBLISH"[..], b"news", &msg]);
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the one subscriber of `news` is subscribed at Redis: until
+/// then, PUBLISH reaches nobody.
+fn wait_subscribed(publisher: &mut RawClient) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while publisher.cmd(&[&b"PUBLISH"[..], b"news", b"hello"]) != b":1\r\n" {
+        assert!(Instant::now() < deadline, "the subscriber never reached Redis");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Hotcache, RedisServer, hotcache_bin};
+use crate::common::{Hotcache, OutputInTime, RedisServer, hotcache_bin};
 
 /// A fresh directory for one test's config file.
 fn temp_dir(name: &str) -> PathBuf {
@@ -17,7 +17,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn loads(path: &Path) {
     let out = Command::new(hotcache_bin())
         .args(["--config", path.to_str().expect("utf8"), "--check-config"])
-        .output()
+        .output_in_time()
         .expect("run hotcache");
     assert!(
         out.status.success(),

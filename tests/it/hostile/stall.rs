@@ -70,13 +70,25 @@ fn a_long_command_through_hotcache_is_not_a_stall() {
     let mut a = hc.client();
     let mut b = hc.client();
     assert_eq!(b.cmd(&["SET", "k", "v"]), b"+OK\r\n");
-    a.send(&encode(&["DEBUG", "SLEEP", "1.5"]));
-    // Wait until Redis is inside the sleep (it answers nobody then).
-    let mut direct = RawClient::connect(redis.port);
-    direct.set_timeout(Duration::from_millis(100));
-    while direct.try_cmd(&["PING"]).is_ok() {
-        std::thread::sleep(Duration::from_millis(5));
+    // Wait until Redis is inside the sleep (it answers nobody then). On a
+    // loaded machine the sleep may be over before this thread looks: then
+    // take its reply and sleep Redis again.
+    let mut asleep = false;
+    for _attempt in 0..5 {
+        a.send(&encode(&["DEBUG", "SLEEP", "1.5"]));
+        let mut direct = RawClient::connect(redis.port);
+        direct.set_timeout(Duration::from_millis(100));
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while !asleep && Instant::now() < deadline {
+            asleep = direct.try_cmd(&["PING"]).is_err();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if asleep {
+            break;
+        }
+        assert_eq!(a.read_reply(), b"+OK\r\n");
     }
+    assert!(asleep, "Redis never seen inside DEBUG SLEEP in 5 tries");
     assert_eq!(b.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
     assert_eq!(a.read_reply(), b"+OK\r\n");
     let info = b.cmd_str(&["INFO", "hotcache"]);

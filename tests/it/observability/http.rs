@@ -182,12 +182,12 @@ fn chromium(args: &[&str], url: &str) -> Vec<u8> {
         free_port()
     ));
     let profile_arg = format!("--user-data-dir={}", profile.display());
-    let out = Command::new("chromium")
-        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+    let mut cmd = Command::new("chromium");
+    cmd.args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"])
         .args(["--disable-dev-shm-usage", "--hide-scrollbars", &profile_arg])
         .args(args)
-        .arg(url)
-        .output()
+        .arg(url);
+    let out = crate::common::output_within(&mut cmd, crate::common::CLIENT_LIMIT)
         .unwrap_or_else(|e| {
             panic!("chromium cannot run ({e}): install it with `apt-get install -y chromium` (scripts/test.sh does)")
         });

@@ -4,11 +4,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::harness::{Certs, KEY_PASS, TlsClient, TlsHotcache, TlsOpts, bulk, tls_flags};
-use crate::common::{Hotcache, RedisServer, encode, free_port, hotcache_bin};
+use crate::common::{
+    CLIENT_LIMIT, Hotcache, RedisServer, encode, free_port, hotcache_bin, output_within,
+};
 
 /// Runs a command; its output, stdout then stderr, and whether it succeeded.
 fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let out = output_within(cmd, CLIENT_LIMIT).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use crate::common::{ClientStream, Hotcache, RawClient, RedisServer, free_port};
+use crate::common::{ClientStream, Hotcache, OutputInTime, RawClient, RedisServer, free_port};
 
 /// The passphrase of `server-enc.key`.
 pub const KEY_PASS: &str = "s3cret pass";
@@ -32,7 +32,7 @@ fn openssl(dir: &PathBuf, args: &[&str]) {
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
-        .output()
+        .output_in_time()
         .expect("the openssl CLI must be installed (see README)");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
