@@ -14,6 +14,10 @@ use tokio::net::TcpStream;
 use crate::stats::Stats;
 use crate::workload::{self, Op, Workload};
 
+/// A server that owes replies and sends nothing for this long has lost them:
+/// the connection fails rather than waits for ever.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// When measuring starts and how it ends, shared by every connection of the run.
 pub struct Clock {
     /// Batches sent before this are warmup: they run but are not recorded.
@@ -71,7 +75,10 @@ async fn read_replies<R: AsyncReadExt + Unpin>(
                 if rbuf.capacity() - rbuf.len() < 4096 {
                     rbuf.reserve(64 * 1024);
                 }
-                let read = rd.read_buf(rbuf).await.map_err(|e| format!("read: {e}"))?;
+                let read = tokio::time::timeout(REPLY_TIMEOUT, rd.read_buf(rbuf))
+                    .await
+                    .map_err(|_| format!("no reply within {} s", REPLY_TIMEOUT.as_secs()))?
+                    .map_err(|e| format!("read: {e}"))?;
                 if read == 0 {
                     return Err("server closed the connection".into());
                 }
