@@ -107,7 +107,9 @@ fn unknown_commands() {
             vec!["foo".into(), "bar".into(), "baz".into()],
             vec!["".into()],
             vec!["".into(), "x".into()],
-            vec!["GET\0".into(), "k".into()],
+            // Not `GET\0`: Redis compares command names with strcasecmp,
+            // which stops at the NUL, but hashes all 4 bytes with its random
+            // seed, so about one start in 256 it finds GET (seen once).
             vec!["\0GET".into(), "k".into()],
             vec!["foo".into(), "a\0b".into(), "\0".into(), "c".into()],
             vec!["foo".into(), "a\r\nb".into(), "\r".into()],
