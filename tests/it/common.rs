@@ -477,8 +477,31 @@ impl OutputInTime for Command {
 /// the test fails with what it printed so far. Stdin is empty.
 pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Output> {
     crate::watchdog::watch();
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    collect_within(cmd, child, limit)
+}
+
+/// `output_within`, with `input` as the command's stdin (written from a
+/// thread of its own, so a command that answers before it has read it all
+/// cannot stall the test).
+pub fn output_with_input(
+    cmd: &mut Command,
+    input: Vec<u8>,
+    limit: Duration,
+) -> std::io::Result<Output> {
+    crate::watchdog::watch();
     let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // Dropped at the end: the command sees its input end.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    collect_within(cmd, child, limit)
+}
+
+fn collect_within(cmd: &Command, mut child: Child, limit: Duration) -> std::io::Result<Output> {
     let collect = |pipe: Option<Box<dyn Read + Send>>| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

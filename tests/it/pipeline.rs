@@ -50,6 +50,59 @@ fn replies_in_order_under_concurrent_pipelines() {
     }
 }
 
+/// A pipeline of many turns' input (a client gets 16 KB of input handled per
+/// turn, then the thread's other clients get theirs) is answered whole and in
+/// order: cached hits, forwarded writes and reads of what they wrote, with the
+/// turn boundaries falling anywhere among them, and nothing more sent after it
+/// (the input left over from a turn is handled without a new read or reply to
+/// wake the client). A second
+/// client on the same thread is answered meanwhile.
+#[test]
+fn a_pipeline_of_many_turns_is_answered_whole_and_in_order() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    let mut c = RawClient::connect(hc.port);
+    assert_eq!(c.cmd(&["SET", "hot", "v"]), b"+OK\r\n");
+    for _ in 0..3 {
+        assert_eq!(c.cmd(&["GET", "hot"]), b"$1\r\nv\r\n");
+    }
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..20_000 {
+        for _ in 0..3 {
+            batch.extend(encode(&["GET", "hot"]));
+            expected.push(b"$1\r\nv\r\n".to_vec());
+        }
+        let (key, val) = (format!("k:{}", i % 100), format!("v{i}"));
+        batch.extend(encode(&["SET", &key, &val]));
+        expected.push(b"+OK\r\n".to_vec());
+        batch.extend(encode(&["GET", &key]));
+        expected.push(format!("${}\r\n{val}\r\n", val.len()).into_bytes());
+    }
+    // A tail of hits only: once Redis has answered the writes, no reply wakes
+    // the client any more, and most of the tail is input already read.
+    for _ in 0..100_000 {
+        batch.extend(encode(&["GET", "hot"]));
+        expected.push(b"$1\r\nv\r\n".to_vec());
+    }
+    assert!(batch.len() > 200 * 16 * 1024, "{} bytes", batch.len());
+    let mut writer = c.stream.try_clone().expect("clone");
+    let write = std::thread::spawn(move || writer.write_all(&batch).expect("write"));
+    let port = hc.port;
+    let other = std::thread::spawn(move || {
+        let mut o = RawClient::connect(port);
+        for _ in 0..100 {
+            assert_eq!(o.cmd(&["PING"]), b"+PONG\r\n");
+        }
+    });
+    for (n, want) in expected.iter().enumerate() {
+        let got = c.read_reply();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want), "reply {n}");
+    }
+    write.join().expect("writer");
+    other.join().expect("other client");
+}
+
 /// A pipeline that crosses from the shared connection to a dedicated one and back
 /// (SET, MULTI ... EXEC, GET) keeps Redis's order: each command sees the effects
 /// of the ones before it.

@@ -44,22 +44,15 @@ fn redis_cli_works() {
     assert!(cli(&["info"]).contains("# Hotcache"));
     assert!(cli(&["nosuchcommand"]).contains("ERR unknown command 'nosuchcommand'"));
     // Piped input, as redis-cli --pipe uses for mass insertion.
-    let mut child = Command::new("redis-cli")
-        .args(["-p", &port, "--pipe"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("redis-cli --pipe");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        for i in 0..10_000 {
-            stdin
-                .write_all(&crate::common::encode(&["SET", &format!("pipe:{i}"), "v"]))
-                .expect("w");
-        }
-    }
-    let out = child.wait_with_output().expect("wait");
+    let input: Vec<u8> = (0..10_000)
+        .flat_map(|i| crate::common::encode(&["SET", &format!("pipe:{i}"), "v"]))
+        .collect();
+    let out = crate::common::output_with_input(
+        Command::new("redis-cli").args(["-p", &port, "--pipe"]),
+        input,
+        crate::common::CLIENT_LIMIT,
+    )
+    .expect("redis-cli --pipe");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("errors: 0, replies: 10000"), "{text}");
 }

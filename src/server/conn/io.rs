@@ -95,7 +95,8 @@ impl Conn {
         // rather than a `readable()` future queued on (and, each wait, unlinked
         // from) the socket's waiter list. A waker left there by a wait that
         // returned for something else costs at most one spurious wake.
-        std::future::poll_fn(|cx| {
+        let mut slept = false;
+        let wake = std::future::poll_fn(|cx| {
             if Pin::new(&mut signal_wait).poll(cx).is_ready() || owed.poll_over(cx).is_ready() {
                 return Poll::Ready(Wake::Signal);
             }
@@ -114,9 +115,15 @@ impl Conn {
             if idle.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Idle);
             }
+            slept = true;
             Poll::Pending
         })
-        .await
+        .await;
+        if slept {
+            // The thread ran its other clients meanwhile: a new turn.
+            self.turn_input = 0;
+        }
+        wake
     }
 
     /// Reads what the socket has. False when the client is gone or over a limit.

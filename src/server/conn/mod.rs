@@ -39,6 +39,15 @@ use crate::upstream::{Identity, Owed, ReplySlot};
 /// reads).
 const MAX_PENDING: usize = 64 * 1024;
 
+/// Input a client gets handled in one turn before the thread's other clients
+/// get theirs (Redis reads 16 KB of a client per event, `PROTO_IOBUF_LEN`). A
+/// turn lasts until the client's task waits for something or gives way, over
+/// as many reads as the socket has ready: without this a client that keeps
+/// its socket full runs 128 reads (tokio's budget) before the thread even
+/// looks at its other sockets. A command larger than this is still handled
+/// whole.
+const TURN_INPUT: usize = 16 * 1024;
+
 pub(super) struct Conn {
     pub ctx: Rc<ThreadCtx>,
     /// Before `stream`: fields drop in order, so the client leaves the registry
@@ -80,6 +89,12 @@ pub(super) struct Conn {
     /// Input was read since the tracking socket was last synced: before a hit is
     /// served, invalidations that arrived before that input must be applied.
     pub need_sync: NeedSync,
+    /// Input handled since the client last waited or gave way.
+    pub turn_input: usize,
+    /// The turn reached `TURN_INPUT`: the client gives way to the thread's
+    /// other clients before it goes on (at once, without waiting, if input is
+    /// left).
+    pub turn_over: bool,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -170,6 +185,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         closing: false,
         draining: false,
         need_sync: NeedSync::Full,
+        turn_input: 0,
+        turn_over: false,
         last_read: NeedSync::Full,
         now: std::time::Instant::now(),
         now_fresh: false,
@@ -246,6 +263,13 @@ impl Conn {
                     Box::pin(self.linger()).await;
                 }
                 return;
+            }
+            if std::mem::take(&mut self.turn_over) {
+                self.turn_input = 0;
+                // Back after every other client on this thread that is ready,
+                // and after the runtime polled the sockets for more of them.
+                tokio::task::yield_now().await;
+                continue;
             }
             match self.wait().await {
                 Wake::Idle => return,
@@ -345,11 +369,16 @@ impl Conn {
             max_query_buffer: usize::try_from(self.config.client_query_buffer_limit.0)
                 .unwrap_or(usize::MAX),
         };
+        let start = self.rbuf.len();
         while !self.closing
             && self.stalled.is_none()
             && self.pending.len() < MAX_PENDING
             && !self.owed.is_over()
         {
+            if self.turn_input + start.saturating_sub(self.rbuf.len()) >= TURN_INPUT {
+                self.turn_over = true;
+                break;
+            }
             if self.fast_get_hit() {
                 continue;
             }
@@ -373,6 +402,7 @@ impl Conn {
                 }
             }
         }
+        self.turn_input += start.saturating_sub(self.rbuf.len());
         self.info().qbuf.store(self.rbuf.len(), Relaxed);
     }
 
