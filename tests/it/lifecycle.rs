@@ -58,6 +58,62 @@ fn graceful_shutdown_finishes_replies_in_flight() {
     assert!(TcpStream::connect(("127.0.0.1", hc.port)).is_err());
 }
 
+/// SIGTERM while a client's input is sent but not yet handled: hotcache stops
+/// reading a client with 65,536 commands waiting for replies (here silenced
+/// PINGs behind a SET that Redis holds with CLIENT PAUSE WRITE); at the signal
+/// it reads the rest (70 KB of PINGs, several turns' worth) and, once Redis
+/// answers, answers every command before it closes. (Nothing else is owed, and the client reads at once: the
+/// output is empty at the end of each turn, where a shutdown that looked only
+/// at what is owed would stop.)
+#[test]
+fn graceful_shutdown_answers_all_input_sent_before_the_signal() {
+    let redis = RedisServer::start();
+    let mut hc = Hotcache::in_front_of(&redis, 1, &[]);
+    let mut direct = redis.client();
+    assert_eq!(direct.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), b"+OK\r\n");
+    // A send buffer that takes all of what hotcache does not read yet, so the
+    // whole batch is sent (in the kernel) before the signal.
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    s.set_send_buffer_size(1 << 20).expect("SO_SNDBUF");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], hc.port).into();
+    s.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = s.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut c = crate::common::RawClient::over(stream);
+    let pings = 5_000;
+    let mut batch = encode(&["SET", "paused", "v"]);
+    batch.extend(encode(&["CLIENT", "REPLY", "OFF"]));
+    for _ in 0..65_535 {
+        batch.extend(encode(&["PING"]));
+    }
+    batch.extend(encode(&["CLIENT", "REPLY", "ON"]));
+    for _ in 0..pings {
+        batch.extend(encode(&["PING"]));
+    }
+    let mut writer = c.stream.try_clone().expect("clone");
+    let (sent_tx, sent) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        writer.write_all(&batch).expect("write");
+        let _ = sent_tx.send(());
+    });
+    // Signal once the whole batch is sent: hotcache reads at most the first
+    // 65,537 commands before Redis answers the SET, so at least the last
+    // 5,001 wait to be read or handled after the signal.
+    sent.recv_timeout(Duration::from_secs(30)).expect("the batch sent");
+    hc.signal("TERM");
+    assert_eq!(direct.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    for _ in 0..2 {
+        assert_eq!(c.read_reply(), b"+OK\r\n");
+    }
+    for n in 0..pings {
+        assert_eq!(c.read_reply(), b"+PONG\r\n", "PING {n}");
+    }
+    assert!(c.is_closed(Duration::from_secs(10)));
+    let status = hc.wait_exit(Duration::from_secs(15)).expect("hotcache did not exit");
+    assert!(status.success(), "{status}");
+}
+
 /// 10,000 idle clients (each has sent one PING) cost well under 100 MB.
 #[test]
 fn ten_thousand_idle_connections_under_100mb() {

@@ -257,7 +257,12 @@ impl Conn {
                 );
                 return;
             }
-            let done = self.pending.is_empty() && self.out.is_empty() && self.stalled.is_none();
+            // (Input left over from a turn is still to be answered: at
+            // shutdown, everything read before the signal is.)
+            let done = self.pending.is_empty()
+                && self.out.is_empty()
+                && self.stalled.is_none()
+                && !self.turn_over;
             if (self.closing || self.draining) && done {
                 if self.draining && !self.closing {
                     Box::pin(self.linger()).await;
