@@ -284,7 +284,7 @@ fn reshard_under_traffic_through_hotcache() {
 /// the cluster being ok), on the connection the client already had.
 #[test]
 fn failover_through_hotcache() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = RedisCluster::start_for_failovers(3, 1);
     let h = hotcache_for(&cluster, 2, &["--upstream-timeout", "1000"]);
     let keys = spread_keys(20);
     let mut c = h.client();

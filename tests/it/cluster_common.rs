@@ -36,11 +36,18 @@ use crate::common::{RawClient, free_port};
 /// How long a node gets to start answering PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the cluster gets to settle (create, failover, reshard) before the
-/// test fails. Failure detection alone takes `NODE_TIMEOUT_MS` plus an election.
+/// test fails. Failure detection alone takes the node timeout plus an election.
 const OK_TIMEOUT: Duration = Duration::from_secs(30);
-/// `cluster-node-timeout`: small, so that a killed master is replaced in a few
-/// seconds.
-pub const NODE_TIMEOUT_MS: u64 = 2000;
+/// `cluster-node-timeout` of a cluster whose tests fail a master over (SIGKILL
+/// or CLUSTER FAILOVER): small, so that a killed master is replaced in a few
+/// seconds (and an election that must be tried again waits 4 s, not 30).
+const QUICK_NODE_TIMEOUT_MS: u64 = 2000;
+/// `cluster-node-timeout` of every other cluster: Redis's default. With 2 s, a
+/// node that a loaded machine left without CPU for 2 s was taken for failed
+/// (PFAIL, then FAIL, a failover nobody asked for, CLUSTERDOWN meanwhile): a
+/// reshard under load failed with `CLUSTERDOWN The cluster is down` from
+/// MIGRATE's target (loop run 3, 2026-12-03).
+const NODE_TIMEOUT_MS: u64 = 15_000;
 
 /// A node's role, as the node itself reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +102,8 @@ pub struct RedisCluster {
     /// plain one the harness uses, and the cluster bus, replication, MIGRATE
     /// and redis-cli's `--cluster` commands all use TLS.
     tls: Option<ClusterTls>,
+    /// Its nodes' `cluster-node-timeout`, in milliseconds.
+    node_timeout_ms: u64,
     /// How long `start` took, from the first spawn to `wait_ok`.
     pub startup: Duration,
 }
@@ -104,7 +113,13 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 /// Names each reshard's log.
 static RESHARDS: AtomicUsize = AtomicUsize::new(0);
 
-fn spawn_node(port: u16, bus_port: u16, dir: &Path, tls: Option<(&ClusterTls, u16)>) -> Child {
+fn spawn_node(
+    port: u16,
+    bus_port: u16,
+    dir: &Path,
+    tls: Option<(&ClusterTls, u16)>,
+    node_timeout_ms: u64,
+) -> Child {
     let mut cmd = Command::new(crate::common::server_bin());
     if let Some((t, tls_port)) = tls {
         cmd.args(["--tls-port", &tls_port.to_string(), "--tls-cluster", "yes"])
@@ -117,7 +132,7 @@ fn spawn_node(port: u16, bus_port: u16, dir: &Path, tls: Option<(&ClusterTls, u1
         .args(["--cluster-enabled", "yes"])
         .arg("--cluster-config-file")
         .arg(dir.join(format!("nodes-{port}.conf")))
-        .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+        .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
         // A replica may always take over, however long its link was down.
         .args(["--cluster-replica-validity-factor", "0"])
         .args(["--appendonly", "no", "--save", ""])
@@ -193,16 +208,28 @@ impl RedisCluster {
     /// needs at least 3 masters), creates the cluster with `redis-cli --cluster
     /// create` and waits until it is ok everywhere ([`Self::wait_ok`]).
     pub fn start(masters: usize, replicas_per_master: usize) -> Self {
-        Self::start_with(masters, replicas_per_master, None)
+        Self::start_with(masters, replicas_per_master, None, NODE_TIMEOUT_MS)
+    }
+
+    /// As [`Self::start`], for tests that fail a master over: a node timeout
+    /// of 2 s, so that a killed master's replica takes over within a few
+    /// seconds.
+    pub fn start_for_failovers(masters: usize, replicas_per_master: usize) -> Self {
+        Self::start_with(masters, replicas_per_master, None, QUICK_NODE_TIMEOUT_MS)
     }
 
     /// As [`Self::start`], a TLS cluster (`tls-cluster yes`, created with
     /// `redis-cli --tls --cluster create` on the TLS ports).
     pub fn start_tls(masters: usize, replicas_per_master: usize, tls: ClusterTls) -> Self {
-        Self::start_with(masters, replicas_per_master, Some(tls))
+        Self::start_with(masters, replicas_per_master, Some(tls), NODE_TIMEOUT_MS)
     }
 
-    fn start_with(masters: usize, replicas_per_master: usize, tls: Option<ClusterTls>) -> Self {
+    fn start_with(
+        masters: usize,
+        replicas_per_master: usize,
+        tls: Option<ClusterTls>,
+        node_timeout_ms: u64,
+    ) -> Self {
         assert!(masters >= 3, "redis-cli --cluster create needs at least 3 masters");
         let began = Instant::now();
         let n = masters * (1 + replicas_per_master);
@@ -212,7 +239,13 @@ impl RedisCluster {
             CLUSTERS.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&root);
-        let mut cluster = Self { nodes: Vec::with_capacity(n), root, tls, startup: Duration::ZERO };
+        let mut cluster = Self {
+            nodes: Vec::with_capacity(n),
+            root,
+            tls,
+            node_timeout_ms,
+            startup: Duration::ZERO,
+        };
         for _ in 0..n {
             let node = cluster.start_node();
             cluster.nodes.push(node);
@@ -245,7 +278,7 @@ impl RedisCluster {
             let dir = self.root.join(format!("node-{port}"));
             std::fs::create_dir_all(&dir).expect("create the node's directory");
             let tls = self.tls.as_ref().map(|t| (t, tls_port));
-            let mut child = spawn_node(port, bus_port, &dir, tls);
+            let mut child = spawn_node(port, bus_port, &dir, tls, self.node_timeout_ms);
             if wait_answers(port, &mut child) {
                 let id = String::new();
                 return Node { port, bus_port, tls_port, dir, id, child: Some(child) };
@@ -478,7 +511,7 @@ impl RedisCluster {
         let tls = self.tls.as_ref().map(|t| (t, self.nodes[node].tls_port));
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            let mut child = spawn_node(port, bus_port, &dir, tls);
+            let mut child = spawn_node(port, bus_port, &dir, tls, self.node_timeout_ms);
             if wait_answers(port, &mut child) {
                 self.nodes[node].child = Some(child);
                 return;

@@ -257,7 +257,7 @@ fn traffic_during_reshard() {
 /// restarted, comes back as the new master's replica.
 #[test]
 fn failover_after_master_killed() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = RedisCluster::start_for_failovers(3, 1);
     let mut c = cluster.cluster_client();
     let keys: Vec<String> = spread_keys(30)
         .into_iter()
@@ -291,7 +291,7 @@ fn failover_after_master_killed() {
 /// follows MOVED to the new master.
 #[test]
 fn manual_failover_swaps_roles() {
-    let cluster = RedisCluster::start(3, 1);
+    let cluster = RedisCluster::start_for_failovers(3, 1);
     let mut c = cluster.cluster_client();
     let key = spread_keys(1).pop().expect("a key");
     c.cmd(&["SET", key.as_str(), "v"]);

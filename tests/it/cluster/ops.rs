@@ -313,7 +313,7 @@ pub(crate) fn reshards_under_load(cluster: &RedisCluster, hc: &Hotcache) {
 
 #[test]
 fn master_killed_under_load_fails_over() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = RedisCluster::start_for_failovers(3, 1);
     let hc = hotcache_for(&cluster, 2);
     let w = Workload::start(hc.port, 2, 3);
     let tool = LoadTool::start(hc.port, 10);
@@ -348,7 +348,7 @@ fn master_killed_under_load_fails_over() {
 
 #[test]
 fn manual_failover_under_load() {
-    let cluster = RedisCluster::start(3, 1);
+    let cluster = RedisCluster::start_for_failovers(3, 1);
     let hc = hotcache_for(&cluster, 2);
     let w = Workload::start(hc.port, 2, 3);
     let tool = LoadTool::start(hc.port, 6);
