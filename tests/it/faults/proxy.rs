@@ -287,6 +287,21 @@ fn forwarded(info: &mut RawClient, n: u64) {
     });
 }
 
+/// Megabytes that surely fill the socket buffers of one connection: its send
+/// buffer and the peer's receive buffer at their largest (autotuning grows a
+/// receive buffer up to `tcp_rmem`'s maximum, 32 MB on these machines: 24 MB
+/// once all fitted, and a request meant to be stuck in hotcache left), and 8
+/// more.
+fn filler_megabytes() -> u64 {
+    let max = |path: &str| -> u64 {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+            .unwrap_or(32 << 20)
+    };
+    (max("/proc/sys/net/ipv4/tcp_rmem") + max("/proc/sys/net/ipv4/tcp_wmem")) / (1 << 20) + 8
+}
+
 /// A request failed with its connection and waiting for its retry must reach
 /// Redis before the requests its client sends after it, which would otherwise go
 /// ahead on the new connection. Made certain with a long retry backoff: a GET
@@ -330,8 +345,9 @@ fn a_retried_request_is_not_overtaken_by_later_ones() {
     proxy.black_hole(true);
     let mut filler = hc.client();
     let big = "f".repeat(1 << 20);
+    let fillers = filler_megabytes();
     let mut batch = Vec::new();
-    for i in 0..24 {
+    for i in 0..fillers {
         batch.extend(encode(&["SET", &format!("order:filler:{i}"), &big]));
     }
     let sent = hotcache_field(&mut info, "forwarded_commands");
@@ -339,11 +355,12 @@ fn a_retried_request_is_not_overtaken_by_later_ones() {
         filler.send(&batch);
         filler
     });
-    // 24 MB sent into the black hole: more than the socket buffers hold, so the
-    // connection's writer is blocked and what follows stays in hotcache.
-    forwarded(&mut info, sent + 24);
+    // More megabytes sent into the black hole than the socket buffers between
+    // hotcache and the proxy can hold, so the connection's writer is blocked
+    // and what follows stays in hotcache.
+    forwarded(&mut info, sent + fillers);
     c.send(&encode(&["SET", "order:w", "written"]));
-    forwarded(&mut info, sent + 25);
+    forwarded(&mut info, sent + fillers + 1);
     reset_upstream(&mut info);
     c.send(&encode(&["GET", "order:w"]));
     let set = c.read_reply();
