@@ -336,7 +336,11 @@ fn replica_reads() {
         assert_eq!(c.cmd_str(&["SET", k.as_str(), "v1"]), "+OK\r\n");
     }
     // Redis 7.0 lists a replica in CLUSTER SLOTS only once it has replicated
-    // something: wait until hotcache's map names one for every master.
+    // something, and each node only once it heard so: wait until every node
+    // lists them (else hotcache's map, refreshed from one node or another, may
+    // lose a replica again), then until hotcache's map names one for every
+    // master.
+    cluster.wait_replicas_listed();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let info = c.cmd_str(&["INFO", "hotcache"]);

@@ -375,6 +375,33 @@ impl RedisCluster {
         ClusterClient::connect(&self.live_ports())
     }
 
+    /// Waits until every node's CLUSTER SLOTS names a replica for every range.
+    /// Redis 7.0 lists a replica only once the node asked knows it has
+    /// replicated something, which other nodes learn by gossip: until then, a
+    /// client refreshing its map from one node and then another sees a shard's
+    /// replica come and go (with `read-from replica`, a shard without one is
+    /// read at its master).
+    pub fn wait_replicas_listed(&self) {
+        let deadline = Instant::now() + OK_TIMEOUT;
+        let lacking = |port: u16| -> Result<bool, String> {
+            let mut c = RawClient::try_connect(port).map_err(|e| format!("{port}: {e}"))?;
+            let slots = c.try_cmd(&["CLUSTER", "SLOTS"]).map_err(|e| format!("{port}: {e}"))?;
+            Ok(parse_cluster_slots(&slots)?.iter().any(|r| r.replicas.is_empty()))
+        };
+        loop {
+            let why = self.live_ports().into_iter().find_map(|port| match lacking(port) {
+                Ok(false) => None,
+                Ok(true) => Some(format!("{port} lists a range without a replica")),
+                Err(e) => Some(e),
+            });
+            let Some(why) = why else { return };
+            if Instant::now() > deadline {
+                panic!("replicas not listed everywhere in {OK_TIMEOUT:?}: {why}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn live_ports(&self) -> Vec<u16> {
         self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.port).collect()
     }

@@ -129,7 +129,9 @@ fn tls_cluster_reads_writes_and_moved() {
     for k in &keys {
         assert_eq!(c.cmd_str(&["GET", k]), bulk(&format!("{k}-2")), "GET {k}");
     }
-    // Replica reads: READONLY connections to the replicas' TLS ports.
+    // Replica reads: READONLY connections to the replicas' TLS ports (once
+    // every node lists the replicas, so that the map hotcache reads has them).
+    cluster.wait_replicas_listed();
     let hr = hotcache_for(&cluster, &["--read-from", "replica", "--cache-mode", "off"]);
     let mut r = hr.client();
     let k = &keys[0];
