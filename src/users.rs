@@ -54,6 +54,9 @@ pub struct Acl {
     /// channel (Redis as installed): everyone may be served everything, and
     /// no permit needs checking.
     open_to_all: AtomicBool,
+    /// The users of the last `ACL LIST` read (None: not read, or not
+    /// allowed), for CLIENT KILL USER's "No such user".
+    users: std::sync::RwLock<Option<Vec<Arc<str>>>>,
 }
 
 impl Acl {
@@ -79,6 +82,17 @@ impl Acl {
     #[inline]
     pub fn open_to_all(&self) -> bool {
         self.open_to_all.load(Relaxed)
+    }
+
+    /// The users the last `ACL LIST` named (None when it could not be read).
+    pub fn set_users(&self, users: Option<Vec<Arc<str>>>) {
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+    }
+
+    /// Whether Redis has user `name`, if known.
+    pub fn has_user(&self, name: &str) -> Option<bool> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.as_ref().map(|u| u.iter().any(|x| &**x == name))
     }
 
     /// What Redis answered a command sent without AUTH: whether a client that

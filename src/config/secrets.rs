@@ -28,24 +28,39 @@ pub fn mask_urls(s: &str) -> String {
     while let Some(at) = rest.find("://") {
         let (before, after) = rest.split_at(at + 3);
         out.push_str(before);
-        // The authority ends at the first '/', ',' or space; its credentials
-        // at its last '@'.
-        let end = after.find(['/', ',', ' ']).unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rsplit_once('@') {
-            Some((creds, host)) => {
+        // The credentials end at the last '@' before the next URL (a
+        // password may hold '/', ',' or a space, as the URL parser allows).
+        let next = after.find("://").unwrap_or(after.len());
+        match after[..next].rsplit_once('@') {
+            Some((creds, _)) => {
                 match creds.split_once(':') {
-                    Some((user, _)) => out.push_str(&format!("{user}:***@{host}")),
+                    Some((user, _)) => out.push_str(&format!("{user}:***@")),
                     // No user: the whole part before '@' is the password.
-                    None => out.push_str(&format!("***@{host}")),
+                    None => out.push_str("***@"),
                 }
+                rest = &after[creds.len() + 1..];
             }
-            None => out.push_str(authority),
+            None => {
+                out.push_str(&after[..next]);
+                rest = &after[next..];
+            }
         }
-        rest = &after[end..];
     }
     out.push_str(rest);
     out
+}
+
+/// What an error shows of a value that should have been a URL: as
+/// `mask_urls`, and without a scheme, whatever comes before an '@' (it may be
+/// a password) replaced by `***`.
+pub fn mask_url_like(s: &str) -> String {
+    if s.contains("://") {
+        return mask_urls(s);
+    }
+    match s.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => s.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +79,12 @@ mod tests {
             "redis://u:***@a:1 redis://v:***@b:2"
         );
         assert_eq!(mask_urls("no url here"), "no url here");
+        // A password holding what ends a host, and a URL without its scheme.
+        assert_eq!(mask_urls("redis://u:pa/ss@"), "redis://u:***@");
+        assert_eq!(mask_urls("redis://:a b,c@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(mask_urls("u:pw@h:1"), "u:pw@h:1");
+        assert_eq!(mask_url_like("u:pw@h:1"), "***@h:1");
+        assert_eq!(mask_url_like("redis://u:pw@h:1"), "redis://u:***@h:1");
         assert_eq!(shown("requirepass", "s3cret"), "***");
         assert_eq!(shown("requirepass", ""), "");
         assert_eq!(shown("upstream", "redis://u:p@h:1/0"), "redis://u:***@h:1/0");

@@ -35,7 +35,7 @@ fn split_scheme(s: &str) -> Result<(bool, &str), String> {
     } else if let Some(rest) = s.strip_prefix("redis://") {
         Ok((false, rest))
     } else {
-        Err(format!("'{}' is not a redis:// or rediss:// URL", super::mask_urls(s)))
+        Err(format!("'{}' is not a redis:// or rediss:// URL", super::secrets::mask_url_like(s)))
     }
 }
 

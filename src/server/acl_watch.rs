@@ -48,6 +48,7 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
                 for (gone, _) in users.iter().filter(|(u, _)| !now.contains_key(*u)) {
                     disconnect(&ctx, gone);
                 }
+                ctx.upstream.acl().set_users(Some(now.keys().cloned().collect()));
                 users = now;
                 last = Some(list);
             }
@@ -65,6 +66,7 @@ pub async fn watch(ctx: Rc<ThreadCtx>) {
                     ctx.upstream.acl().set_default_open(!reply.starts_with(b"-NOAUTH"));
                 }
                 last = None;
+                ctx.upstream.acl().set_users(None);
                 ctx.upstream.acl().set_open_to_all(false);
                 ctx.upstream.acl().changed();
             }

@@ -95,7 +95,7 @@ impl Conn {
         }
         // Options are read in order, each checked as it comes, as Redis 7.0
         // reads them: the first bad one is the error.
-        let (mut id, mut addr, mut laddr, mut kind) = (None, None, None, None);
+        let (mut id, mut addr, mut laddr, mut kind, mut user) = (None, None, None, None, None);
         let mut skipme = true;
         let mut i = 2;
         while i < args.len() {
@@ -122,13 +122,22 @@ impl Conn {
             } else if opt.eq_ignore_ascii_case(b"laddr") {
                 laddr = Some(val.clone());
             } else if opt.eq_ignore_ascii_case(b"user") {
-                // Every client of hotcache is `default` (see CLIENT LIST).
-                if &val[..] != b"default" {
+                // With hotcache's own password every client is `default`;
+                // with Redis users, a user of a client or of the last ACL
+                // LIST read (until one is read, a user without clients is
+                // taken for unknown: nothing to close either way).
+                let name = String::from_utf8_lossy(val);
+                let exists = name == "default"
+                    || (self.config.clients_are_redis_users()
+                        && (clients.iter().any(|c| *c.user() == *name)
+                            || self.ctx.upstream.acl().has_user(&name) == Some(true)));
+                if !exists {
                     let mut msg = b"ERR No such user '".to_vec();
                     msg.extend_from_slice(val);
                     msg.push(b'\'');
                     return self.reply_error(&msg);
                 }
+                user = Some(name.into_owned());
             } else if opt.eq_ignore_ascii_case(b"skipme") {
                 if val.eq_ignore_ascii_case(b"yes") {
                     skipme = true;
@@ -147,6 +156,7 @@ impl Conn {
             let matches = id.is_none_or(|i| c.id == i)
                 && addr.as_deref().is_none_or(|a| c.addr.to_string().as_bytes() == a)
                 && laddr.as_deref().is_none_or(|a| c.laddr.to_string().as_bytes() == a)
+                && user.as_deref().is_none_or(|u| &*c.user() == u)
                 && kind.as_deref().is_none_or(|t| match t {
                     b"normal" => !c.relayed.load(Relaxed),
                     b"pubsub" => c.relayed.load(Relaxed),

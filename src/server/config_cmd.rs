@@ -102,6 +102,7 @@ impl Conn {
         }
         let shared = &self.ctx.shared;
         let result = shared.config.update(|config| {
+            let redis_users = config.clients_are_redis_users();
             let mut seen = Vec::new();
             for (pair, name) in pairs.chunks(2).zip(&names) {
                 let Some(p) = is_hotcache_name(name) else { continue };
@@ -126,6 +127,16 @@ impl Conn {
                 }
                 other => format!("CONFIG SET failed - {other}"),
             })?;
+            // Who a client is (a Redis user, or hotcache's one password) is
+            // decided when it connects, and the ACL watch runs only for Redis
+            // users: a switch at run time would leave clients logged in as
+            // Redis users unchecked, or unwatched.
+            if config.clients_are_redis_users() != redis_users {
+                return Err(fail_text(
+                    "hotcache.requirepass",
+                    "setting it or clearing it switches between hotcache's own password and Redis's users, which needs a restart",
+                ));
+            }
             reload_tls(shared, config, &names)
         });
         match result {

@@ -375,8 +375,11 @@ impl Conn {
     pub(super) fn reset_local_state(&mut self) {
         self.proto = Proto::Resp2;
         self.reply_mode = ReplyMode::On;
-        self.authed = self.config.requirepass.is_empty();
         self.who = super::conn::first_identity(&self.config);
+        // Not logged in any more: allowed only if a client that never AUTHs
+        // is (Redis's `default` user on and without a password), also for
+        // the rest of this input.
+        self.authed = self.default_authed();
         let info = self.info();
         info.set_user(std::sync::Arc::from("default"));
         info.set_name(None);

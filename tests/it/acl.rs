@@ -299,3 +299,104 @@ fn the_default_user_turned_off_at_redis_locks_out_clients_without_auth() {
         let _ = std::fs::remove_file(&file);
     }
 }
+
+/// hotcache in front of a Redis whose `default` user has a password
+/// (`requirepass`), once hotcache has learned that clients must AUTH: a fresh
+/// client's PING, which hotcache answers itself, is refused.
+fn hotcache_knowing_default_wants_auth(redis: &RedisServer) -> Hotcache {
+    let url = format!("redis://:up@127.0.0.1:{}", redis.port);
+    let hc = Hotcache::start(&["--upstream", &url, "--threads", "1", "--cache-mode", "all"]);
+    let start = Instant::now();
+    while RawClient::connect(hc.port).cmd(&["PING"]) != b"-NOAUTH Authentication required.\r\n" {
+        assert!(start.elapsed() < Duration::from_secs(10), "hotcache never learned AUTH is needed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    hc
+}
+
+/// RESET logs the client out as Redis does: it may run commands after it only
+/// if Redis's `default` user needs no password, also for the commands sent in
+/// the same write as the RESET (they were once run as logged in, and got
+/// cached replies and hotcache's own administrative commands).
+#[test]
+fn reset_logs_out_also_for_the_rest_of_the_input() {
+    let redis = RedisServer::start_with(&["--requirepass", "up"]);
+    let hc = hotcache_knowing_default_wants_auth(&redis);
+    let mut owner = RawClient::connect(hc.port);
+    assert_eq!(owner.cmd(&["AUTH", "up"]), b"+OK\r\n");
+    assert_eq!(owner.cmd(&["SET", "secret", "v"]), b"+OK\r\n");
+    let before = hits(&mut owner);
+    for _ in 0..2 {
+        assert_eq!(owner.cmd(&["GET", "secret"]), b"$1\r\nv\r\n");
+    }
+    assert!(hits(&mut owner) > before, "the read is cached");
+    let noauth = b"-NOAUTH Authentication required.\r\n";
+    let mut direct = RawClient::connect(redis.port);
+    let mut batch = crate::common::encode(&["RESET"]);
+    for args in [&["GET", "secret"][..], &["CLIENT", "LIST"], &["CONFIG", "GET", "hotcache.*"]] {
+        assert_eq!(direct.cmd(args), noauth, "{args:?} at Redis");
+        batch.extend(crate::common::encode(args));
+    }
+    for c in [&mut RawClient::connect(hc.port), &mut owner] {
+        c.send(&batch);
+        assert_eq!(c.read_reply(), b"+RESET\r\n");
+        for n in 0..3 {
+            assert_eq!(c.read_reply(), noauth, "reply {n} after RESET");
+        }
+        assert_eq!(c.cmd(&["AUTH", "up"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["GET", "secret"]), b"$1\r\nv\r\n");
+    }
+}
+
+/// Who a client is (a Redis user, or whoever knows hotcache's own password)
+/// is decided when it connects: CONFIG SET may change hotcache's password but
+/// not set or clear it, which would leave clients logged in as Redis users
+/// unchecked.
+#[test]
+fn requirepass_cannot_switch_between_redis_users_and_hotcache_s_own() {
+    let redis = RedisServer::start_with(&["--requirepass", "up"]);
+    let users = hotcache_knowing_default_wants_auth(&redis);
+    let mut c = login(users.port, "default", "up");
+    let refused = "-ERR CONFIG SET failed (possibly related to argument 'hotcache.requirepass') - setting it or clearing it switches between hotcache's own password and Redis's users, which needs a restart\r\n";
+    assert_eq!(c.cmd_str(&["CONFIG", "SET", "hotcache.requirepass", "pw"]), refused);
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "hotcache.requirepass"]),
+        b"*2\r\n$20\r\nhotcache.requirepass\r\n$0\r\n\r\n"
+    );
+    let url = format!("redis://:up@127.0.0.1:{}", redis.port);
+    let own = Hotcache::start(&["--upstream", &url, "--threads", "1", "--requirepass", "pw"]);
+    let mut c = login(own.port, "default", "pw");
+    assert_eq!(c.cmd_str(&["CONFIG", "SET", "hotcache.requirepass", ""]), refused);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "hotcache.requirepass", "other"]), b"+OK\r\n");
+    assert_eq!(RawClient::connect(own.port).cmd(&["AUTH", "other"]), b"+OK\r\n");
+}
+
+/// CLIENT KILL USER closes the clients logged in as that Redis user, and only
+/// them; a user Redis does not have is "No such user", as from Redis.
+#[test]
+fn client_kill_user_closes_that_user_s_clients_only() {
+    let redis = redis_with_users();
+    let hc = hotcache(&redis);
+    let mut alice = login(hc.port, "alice", "alicepw");
+    let mut alice2 = login(hc.port, "alice", "alicepw");
+    let mut bob = login(hc.port, "bob", "bobpw");
+    let mut root = login(hc.port, "root", "rootpw");
+    let mut direct = login(redis.port, "root", "rootpw");
+    // Nobody is logged in as `default` (it is off): nothing to close.
+    assert_eq!(root.cmd(&["CLIENT", "KILL", "USER", "default"]), b":0\r\n");
+    assert_eq!(root.cmd(&["CLIENT", "KILL", "USER", "alice"]), b":2\r\n");
+    assert!(alice.is_closed(Duration::from_secs(10)), "alice's first client stayed");
+    assert!(alice2.is_closed(Duration::from_secs(10)), "alice's second client stayed");
+    assert_eq!(bob.cmd(&["SET", "b:1", "x"]), b"+OK\r\n");
+    let refused = direct.cmd_str(&["CLIENT", "KILL", "USER", "nobody"]);
+    assert_eq!(refused, "-ERR No such user 'nobody'\r\n");
+    assert_eq!(root.cmd_str(&["CLIENT", "KILL", "USER", "nobody"]), refused);
+    // A user without clients: known once hotcache has read Redis's users
+    // (twice a second).
+    let start = Instant::now();
+    while root.cmd(&["CLIENT", "KILL", "USER", "carol"]) != b":0\r\n" {
+        assert!(start.elapsed() < Duration::from_secs(10), "carol never known");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(bob.cmd(&["PING"]), b"+PONG\r\n");
+}

@@ -349,12 +349,21 @@ impl Conn {
             self.take_pushes();
         }
         if self.who == Identity::User(None) {
-            // A client that did not AUTH may run commands only if Redis lets
-            // its `default` user in without a password.
-            self.authed = self.ctx.upstream.acl().default_open();
+            self.authed = self.default_authed();
         }
         self.parse_and_dispatch();
         self.now_fresh = false;
+    }
+
+    /// Whether a client that has not logged in may run commands: with
+    /// hotcache's own `requirepass`, only if it is empty; with Redis users,
+    /// only if Redis lets its `default` user in without a password.
+    pub(in crate::server) fn default_authed(&self) -> bool {
+        if self.config.clients_are_redis_users() {
+            self.ctx.upstream.acl().default_open()
+        } else {
+            self.config.requirepass.is_empty()
+        }
     }
 
     /// The time a request sent now counts as sent at: the batch's clock read
