@@ -125,6 +125,7 @@ impl Conn {
             tx_count: 0,
             tx_locals: Vec::new(),
             relogged: false,
+            blocked: false,
         });
         Ok(())
     }
@@ -158,7 +159,14 @@ impl Conn {
     /// A blocking command, on the client's own connection, bounded by its own
     /// timeout rather than upstream-timeout.
     pub(super) fn forward_blocking(&mut self, req: Request, after: After) -> bool {
-        self.forward_dedicated_as(req, Effect::None, after, Hold::Blocking)
+        let sent = self.forward_dedicated_as(req, Effect::None, after, Hold::Blocking);
+        if let Some(d) = &mut self.dedicated
+            && !d.in_multi
+            && d.inflight > 0
+        {
+            d.blocked = true;
+        }
+        sent
     }
 
     /// A script or function call, on the client's own connection: a script

@@ -24,6 +24,7 @@
 //!   `upstream-timeout`.
 
 mod big_request;
+mod blocked;
 mod client_ids;
 mod config_ranges;
 mod deep_reply;

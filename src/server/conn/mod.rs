@@ -366,6 +366,23 @@ impl Conn {
         }
     }
 
+    /// True while the client is blocked in a command (BLPOP ...): as Redis,
+    /// nothing more of its input runs until that command is answered; what
+    /// it sends meanwhile is read into its query buffer, under its limit
+    /// (rather than answered into replies piling up behind the blocked one),
+    /// and a client that leaves is seen leaving.
+    fn blocked(&mut self) -> bool {
+        match &mut self.dedicated {
+            Some(d) if d.blocked => {
+                if d.inflight == 0 {
+                    d.blocked = false;
+                }
+                d.blocked
+            }
+            _ => false,
+        }
+    }
+
     /// The time a request sent now counts as sent at: the batch's clock read
     /// while its input is being dispatched, else a fresh one.
     pub fn send_time(&self) -> std::time::Instant {
@@ -388,6 +405,7 @@ impl Conn {
             && self.stalled.is_none()
             && self.pending.len() < MAX_PENDING
             && !self.owed.is_over()
+            && !self.blocked()
         {
             if self.turn_input + start.saturating_sub(self.rbuf.len()) >= TURN_INPUT {
                 self.turn_over = true;

@@ -30,12 +30,13 @@ impl Conn {
     /// Queues a reply still to come, and what to do with it when it comes.
     pub fn push_pending(
         &mut self,
-        slot: ReplySlot,
+        mut slot: ReplySlot,
         lane: Lane,
         effect: Effect,
         fill: Option<Box<FillTarget>>,
     ) {
         let silent = self.take_silence();
+        let charge = self.charge_ready(&mut slot);
         match lane {
             Lane::Shared => self.shared_inflight += 1,
             Lane::Foreign => self.foreign_inflight += 1,
@@ -56,7 +57,23 @@ impl Conn {
             retry: None,
             mark,
             args: Vec::new(),
+            charge,
         });
+    }
+
+    /// Charges a reply produced here to the client's output limit while it
+    /// waits in the queue; over the limit, the reply is dropped (the client
+    /// is being closed).
+    fn charge_ready(&mut self, slot: &mut ReplySlot) -> Option<crate::upstream::Charge> {
+        let ReplySlot::Ready(b) = slot else { return None };
+        if b.is_empty() {
+            return None;
+        }
+        let charge = self.owed.charge(b.len());
+        if charge.is_none() {
+            *b = Bytes::new();
+        }
+        charge
     }
 
     /// Keeps the arguments of the request just queued, for SLOWLOG (only while
@@ -203,7 +220,9 @@ impl Conn {
                     Arrived::Fill(r)
                 }
             };
-            let Some(p) = self.pending.pop_front() else { return };
+            let Some(mut p) = self.pending.pop_front() else { return };
+            // Given back before it is counted again in the output buffer.
+            p.charge = None;
             let frame = match arrived {
                 Arrived::Frame(b, rtt_ns) => {
                     self.maybe_slowlog(&p, rtt_ns);
@@ -331,8 +350,10 @@ impl Conn {
                 continue;
             }
             let mark = self.mark;
+            let mut slot = ReplySlot::Ready(frame);
+            let charge = self.charge_ready(&mut slot);
             self.pending.push_back(Pending {
-                slot: ReplySlot::Ready(frame),
+                slot,
                 lane: Lane::Local,
                 effect: Effect::Push,
                 silent: false,
@@ -340,6 +361,7 @@ impl Conn {
                 retry: None,
                 mark,
                 args: Vec::new(),
+                charge,
             });
         }
     }

@@ -68,6 +68,10 @@ pub(in crate::server) struct Pending {
     /// The request's arguments, kept while it is upstream for SLOWLOG (moved
     /// from the request, not copied; empty when not kept).
     pub args: Vec<bytes::Bytes>,
+    /// A reply produced here, waiting behind one that has not arrived:
+    /// charged to the client's output limit until it moves to the output
+    /// buffer (rule 10: BLPOP then a pipeline of large local replies).
+    pub charge: Option<crate::upstream::Charge>,
 }
 
 /// A request that may be sent again if its upstream connection fails (rule 7:
@@ -140,6 +144,9 @@ pub(in crate::server) struct Dedicated {
     /// The client logged in as another user on it: never handed to another
     /// client (its pool is the first user's).
     pub relogged: bool,
+    /// A blocking command was sent on it: nothing more of the client's input
+    /// runs until everything sent on it is answered (`Conn::blocked`).
+    pub blocked: bool,
 }
 
 impl Dedicated {

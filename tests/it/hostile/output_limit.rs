@@ -143,3 +143,24 @@ fn wait_subscribed(publisher: &mut RawClient) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Replies hotcache makes itself, queued behind one still to come (a script
+/// Redis is running), count against the limit as they queue: the client is
+/// closed while the script still runs, not once it ends.
+#[test]
+fn replies_made_here_behind_a_waiting_one_count_as_they_queue() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &["--client-output-buffer-limit", "1mb"]);
+    let mut c = hc.client();
+    let mut batch = encode(&["EVAL", "while true do end", "0"]);
+    let echo = encode(&["ECHO", &"x".repeat(256 << 10)]);
+    for _ in 0..8 {
+        batch.extend_from_slice(&echo);
+    }
+    c.send(&batch);
+    let mut admin = hc.client();
+    // Nothing but the client's own limit ends it: the script runs until killed.
+    wait_closed(&mut admin, 1);
+    assert!(c.is_closed(Duration::from_secs(10)), "the client over its limit stayed");
+    assert_eq!(redis.client().cmd(&["SCRIPT", "KILL"]), b"+OK\r\n", "the script had ended");
+}
