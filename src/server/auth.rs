@@ -28,6 +28,9 @@ use crate::upstream::{Identity, upstream_error};
 /// Most answers kept per thread; past it, the settled ones are forgotten (a
 /// client guessing passwords must not grow memory).
 const MAX_KEPT: usize = 10_000;
+/// And most bytes of questions kept per thread (a password may be up to
+/// `proto-max-bulk-len` long).
+const MAX_KEPT_BYTES: usize = 4 << 20;
 /// How long an answer that was no answer from Redis (it could not be reached)
 /// stands for the clients that waited on it.
 const TRANSIENT: Duration = Duration::from_secs(1);
@@ -45,6 +48,13 @@ enum Check {
 #[derive(Default)]
 pub struct Asks {
     map: RefCell<HashMap<Vec<Bytes>, Check>>,
+    /// What the questions in `map` hold (see `size`).
+    bytes: std::cell::Cell<usize>,
+}
+
+/// What a question costs to keep.
+fn size(args: &[Bytes]) -> usize {
+    args.iter().map(|a| a.len() + std::mem::size_of::<Bytes>()).sum()
 }
 
 /// What a login attempt came to.
@@ -77,17 +87,24 @@ impl Asks {
             }
             _ => {}
         }
-        if map.len() >= MAX_KEPT {
+        if map.len() >= MAX_KEPT || self.bytes.get() + size(args) > MAX_KEPT_BYTES {
             map.retain(|_, c| matches!(c, Check::Pending(_)));
+            self.bytes.set(map.keys().map(|k| size(k)).sum());
         }
-        map.insert(args.to_vec(), Check::Pending(vec![signal.clone()]));
+        if map.insert(args.to_vec(), Check::Pending(vec![signal.clone()])).is_none() {
+            self.bytes.set(self.bytes.get() + size(args));
+        }
         (None, true)
     }
 
     /// The answer came: keeps it and wakes whoever waited.
     fn answered(&self, args: Vec<Bytes>, reply: Bytes, generation: u64, from_redis: bool) {
         let until = (!from_redis).then(|| Instant::now() + TRANSIENT);
+        let n = size(&args);
         let old = self.map.borrow_mut().insert(args, Check::Done { reply, generation, until });
+        if old.is_none() {
+            self.bytes.set(self.bytes.get() + n);
+        }
         if let Some(Check::Pending(waiters)) = old {
             for w in waiters {
                 w.fire();
@@ -302,5 +319,28 @@ impl Conn {
         }
         self.who = Identity::User(Some(user));
         self.authed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guesses of long passwords do not grow the kept answers past their
+    /// byte budget (only the pending questions survive a clean-up).
+    #[test]
+    fn kept_questions_are_bounded_in_bytes() {
+        let asks = Asks::default();
+        let (signal, _registered) = super::super::signal::register(1);
+        let big = Bytes::from(vec![b'p'; 64 << 10]);
+        for i in 0..1000u32 {
+            let args = vec![Bytes::from_static(b"AUTH"), Bytes::from(i.to_string()), big.clone()];
+            let (_, ask) = asks.lookup(&args, 0, &signal);
+            assert!(ask);
+            asks.answered(args, Bytes::from_static(b"-WRONGPASS\r\n"), 0, true);
+            assert!(asks.bytes.get() <= MAX_KEPT_BYTES, "{} bytes kept", asks.bytes.get());
+        }
+        let kept: usize = asks.map.borrow().keys().map(|k| size(k)).sum();
+        assert_eq!(kept, asks.bytes.get());
     }
 }
