@@ -180,6 +180,10 @@ impl Conn {
     /// `Route::Alone`), which goes back to the pool once answered. The reply
     /// still takes its place in the client's queue.
     pub(super) fn forward_alone(&mut self, req: Request) -> bool {
+        if self.alone_busy.get() {
+            self.stalled = Some(req);
+            return false;
+        }
         let link = match self.ctx.upstream.alone(&self.who, self.proto, self.dest.slot) {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
@@ -198,8 +202,11 @@ impl Conn {
             ReplySlot::Wait(rx) => {
                 let (tx, relayed) = tokio::sync::oneshot::channel();
                 let ctx = self.ctx.clone();
+                let busy = self.alone_busy.clone();
+                busy.set(true);
                 tokio::task::spawn_local(async move {
                     let reply = rx.await;
+                    busy.set(false);
                     ctx.upstream.release(link, true);
                     if let Ok(r) = reply {
                         let _ = tx.send(r);

@@ -95,6 +95,10 @@ pub(super) struct Conn {
     /// other clients before it goes on (at once, without waiting, if input is
     /// left).
     pub turn_over: bool,
+    /// A SCRIPT KILL (or another command sent on a connection of its own,
+    /// `Route::Alone`) is on its way: the next waits for its answer, so a
+    /// pipeline of them opens one upstream connection at a time, not one each.
+    pub alone_busy: Rc<std::cell::Cell<bool>>,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -181,6 +185,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         foreign_inflight: 0,
         shared_conn: None,
         stalled: None,
+        alone_busy: Rc::default(),
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,

@@ -101,3 +101,33 @@ fn a_handshake_that_meets_busy_waits() {
     assert_eq!(db1.cmd(&["SELECT", "1"]), b"+OK\r\n");
     assert_eq!(db1.cmd(&["GET", "k"]), b"$7\r\nin-db-1\r\n");
 }
+
+/// SCRIPT KILL goes to Redis on a connection of its own; a client that
+/// pipelines thousands of them has them sent one at a time on one pooled
+/// connection, not a new connection to Redis each.
+#[test]
+fn a_pipeline_of_script_kills_opens_one_connection_at_a_time() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    let mut c = hc.client();
+    let received = |redis: &RedisServer| -> u64 {
+        let info = redis.client().cmd_str(&["INFO", "stats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{info}"))
+    };
+    let notbusy = redis.client().cmd(&["SCRIPT", "KILL"]);
+    assert!(notbusy.starts_with(b"-NOTBUSY"), "{}", String::from_utf8_lossy(&notbusy));
+    assert_eq!(c.cmd(&["SCRIPT", "KILL"]), notbusy);
+    let before = received(&redis);
+    let n = 2000;
+    c.send(&encode(&["SCRIPT", "KILL"]).repeat(n));
+    for i in 0..n {
+        assert_eq!(c.read_reply(), notbusy, "reply {i}");
+    }
+    // The INFO clients of `received` count themselves: one each.
+    let opened = received(&redis) - before - 1;
+    assert!(opened <= 2, "{opened} connections opened for {n} SCRIPT KILLs");
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}
