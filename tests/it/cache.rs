@@ -616,3 +616,39 @@ fn refresh_ahead_never_overwrites_a_newer_write() {
         }
     }
 }
+
+/// The forms of write commands that only read (GEORADIUS without STORE, SORT
+/// without STORE) invalidate nothing: they do not empty everyone's cache.
+/// With STORE they invalidate the key they write before their reply (rule 2;
+/// tracking off, so only hotcache's own invalidation can make the read fresh).
+#[test]
+fn read_only_forms_of_write_commands_keep_the_cache() {
+    let redis = RedisServer::start();
+    let hc = caching_all(&redis, 1, &["--cache-tracking", "no"]);
+    let mut c = hc.client();
+    let mut direct = redis.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["GEOADD", "g", "13.361389", "38.115556", "a"]), b":1\r\n");
+    assert_eq!(c.cmd(&["RPUSH", "l", "3", "1", "2"]), b":3\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
+    let gets = calls(&direct.cmd_str(&["INFO", "commandstats"]), "get");
+    assert_eq!(c.cmd(&["GEORADIUS", "g", "13", "38", "200", "km"]), b"*1\r\n$1\r\na\r\n");
+    assert_eq!(c.cmd(&["SORT", "l"]), b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n");
+    let by = ["SORT", "l", "BY", "nosort", "GET", "#"];
+    assert_eq!(c.cmd(&by), direct.cmd(&by));
+    assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
+    let after = calls(&direct.cmd_str(&["INFO", "commandstats"]), "get");
+    assert_eq!(after, gets, "GET k went to Redis again: the cache was emptied");
+    // With STORE, the key written is fresh at once.
+    for (store, dest) in [
+        (&["SORT", "l", "STORE", "d"][..], "d"),
+        (&["SORT", "l", "GET", "#", "STORE", "e"], "e"),
+        (&["GEORADIUS", "g", "13", "38", "200", "km", "STORE", "z"], "z"),
+    ] {
+        assert_eq!(c.cmd(&["SET", dest, "old"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["GET", dest]), bulk("old"));
+        assert_eq!(c.cmd(&["GET", dest]), bulk("old"));
+        assert!(c.cmd(store).starts_with(b":"), "{store:?}");
+        assert!(c.cmd(&["GET", dest]).starts_with(b"-WRONGTYPE"), "{store:?}: stale {dest}");
+    }
+}

@@ -22,6 +22,24 @@ fn written(k: &KeyRef) -> bool {
     k.flags & (key_flags::RW | key_flags::OW | key_flags::RM) != 0
 }
 
+/// SORT writes only the key after STORE (its key specs are incomplete for
+/// the keys BY and GET read, not for what it writes): that key's slot, or
+/// nothing without STORE. Any argument `store` counts (a BY or GET pattern
+/// named so costs an extra invalidation, never a missed one); one that ends
+/// the command, everything.
+fn sort_writes(args: &[Bytes], epochs: &crate::cache::Epochs) -> After {
+    let mut slots = Vec::new();
+    for (i, a) in args.iter().enumerate().skip(2) {
+        if a.eq_ignore_ascii_case(b"store") {
+            match args.get(i + 1) {
+                Some(dest) => slots.push(epochs.slot(dest)),
+                None => return After::All,
+            }
+        }
+    }
+    if slots.is_empty() { After::Nothing } else { After::Slots(slots.into()) }
+}
+
 impl Conn {
     /// What a command invalidates, from the command table's key specs.
     ///
@@ -49,6 +67,9 @@ impl Conn {
                 {
                     return After::Slot(epochs.slot(&args[1]));
                 }
+                if c.def.name == "sort" {
+                    return sort_writes(args, epochs);
+                }
                 let keys = command_keys(c.def, args);
                 let slots: Box<[u32]> = keys
                     .keys
@@ -56,8 +77,13 @@ impl Conn {
                     .filter(|k| written(k))
                     .map(|k| epochs.slot(&args[k.index]))
                     .collect();
-                // Keys it cannot name (SORT ... STORE), or none at all (FLUSHALL,
-                // SWAPDB): assume everything.
+                if keys.complete && slots.is_empty() && !keys.keys.is_empty() {
+                    // Keys named, none of them written: the form that only
+                    // reads (GEORADIUS without STORE).
+                    return After::Nothing;
+                }
+                // Keys it cannot name, or none at all (FLUSHALL, SWAPDB):
+                // assume everything.
                 if !keys.complete || slots.is_empty() { After::All } else { After::Slots(slots) }
             }
         }
