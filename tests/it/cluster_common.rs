@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 pub use client::{ClusterClient, SlotRange, key_indexes, keys_of, parse_cluster_slots, show_args};
 pub use slot::{SLOTS, key_slot};
 
-use crate::common::{RawClient, free_port};
+use crate::common::{RawClient, free_port, is_our_redis};
 
 /// How long a node gets to start answering PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -160,7 +160,13 @@ fn wait_answers(port: u16, child: &mut Child) -> bool {
         if let Ok(mut c) = RawClient::try_connect(port)
             && c.try_cmd(&["PING"]).is_ok_and(|r| r == b"+PONG\r\n")
         {
-            return true;
+            if is_our_redis(port, child) {
+                return true;
+            }
+            // Another's server holds the port: ours cannot bind it.
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
         }
         if Instant::now() > deadline {
             let _ = child.kill();

@@ -26,13 +26,50 @@ pub fn rss_of(pid: u32) -> u64 {
     kb * 1024
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and never handed out before in this
+/// process: tests run side by side, and a port one released (its server
+/// stopped, or not started yet) must not become another's (two clusters once
+/// shared a node's port: one's `--cluster create` met the other's node).
 pub fn free_port() -> u16 {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     crate::watchdog::watch();
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind an ephemeral port");
+        let mut given = GIVEN.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// True if the server answering on `port` is `child` (not another test's
+/// server that took the port first): `child` holds the socket listening
+/// there (read from /proc, so it needs no AUTH).
+pub fn is_our_redis(port: u16, child: &Child) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            let p = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            if p == Some(port) && *state == "0A" {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", child.id())) else { return false };
+    fds.flatten().any(|e| {
+        std::fs::read_link(e.path())
+            .is_ok_and(|t| inodes.iter().any(|i| *i == *t.to_string_lossy()))
+    })
 }
 
 /// Waits until the redis-server on `port` answers; false if it exited first.
@@ -45,7 +82,13 @@ fn wait_redis(port: u16, child: &mut Child) -> bool {
         if let Ok(mut c) = RawClient::try_connect(port)
             && c.try_cmd(&["PING"]).is_ok()
         {
-            return true;
+            if is_our_redis(port, child) {
+                return true;
+            }
+            // Another's server holds the port: ours cannot bind it.
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
