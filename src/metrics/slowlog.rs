@@ -61,8 +61,19 @@ pub fn redact(args: &[Bytes]) -> Vec<Bytes> {
     if is(0, "auth") {
         hide(&mut out, 1, usize::MAX);
     } else if is(0, "hello") {
-        if let Some(at) = (2..out.len()).find(|&i| is(i, "auth")) {
-            hide(&mut out, at + 1, 2);
+        // As HELLO reads its options: AUTH takes two, SETNAME one (a client
+        // named "auth" must not hide the wrong words; one sent without a
+        // protocol version is hidden too).
+        let mut i = 1;
+        while i < out.len() {
+            if is(i, "auth") {
+                hide(&mut out, i + 1, 2);
+                i += 3;
+            } else if is(i, "setname") {
+                i += 2;
+            } else {
+                i += 1;
+            }
         }
     } else if is(0, "migrate") {
         let mut i = 6;
@@ -210,6 +221,15 @@ mod tests {
             b(&["ACL", "SETUSER", "bob", "(redacted)", "(redacted)"])
         );
         assert_eq!(redact(&b(&["GET", "auth"])), b(&["GET", "auth"]));
+        // HELLO's options as HELLO reads them: a client named "auth".
+        assert_eq!(
+            redact(&b(&["HELLO", "3", "SETNAME", "auth", "AUTH", "u", "pw"])),
+            b(&["HELLO", "3", "SETNAME", "auth", "AUTH", "(redacted)", "(redacted)"])
+        );
+        assert_eq!(
+            redact(&b(&["HELLO", "AUTH", "u", "pw"])),
+            b(&["HELLO", "AUTH", "(redacted)", "(redacted)"])
+        );
         let a = truncate_argv(&args(40), 40);
         assert_eq!(a.len(), 32);
         assert_eq!(a[30], Bytes::from("30"));
