@@ -200,6 +200,15 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Its clients blocked in a command (INFO's `blocked_clients`).
+    pub fn blocked_clients(&self) -> u64 {
+        let info = self.client().cmd_str(&["INFO", "clients"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{info}"))
+    }
+
     pub fn client(&self) -> RawClient {
         RawClient::connect(self.port)
     }

@@ -25,15 +25,6 @@ fn reset(s: TcpStream) {
     drop(s);
 }
 
-/// Redis's count of clients blocked in BLPOP and the like.
-fn blocked_clients(redis: &RedisServer) -> u64 {
-    let info = redis.client().cmd_str(&["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{info}"))
-}
-
 /// Dozens of clients at once leave with replies owed: in the middle of a plain
 /// pipeline, after an RST, inside MULTI, blocked in BLPOP. The steady clients
 /// beside them see no error, the client count comes back, and nothing they
@@ -92,7 +83,7 @@ fn many_clients_leaving_mid_pipeline_leave_others_unaffected() {
     let back = wait_clients(&mut c, 1, Duration::from_secs(10));
     // Dedicated connections left in MULTI or blocked are closed, not reused.
     wait_until(Duration::from_secs(10), "orphaned BLPOPs end at Redis", || {
-        blocked_clients(&redis) == 0
+        redis.blocked_clients() == 0
     });
     assert_eq!(c.cmd(&["RPUSH", "fault:orphan", "a"]), b":1\r\n");
     assert_eq!(c.cmd(&["LLEN", "fault:orphan"]), b":1\r\n");

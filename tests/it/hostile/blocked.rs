@@ -9,17 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Hotcache, RawClient, RedisServer, encode};
 
-fn blocked_clients(redis: &RedisServer) -> u64 {
-    let info = redis.client().cmd_str(&["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{info}"))
-}
-
 fn wait_blocked(redis: &RedisServer, n: u64) {
     let start = Instant::now();
-    while blocked_clients(redis) != n {
+    while redis.blocked_clients() != n {
         assert!(start.elapsed() < Duration::from_secs(10), "never {n} blocked at Redis");
         std::thread::sleep(Duration::from_millis(5));
     }
