@@ -1,6 +1,7 @@
 //! A pipelined connection's tasks: connecting, writing what was queued,
 //! reading and handing out replies in order, and the `upstream-timeout` watchdog.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,8 @@ impl PipeConn {
 
     async fn write_loop(self: Rc<Self>, mut wr: WriteHalf, target: Rc<Target>) {
         let mut spare = BytesMut::new();
+        // Where each request of the chunk being written ends in it.
+        let mut ends: VecDeque<usize> = VecDeque::new();
         loop {
             {
                 let mut inner = self.inner.borrow_mut();
@@ -121,7 +124,17 @@ impl PipeConn {
                     return;
                 }
                 std::mem::swap(&mut inner.wbuf, &mut spare);
-                inner.handed = inner.inflight.len();
+                ends.clear();
+                if std::mem::take(&mut inner.unmatched) {
+                    inner.handed = inner.inflight.len();
+                } else {
+                    // The requests not written yet are the chunk's, in order.
+                    let mut end = 0;
+                    for f in inner.inflight.iter().skip(inner.handed) {
+                        end += f.len;
+                        ends.push_back(end);
+                    }
+                }
                 let n = std::mem::take(&mut inner.queued);
                 if n > 1 {
                     add(&self.ctx.counters[self.ctx.shard].upstream_batched_requests, n as u64);
@@ -131,14 +144,33 @@ impl PipeConn {
                 self.wake_writer.notified().await;
                 continue;
             }
+            // Written piece by piece, counting the requests that left whole: a
+            // request still (partly) in hotcache when the connection fails was
+            // never run by Redis, and a write may be sent again (rule 7).
+            let mut pos = 0;
+            while pos < spare.len() {
+                let n = match wr.write(&spare[pos..]).await {
+                    Ok(0) => return self.fail_with(&target, "connection closed while writing"),
+                    Ok(n) => n,
+                    Err(e) => return self.fail_with(&target, &e.to_string()),
+                };
+                pos += n;
+                let mut whole = 0;
+                while ends.front().is_some_and(|&e| e <= pos) {
+                    ends.pop_front();
+                    whole += 1;
+                }
+                if whole > 0 {
+                    let mut inner = self.inner.borrow_mut();
+                    if inner.state == State::Dead {
+                        return;
+                    }
+                    inner.handed = (inner.handed + whole).min(inner.inflight.len());
+                }
+            }
             // The flush sends TLS records a full socket left in the session
             // (nothing to do for plain TCP).
-            if let Err(e) = async {
-                wr.write_all(&spare).await?;
-                wr.flush().await
-            }
-            .await
-            {
+            if let Err(e) = wr.flush().await {
                 return self.fail_with(&target, &e.to_string());
             }
             spare.clear();
@@ -234,7 +266,7 @@ impl PipeConn {
             return true;
         }
         match inner.inflight.pop_front() {
-            Some(Inflight { waiter, after, sent, frame: request, hops, hold }) => {
+            Some(Inflight { waiter, after, sent, frame: request, hops, hold, .. }) => {
                 self.outstanding.set(self.outstanding.get().saturating_sub(1));
                 inner.handed = inner.handed.saturating_sub(1);
                 // A burst (up to `upstream-max-inflight`) should not pin its

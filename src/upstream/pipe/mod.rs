@@ -46,6 +46,8 @@ struct Inflight {
     frame: Option<Bytes>,
     /// Redirections it followed so far.
     hops: u8,
+    /// Its bytes in the write buffer (for what the writer has written).
+    len: usize,
 }
 
 /// Where a connection is in its life.
@@ -66,9 +68,13 @@ struct Inner {
     inflight: VecDeque<Inflight>,
     /// Requests appended to `wbuf` since it was last written.
     queued: usize,
-    /// Of `inflight`, the first this many were handed to the writer; the rest
-    /// are still in `wbuf` and provably never left hotcache.
+    /// Of `inflight`, the first this many were written whole to the socket;
+    /// the rest never left hotcache whole (still in `wbuf`, or in the chunk
+    /// the writer is writing), so Redis cannot have run them.
     handed: usize,
+    /// `wbuf` holds bytes of no request in `inflight` (relayed frames): the
+    /// writer cannot tell which requests it wrote, and counts them all.
+    unmatched: bool,
     /// Receives pushes, and in relay mode every frame.
     sink: Option<Sink>,
     /// Every frame goes to the sink, none is matched to a request.
@@ -138,6 +144,7 @@ impl PipeConn {
                 inflight: VecDeque::new(),
                 queued: 0,
                 handed: 0,
+                unmatched: false,
                 sink: None,
                 relay: false,
                 error: Bytes::new(),
@@ -309,8 +316,9 @@ impl PipeConn {
         let was_empty = inner.wbuf.is_empty();
         inner.wbuf.extend_from_slice(frame);
         inner.queued += 1;
+        let len = frame.len();
         let frame = self.redirects.get().then(|| frame.clone());
-        inner.inflight.push_back(Inflight { waiter, after, sent: now, hold, frame, hops });
+        inner.inflight.push_back(Inflight { waiter, after, sent: now, hold, frame, hops, len });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
         if hold == Hold::Script {
@@ -329,6 +337,7 @@ impl PipeConn {
         }
         let was_empty = inner.wbuf.is_empty();
         inner.wbuf.extend_from_slice(frame);
+        inner.unmatched = true;
         drop(inner);
         if was_empty {
             self.wake_writer.notify_one();
