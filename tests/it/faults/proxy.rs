@@ -310,8 +310,22 @@ fn filler_megabytes() -> u64 {
 /// blocked by the black hole), then a GET of its key, must see it.
 #[test]
 fn a_retried_request_is_not_overtaken_by_later_ones() {
-    let (redis, proxy, mut hc) =
-        setup(&["--threads", "1", "--cache-tracking", "no", "--retry-backoff", "300"]);
+    // Only the resets below fail the connection: the black hole may last
+    // seconds on a loaded machine (44 MB to send into it), and neither the
+    // stall check (it opened the breaker, and the retry got its error: loop
+    // run 2 on d10586a) nor upstream-timeout may end it first.
+    let (redis, proxy, mut hc) = setup(&[
+        "--threads",
+        "1",
+        "--cache-tracking",
+        "no",
+        "--retry-backoff",
+        "300",
+        "--upstream-stall-timeout",
+        "0",
+        "--upstream-timeout",
+        "120000",
+    ]);
     let mut c = hc.client();
     let mut info = hc.client();
     let mut broken = hotcache_field(&mut info, "upstream_connection_errors");
