@@ -9,7 +9,7 @@ use crate::common::{Hotcache, RawClient, RedisServer, encode};
 
 /// Waits until Redis, asked directly, answers BUSY: the script runs and Redis
 /// is past its busy-reply-threshold.
-fn wait_busy(redis: &RedisServer) {
+pub fn wait_busy(redis: &RedisServer) {
     let mut direct = redis.client();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !direct.cmd(&["PING"]).starts_with(b"-BUSY") {
