@@ -311,6 +311,12 @@ fn hotcache_knowing_default_wants_auth(redis: &RedisServer) -> Hotcache {
         assert!(start.elapsed() < Duration::from_secs(10), "hotcache never learned AUTH is needed");
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Fills are cached only once the tracking stream is up.
+    let mut c = login(hc.port, "default", "up");
+    while !c.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:up") {
+        assert!(start.elapsed() < Duration::from_secs(10), "tracking never up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     hc
 }
 

@@ -156,11 +156,17 @@ fn replies_made_here_behind_a_waiting_one_count_as_they_queue() {
     // Running at Redis (sent with the ECHOs, it was once still in hotcache
     // when the client was closed, and never ran: loop run 3 on 4e765b3).
     super::scripts::wait_busy(&redis);
-    let echo = encode(&["ECHO", &"x".repeat(256 << 10)]);
-    c.send(&echo.repeat(8));
+    // From another thread, ending at the first write error: the client may
+    // be closed before all of it is read.
+    let echoes = encode(&["ECHO", &"x".repeat(256 << 10)]).repeat(8);
+    let mut stream = c.stream.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let _ = stream.write_all(&echoes);
+    });
     let mut admin = hc.client();
     // Nothing but the client's own limit ends it: the script runs until killed.
     wait_closed(&mut admin, 1);
     assert!(c.is_closed(Duration::from_secs(10)), "the client over its limit stayed");
+    writer.join().expect("writer");
     assert_eq!(redis.client().cmd(&["SCRIPT", "KILL"]), b"+OK\r\n", "the script had ended");
 }
