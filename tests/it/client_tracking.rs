@@ -209,3 +209,47 @@ fn cluster_keys_on_every_node() {
         assert_eq!(String::from_utf8_lossy(&t.read_reply()), push, "master {master}");
     }
 }
+
+/// NOLOOP keeps a client's own writes from coming back to it, and nothing of
+/// a write outlives its reply: after a write that changed nothing (SET NX of
+/// a key that exists), one that failed (WRONGTYPE) or two writes of one key
+/// in one pipeline (one invalidation for both), a write by someone else to
+/// the key it reads still reaches the client (it was once taken for the
+/// client's own, and the client kept a stale value).
+#[test]
+fn noloop_never_takes_someone_else_s_write_for_its_own() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut t = hc.client();
+    assert!(t.cmd_str(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(t.cmd(&["CLIENT", "TRACKING", "on", "NOLOOP"]), b"+OK\r\n");
+    let mut direct = redis.client();
+    let cases: [&[&[&str]]; 3] = [
+        &[&["SET", "K", "x", "NX"]],
+        &[&["HSET", "K", "f", "1"]],
+        &[&["SET", "K", "a"], &["SET", "K", "b"]],
+    ];
+    for (n, writes) in cases.iter().enumerate() {
+        let key = format!("noloop:{n}");
+        assert_eq!(direct.cmd(&["SET", &key, "v"]), b"+OK\r\n");
+        assert!(t.cmd(&["GET", &key]).starts_with(b"$"), "case {n}");
+        let mut batch = Vec::new();
+        for w in writes.iter() {
+            let args: Vec<&str> =
+                w.iter().map(|a| if *a == "K" { key.as_str() } else { a }).collect();
+            batch.extend(encode(&args));
+        }
+        t.send(&batch);
+        for _ in writes.iter() {
+            let r = t.read_reply();
+            assert!(!r.starts_with(b">"), "case {n}: its own write came back");
+        }
+        // Read again (a write of its own that changed the key ended its
+        // tracking, as in Redis).
+        assert!(t.cmd(&["GET", &key]).starts_with(b"$"), "case {n}");
+        assert_eq!(direct.cmd(&["SET", &key, "other"]), b"+OK\r\n");
+        let want = format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len());
+        assert_eq!(t.read_reply(), want.as_bytes(), "case {n}: another's write not heard");
+    }
+}

@@ -99,6 +99,9 @@ pub(super) struct Conn {
     /// `Route::Alone`) is on its way: the next waits for its answer, so a
     /// pipeline of them opens one upstream connection at a time, not one each.
     pub alone_busy: Rc<std::cell::Cell<bool>>,
+    /// NOLOOP: the keys the command being dispatched noted as its own writes
+    /// (see `Tracking::own_writes`), taken by its place in the reply queue.
+    pub own_noted: Option<Box<[Box<[u8]>]>>,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -186,6 +189,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         shared_conn: None,
         stalled: None,
         alone_busy: Rc::default(),
+        own_noted: None,
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,

@@ -58,6 +58,7 @@ impl Conn {
             mark,
             args: Vec::new(),
             charge,
+            own_noted: self.own_noted.take(),
         });
     }
 
@@ -259,7 +260,14 @@ impl Conn {
     }
 
     /// Applies a reply's effect and writes it (unless the client silenced it).
-    pub(super) fn complete(&mut self, p: Pending, mut frame: Bytes) {
+    pub(super) fn complete(&mut self, mut p: Pending, mut frame: Bytes) {
+        if let Some(keys) = p.own_noted.take() {
+            // Redis sent the write's invalidations before its reply (BCAST
+            // messages go out first in the same event loop pass): apply what
+            // the tracking streams hold, then take back what is left.
+            self.ctx.trackers.sync(true);
+            self.ctx.tracking.own_writes_done(self.info().id, &keys);
+        }
         match p.lane {
             Lane::Shared => self.shared_inflight -= 1,
             Lane::Foreign => self.foreign_inflight -= 1,
@@ -362,6 +370,7 @@ impl Conn {
                 mark,
                 args: Vec::new(),
                 charge,
+                own_noted: None,
             });
         }
     }

@@ -72,6 +72,9 @@ pub(in crate::server) struct Pending {
     /// charged to the client's output limit until it moves to the output
     /// buffer (rule 10: BLPOP then a pipeline of large local replies).
     pub charge: Option<crate::upstream::Charge>,
+    /// NOLOOP: the keys this write noted as the client's own; what its
+    /// invalidations did not take back is, once it is answered.
+    pub own_noted: Option<Box<[Box<[u8]>]>>,
 }
 
 /// A request that may be sent again if its upstream connection fails (rule 7:

@@ -132,7 +132,15 @@ impl Conn {
                 self.ctx.tracking.remember(&self.ctx.shared, id, &named, max);
             }
             if write {
-                self.ctx.tracking.own_writes(id, &named);
+                // A write dispatched again (it waited) notes its keys again:
+                // the first notes are taken back.
+                if let Some(old) = self.own_noted.take() {
+                    self.ctx.tracking.own_writes_done(id, &old);
+                }
+                let noted = self.ctx.tracking.own_writes(id, &named);
+                if !noted.is_empty() {
+                    self.own_noted = Some(noted.into_boxed_slice());
+                }
             }
         }
         let in_multi = self.dedicated.as_ref().is_some_and(|d| d.in_multi);
