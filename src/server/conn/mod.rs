@@ -102,6 +102,9 @@ pub(super) struct Conn {
     /// NOLOOP: the keys the command being dispatched noted as its own writes
     /// (see `Tracking::own_writes`), taken by its place in the reply queue.
     pub own_noted: Option<Box<[Box<[u8]>]>>,
+    /// NOLOOP: the keys the writes queued in the open MULTI noted, handed to
+    /// EXEC's place in the reply queue.
+    pub own_noted_tx: Vec<Box<[u8]>>,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -190,6 +193,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         stalled: None,
         alone_busy: Rc::default(),
         own_noted: None,
+        own_noted_tx: Vec::new(),
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,

@@ -113,6 +113,22 @@ impl Conn {
     /// (but CLIENT commands and inside MULTI, as Redis's `resetClient`).
     pub(in crate::server) fn track_command(&mut self, c: &Command, args: &[Bytes]) {
         let id = self.info().id;
+        let in_multi = self.dedicated.as_ref().is_some_and(|d| d.in_multi);
+        // Writes queued in MULTI run at EXEC: their notes are taken back once
+        // EXEC is answered (at once for DISCARD).
+        if in_multi && (c.def.name == "exec" || c.def.name == "discard") {
+            let tx = std::mem::take(&mut self.own_noted_tx);
+            if !tx.is_empty() {
+                if c.def.name == "exec" {
+                    if let Some(old) = self.own_noted.take() {
+                        self.ctx.tracking.own_writes_done(id, &old);
+                    }
+                    self.own_noted = Some(tx.into_boxed_slice());
+                } else {
+                    self.ctx.tracking.own_writes_done(id, &tx);
+                }
+            }
+        }
         let Some((true, noloop)) = self.ctx.tracking.with(id, |s| (s.on, s.noloop)) else {
             return;
         };
@@ -132,18 +148,21 @@ impl Conn {
                 self.ctx.tracking.remember(&self.ctx.shared, id, &named, max);
             }
             if write {
-                // A write dispatched again (it waited) notes its keys again:
-                // the first notes are taken back.
-                if let Some(old) = self.own_noted.take() {
-                    self.ctx.tracking.own_writes_done(id, &old);
-                }
                 let noted = self.ctx.tracking.own_writes(id, &named);
-                if !noted.is_empty() {
-                    self.own_noted = Some(noted.into_boxed_slice());
+                if in_multi {
+                    self.own_noted_tx.extend(noted);
+                } else {
+                    // A write dispatched again (it waited) notes its keys
+                    // again: the first notes are taken back.
+                    if let Some(old) = self.own_noted.take() {
+                        self.ctx.tracking.own_writes_done(id, &old);
+                    }
+                    if !noted.is_empty() {
+                        self.own_noted = Some(noted.into_boxed_slice());
+                    }
                 }
             }
         }
-        let in_multi = self.dedicated.as_ref().is_some_and(|d| d.in_multi);
         if !c.def.name.starts_with("client|") && !in_multi {
             self.ctx.tracking.command_done(id);
         }
