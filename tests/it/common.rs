@@ -202,11 +202,7 @@ impl RedisServer {
 
     /// Its clients blocked in a command (INFO's `blocked_clients`).
     pub fn blocked_clients(&self) -> u64 {
-        let info = self.client().cmd_str(&["INFO", "clients"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("blocked_clients:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{info}"))
+        crate::cache::info_field(&self.client().cmd_str(&["INFO", "clients"]), "blocked_clients")
     }
 
     pub fn client(&self) -> RawClient {

@@ -116,12 +116,9 @@ fn a_pipeline_of_script_kills_opens_one_connection_at_a_time() {
         &["--cache-tracking", "no", "--upstream-stall-timeout", "0"],
     );
     let mut c = hc.client();
-    let received = |redis: &RedisServer| -> u64 {
+    let received = |redis: &RedisServer| {
         let info = redis.client().cmd_str(&["INFO", "stats"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("total_connections_received:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{info}"))
+        crate::cache::info_field(&info, "total_connections_received")
     };
     let notbusy = redis.client().cmd(&["SCRIPT", "KILL"]);
     assert!(notbusy.starts_with(b"-NOTBUSY"), "{}", String::from_utf8_lossy(&notbusy));
