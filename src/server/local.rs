@@ -380,6 +380,13 @@ impl Conn {
         // is (Redis's `default` user on and without a password), also for
         // the rest of this input.
         self.authed = self.default_authed();
+        // Tracking off, as Redis's RESET (the keys read stay, as after
+        // CLIENT TRACKING off).
+        let id = self.info().id;
+        self.ctx.tracking.disable(id);
+        self.track_tx = Vec::new();
+        self.track_tx_bytes = 0;
+        self.own_noted_tx = Vec::new();
         let info = self.info();
         info.set_user(std::sync::Arc::from("default"));
         info.set_name(None);

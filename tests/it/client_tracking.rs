@@ -271,3 +271,91 @@ fn noloop_never_takes_someone_else_s_write_for_its_own() {
         "another's write after a MULTI not heard"
     );
 }
+
+/// Sends `cmd` to `t` and returns its reply, after every push that came
+/// before it.
+fn reply_after_pushes(t: &mut RawClient, cmd: &[&str]) -> (Vec<Vec<u8>>, Vec<u8>) {
+    t.send(&encode(cmd));
+    let mut pushes = Vec::new();
+    loop {
+        let r = t.read_reply();
+        if !r.starts_with(b">") {
+            return (pushes, r);
+        }
+        pushes.push(r);
+    }
+}
+
+fn invalidate(key: &str) -> Vec<u8> {
+    format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len()).into_bytes()
+}
+
+/// A read queued in MULTI runs at EXEC, and is tracked then, as in Redis:
+/// a write by someone else between the queueing and EXEC does not end the
+/// tracking of the value EXEC reads (it did: the key was remembered when
+/// queued, that write's invalidation forgot it, and the value EXEC returned
+/// was never invalidated). And CLIENT CACHING yes (OPTIN) given before MULTI
+/// holds for the whole transaction (MULTI itself cleared it), then ends.
+#[test]
+fn reads_in_multi_are_tracked_when_exec_runs_them() {
+    let redis = RedisServer::start();
+    // One thread: `witness` hears of a write in the same step as `t`.
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut direct = redis.client();
+    let mut witness = tracking_client(&hc);
+    let mut t = tracking_client(&hc);
+    assert_eq!(direct.cmd(&["SET", "tx:k", "v1"]), b"+OK\r\n");
+    assert_eq!(witness.cmd(&["GET", "tx:k"]), b"$2\r\nv1\r\n");
+    assert_eq!(t.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(t.cmd(&["GET", "tx:k"]), b"+QUEUED\r\n");
+    assert_eq!(direct.cmd(&["SET", "tx:k", "v2"]), b"+OK\r\n");
+    assert_eq!(witness.read_reply(), invalidate("tx:k"));
+    let (pushes, exec) = reply_after_pushes(&mut t, &["EXEC"]);
+    assert_eq!(exec, b"*1\r\n$2\r\nv2\r\n");
+    // (Redis sends none: the key was not tracked yet when it changed.)
+    assert!(pushes.is_empty(), "an invalidation before EXEC ran the read: {pushes:?}");
+    assert_eq!(direct.cmd(&["SET", "tx:k", "v3"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), invalidate("tx:k"), "the value EXEC read is never invalidated");
+
+    // OPTIN: CLIENT CACHING yes before MULTI covers the transaction's reads.
+    let mut o = hc.client();
+    assert!(o.cmd_str(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(o.cmd(&["CLIENT", "TRACKING", "on", "OPTIN"]), b"+OK\r\n");
+    assert_eq!(o.cmd(&["CLIENT", "CACHING", "yes"]), b"+OK\r\n");
+    assert_eq!(o.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(o.cmd(&["GET", "tx:a"]), b"+QUEUED\r\n");
+    assert_eq!(o.cmd(&["GET", "tx:b"]), b"+QUEUED\r\n");
+    assert_eq!(o.cmd(&["EXEC"]), b"*2\r\n_\r\n_\r\n");
+    // ...and ends with it: this read is not tracked.
+    assert_eq!(o.cmd(&["GET", "tx:c"]), b"_\r\n");
+    // The stream is in order: had tx:c been tracked, its push came first.
+    for k in ["tx:c", "tx:a", "tx:b"] {
+        assert_eq!(direct.cmd(&["SET", k, "x"]), b"+OK\r\n");
+    }
+    assert_eq!(o.read_reply(), invalidate("tx:a"));
+    assert_eq!(o.read_reply(), invalidate("tx:b"));
+}
+
+/// RESET turns tracking off, as Redis's: a client that says HELLO 3 again
+/// after it gets no invalidation it did not ask for (pushes it would take
+/// for replies).
+#[test]
+fn reset_turns_tracking_off() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut witness = tracking_client(&hc);
+    let mut t = tracking_client(&hc);
+    assert_eq!(witness.cmd(&["GET", "reset:k"]), b"_\r\n");
+    assert_eq!(t.cmd(&["GET", "reset:k"]), b"_\r\n");
+    assert_eq!(t.cmd(&["RESET"]), b"+RESET\r\n");
+    assert_eq!(
+        t.cmd(&["CLIENT", "TRACKINGINFO"]),
+        b"*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n"
+    );
+    assert!(t.cmd_str(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(redis.client().cmd(&["SET", "reset:k", "x"]), b"+OK\r\n");
+    assert_eq!(witness.read_reply(), invalidate("reset:k"));
+    assert_eq!(t.cmd(&["PING"]), b"+PONG\r\n", "an invalidation after RESET");
+}

@@ -110,6 +110,8 @@ impl Conn {
     fn end_held_multi(&mut self) {
         self.cluster_multi = None;
         self.info().in_multi.store(false, Relaxed);
+        // CLIENT CACHING's flag ends with the transaction (see `track_command`).
+        self.ctx.tracking.command_done(self.info().id);
     }
 
     /// Sends the held MULTI and the commands queued behind it to the node of

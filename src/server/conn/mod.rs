@@ -105,6 +105,11 @@ pub(super) struct Conn {
     /// NOLOOP: the keys the writes queued in the open MULTI noted, handed to
     /// EXEC's place in the reply queue.
     pub own_noted_tx: Vec<Box<[u8]>>,
+    /// The keys read by commands queued in the open MULTI, remembered for
+    /// tracking when EXEC runs them.
+    pub track_tx: Vec<Box<[u8]>>,
+    /// What `track_tx` holds, counted as `tracking::cmd` caps it.
+    pub track_tx_bytes: usize,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -194,6 +199,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         alone_busy: Rc::default(),
         own_noted: None,
         own_noted_tx: Vec::new(),
+        track_tx: Vec::new(),
+        track_tx_bytes: 0,
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,
