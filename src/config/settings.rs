@@ -171,7 +171,9 @@ settings! {
     /// hotcache is busy, not stalled. 0 turns the check off.
     upstream_stall_timeout: u64 = 1000, "upstream-stall-timeout", runtime: true, range: 0..=3600000;
     /// Most requests waiting for replies on one upstream connection; past it,
-    /// requests fail at once instead of queueing without bound.
+    /// requests fail at once instead of queueing without bound: those of
+    /// clients holding 1/16 of it or more (one client cannot fill the
+    /// connection for everyone); the others' up to twice it.
     upstream_max_inflight: usize = 100_000, "upstream-max-inflight", runtime: true, range: 1..=100000000;
     /// Consecutive upstream failures that open the circuit breaker.
     breaker_failures: u64 = 5, "breaker-failures", runtime: true, range: 1..=1000000;

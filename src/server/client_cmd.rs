@@ -227,6 +227,9 @@ impl Conn {
         }
         match self.ctx.upstream.shared_at(&self.who, self.proto, self.affinity, &node) {
             Ok(link) => {
+                if let Some(refusal) = self.over_share(&link) {
+                    return self.reply_raw(refusal);
+                }
                 crate::stats::inc(&self.ctx.counters().forwarded_commands);
                 let slot = link.send_with(
                     &sent,

@@ -65,6 +65,9 @@ impl Conn {
                 Ok(l) => l,
                 Err(e) => return self.reply_raw(e),
             };
+        if let Some(refusal) = self.over_share(&link) {
+            return self.reply_raw(refusal);
+        }
         // A write invalidates what it touches before it leaves (and again on its
         // reply); one refused before leaving (breaker open) changed nothing.
         self.invalidate_now(&after);
@@ -93,6 +96,23 @@ impl Conn {
         self.keep_args(req.args);
         self.note_shared(&link);
         true
+    }
+
+    /// The refusal of a request to a shared connection that is full
+    /// (`upstream-max-inflight`) when this client holds a large share of
+    /// what is in flight on shared connections (1/16 of the limit): one
+    /// client pipelining while Redis is slow fails its own requests, not
+    /// everyone's (clients with little in flight still send, up to twice the
+    /// limit).
+    pub(in crate::server) fn over_share(&self, link: &Link) -> Option<Bytes> {
+        let max = link.is_full()?;
+        if self.shared_inflight < (max / 16).max(1) {
+            return None;
+        }
+        inc(&self.ctx.counters().upstream_shed);
+        let addr = link.addr().unwrap_or("");
+        crate::log_limited!(warn, upstream = %addr, "too many requests in flight; shedding");
+        Some(crate::upstream::upstream_error(addr, "overloaded: too many requests in flight"))
     }
 
     /// Makes sure the client holds a dedicated connection. `Err(None)`: commands

@@ -74,13 +74,20 @@ impl Link {
     }
 
     /// Sends a singleflight read (and the PTTL of `key` after it if the flight
-    /// wants it); the flight completes with the replies.
-    pub fn send_fill(&self, req: &Request, key: &Bytes, flight: &Arc<Flight>) {
+    /// wants it); the flight completes with the replies. `client`: a client's
+    /// read leads it (see `PipeConn::push_for_client`), not a refresh.
+    pub fn send_fill(&self, req: &Request, key: &Bytes, flight: &Arc<Flight>, client: bool) {
         match self {
             Link::Pipe(conn) => {
-                conn.push(&req.frame, Waiter::Flight(flight.clone()), After::Nothing);
-                if flight.wants_ttl {
-                    conn.push(&pttl(key).frame, Waiter::FlightTtl(flight.clone()), After::Nothing);
+                let ttl = flight.wants_ttl.then(|| pttl(key).frame);
+                let sends = std::iter::once((&req.frame, Waiter::Flight(flight.clone())))
+                    .chain(ttl.as_ref().map(|f| (f, Waiter::FlightTtl(flight.clone()))));
+                for (frame, waiter) in sends {
+                    if client {
+                        conn.push_for_client(frame, waiter);
+                    } else {
+                        conn.push(frame, waiter, After::Nothing);
+                    }
                 }
             }
             Link::Embedded(origin, proto) => {
@@ -141,6 +148,14 @@ impl Link {
     pub fn addr(&self) -> Option<&str> {
         match self {
             Link::Pipe(c) => Some(c.addr()),
+            Link::Embedded(..) => None,
+        }
+    }
+
+    /// See `PipeConn::is_full`.
+    pub fn is_full(&self) -> Option<usize> {
+        match self {
+            Link::Pipe(c) => c.is_full(),
             Link::Embedded(..) => None,
         }
     }

@@ -20,6 +20,8 @@
 //!   also after a value with a newline.
 //! * `swapdb`: SWAPDB through hotcache is never served from before; made
 //!   elsewhere, it is seen within `cache-ttl` (Redis sends nothing for it).
+//! * `shedding`: a client that fills the shared upstream connection has its
+//!   own requests refused, not everyone's.
 //! * `stall`: a stopped Redis is found by the stall check, not by waiting out
 //!   `upstream-timeout`.
 
@@ -32,6 +34,7 @@ mod memory;
 mod output_limit;
 mod rewrite;
 mod scripts;
+mod shedding;
 mod stall;
 mod swapdb;
 

@@ -192,9 +192,13 @@ impl Conn {
                         return self.reply_raw(e);
                     }
                 };
+                if let Some(refusal) = self.over_share(&link) {
+                    flight.fail(refusal.clone());
+                    return self.reply_raw(refusal);
+                }
                 inc(&counters.singleflight_leads);
                 inc(&counters.forwarded_commands);
-                link.send_fill(&req, key, &flight);
+                link.send_fill(&req, key, &flight, true);
                 self.note_shared(&link);
                 let lane = if link.is_embedded() { Lane::Local } else { Lane::Shared };
                 self.push_pending(ReplySlot::Fill(rx), lane, Effect::None, fill);

@@ -39,7 +39,7 @@ impl Conn {
             Join::Follow(rx) => rx,
             Join::Lead(flight, rx) => {
                 inc(&counters.forwarded_commands);
-                link.send_fill(&crate::protocol::Request::from_args(args), &key, &flight);
+                link.send_fill(&crate::protocol::Request::from_args(args), &key, &flight, false);
                 rx
             }
         };

@@ -267,13 +267,24 @@ impl PipeConn {
         owed: Option<&Rc<Owed>>,
     ) -> oneshot::Receiver<Reply> {
         let (tx, rx) = ReplyTx::channel(owed);
-        self.push_hops(frame, Waiter::Reply(tx), after, hold, 0, now);
+        // A client's request: past `upstream-max-inflight`, only clients with
+        // little in flight send more (see `is_full`), up to twice as many.
+        let cap = self.ctx.max_inflight.get().saturating_mul(2);
+        self.push_hops(frame, Waiter::Reply(tx), after, (hold, cap), 0, now);
         rx
     }
 
     /// Queues a request for any kind of waiter.
     pub fn push(&self, frame: &Bytes, waiter: Waiter, after: After) {
-        self.push_hops(frame, waiter, after, Hold::Timed, 0, Instant::now());
+        let cap = self.ctx.max_inflight.get();
+        self.push_hops(frame, waiter, after, (Hold::Timed, cap), 0, Instant::now());
+    }
+
+    /// As `push`, for a client's request (the read a client's singleflight
+    /// leads): up to twice `upstream-max-inflight`, as `send_at`.
+    pub fn push_for_client(&self, frame: &Bytes, waiter: Waiter) {
+        let cap = self.ctx.max_inflight.get().saturating_mul(2);
+        self.push_hops(frame, waiter, After::Nothing, (Hold::Timed, cap), 0, Instant::now());
     }
 
     /// True if `n` more requests fit under `upstream-max-inflight`.
@@ -282,17 +293,28 @@ impl PipeConn {
         inner.state != State::Dead && inner.inflight.len() + n <= self.ctx.max_inflight.get()
     }
 
-    /// Queues a request that a redirection sent here.
-    pub fn push_redirected(&self, frame: Bytes, waiter: Waiter, after: After, hops: u8) {
-        self.push_hops(&frame, waiter, after, Hold::Timed, hops, Instant::now());
+    /// `Some(upstream-max-inflight)` when that many requests or more are in
+    /// flight: a client with a large share of them is then refused more (it
+    /// alone would otherwise fill the connection, and every other client's
+    /// requests would be refused), see `Conn::over_share`.
+    pub fn is_full(&self) -> Option<usize> {
+        let max = self.ctx.max_inflight.get();
+        (self.inner.borrow().inflight.len() >= max).then_some(max)
     }
 
+    /// Queues a request that a redirection sent here.
+    pub fn push_redirected(&self, frame: Bytes, waiter: Waiter, after: After, hops: u8) {
+        let cap = self.ctx.max_inflight.get();
+        self.push_hops(&frame, waiter, after, (Hold::Timed, cap), hops, Instant::now());
+    }
+
+    /// `cap`: the most requests in flight this one may join.
     fn push_hops(
         &self,
         frame: &Bytes,
         waiter: Waiter,
         after: After,
-        hold: Hold,
+        (hold, cap): (Hold, usize),
         hops: u8,
         now: Instant,
     ) {
@@ -304,7 +326,7 @@ impl PipeConn {
             fail_waiter(waiter, error, true);
             return;
         }
-        if inner.inflight.len() >= self.ctx.max_inflight.get() {
+        if inner.inflight.len() >= cap {
             // Load shedding: fail at once rather than queue without bound.
             drop(inner);
             inc(&self.ctx.counters().upstream_shed);
