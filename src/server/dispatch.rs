@@ -27,6 +27,7 @@ impl Conn {
         }
         let lookup = cmd::lookup(&req.args);
         self.mark = Mark::new(self.now);
+        self.req_bytes = req.frame.len();
         if let Lookup::Found(c) = &lookup {
             self.info().last_cmd.store(c.id + 1, Relaxed);
             self.mark.cmd = c.id;

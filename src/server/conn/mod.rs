@@ -39,6 +39,13 @@ use crate::upstream::{Identity, Owed, ReplySlot};
 /// reads).
 const MAX_PENDING: usize = 64 * 1024;
 
+/// Most bytes of requests a client may have sent upstream and not had
+/// answered before hotcache stops reading from it: while Redis is slow or
+/// stopped, a client pipelining large writes would otherwise pile them up in
+/// hotcache's memory without bound (a stopped Redis takes nothing; the
+/// client's socket fills instead, as it would in front of Redis itself).
+const MAX_UPSTREAM_BYTES: usize = 64 << 20;
+
 /// Input a client gets handled in one turn before the thread's other clients
 /// get theirs (Redis reads 16 KB of a client per event, `PROTO_IOBUF_LEN`). A
 /// turn lasts until the client's task waits for something or gives way, over
@@ -73,6 +80,12 @@ pub(super) struct Conn {
     pub owed: Rc<Owed>,
     /// Commands on the shared lane not yet answered.
     pub shared_inflight: usize,
+    /// Bytes of the requests sent upstream (shared or dedicated lane) not yet
+    /// answered (see `MAX_UPSTREAM_BYTES`).
+    pub upstream_bytes: usize,
+    /// The size of the request being dispatched, taken by the first reply
+    /// it queues from upstream.
+    pub req_bytes: usize,
     /// Reads waiting on another client's singleflight read.
     pub foreign_inflight: usize,
     /// The shared connection this client's latest new request went on.
@@ -193,6 +206,8 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         sink: None,
         owed: Owed::new(config.client_output_buffer_limit.normal),
         shared_inflight: 0,
+        upstream_bytes: 0,
+        req_bytes: 0,
         foreign_inflight: 0,
         shared_conn: None,
         stalled: None,
@@ -424,6 +439,7 @@ impl Conn {
         while !self.closing
             && self.stalled.is_none()
             && self.pending.len() < MAX_PENDING
+            && self.upstream_bytes < MAX_UPSTREAM_BYTES
             && !self.owed.is_over()
             && !self.blocked()
         {

@@ -37,6 +37,11 @@ impl Conn {
     ) {
         let silent = self.take_silence();
         let charge = self.charge_ready(&mut slot);
+        let sent = match lane {
+            Lane::Shared | Lane::Dedicated => std::mem::take(&mut self.req_bytes),
+            Lane::Foreign | Lane::Local => 0,
+        };
+        self.upstream_bytes += sent;
         match lane {
             Lane::Shared => self.shared_inflight += 1,
             Lane::Foreign => self.foreign_inflight += 1,
@@ -59,6 +64,7 @@ impl Conn {
             args: Vec::new(),
             charge,
             own_noted: self.own_noted.take(),
+            sent,
         });
     }
 
@@ -268,6 +274,7 @@ impl Conn {
             self.ctx.trackers.sync(true);
             self.ctx.tracking.own_writes_done(self.info().id, &keys);
         }
+        self.upstream_bytes -= p.sent;
         match p.lane {
             Lane::Shared => self.shared_inflight -= 1,
             Lane::Foreign => self.foreign_inflight -= 1,
@@ -371,6 +378,7 @@ impl Conn {
                 args: Vec::new(),
                 charge,
                 own_noted: None,
+                sent: 0,
             });
         }
     }

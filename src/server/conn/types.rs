@@ -75,6 +75,8 @@ pub(in crate::server) struct Pending {
     /// NOLOOP: the keys this write noted as the client's own; what its
     /// invalidations did not take back is, once it is answered.
     pub own_noted: Option<Box<[Box<[u8]>]>>,
+    /// Its request's bytes, counted in `Conn::upstream_bytes` until answered.
+    pub sent: usize,
 }
 
 /// A request that may be sent again if its upstream connection fails (rule 7:

@@ -66,3 +66,53 @@ fn large_request_buffers_are_returned_on_close_and_when_idle() {
     wait_rss_below(&hc, base + 50 * MB as u64, "with the client idle");
     assert_eq!(c.cmd(&["STRLEN", "big"]), b":104857600\r\n");
 }
+
+/// While Redis is stopped (or slow), a client pipelining large writes is no
+/// longer read once 64 MB of its requests wait upstream: its socket fills,
+/// as in front of Redis itself. hotcache took all of it before (1.5 GB in
+/// 20 s), and its memory with it. Once Redis is back every write is answered.
+#[test]
+fn requests_waiting_upstream_are_bounded_per_client() {
+    let redis = RedisServer::start();
+    // The stall check off and upstream-timeout far away: Redis is stopped
+    // on purpose.
+    let hc = Hotcache::in_front_of(
+        &redis,
+        1,
+        &["--upstream-stall-timeout", "0", "--upstream-timeout", "120000"],
+    );
+    let mut c = hc.client();
+    c.set_timeout(Duration::from_secs(60));
+    assert_eq!(c.cmd(&["SET", "w", "0"]), b"+OK\r\n");
+    redis.signal("STOP");
+    let mut writer = c.stream.try_clone().expect("clone");
+    writer.set_write_timeout(Some(Duration::from_secs(120))).expect("timeout");
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = 300;
+    let counter = sent.clone();
+    let t = std::thread::spawn(move || {
+        let value = vec![b'v'; MB];
+        for _ in 0..n {
+            writer
+                .write_all(format!("*3\r\n$3\r\nSET\r\n$1\r\nw\r\n${}\r\n", value.len()).as_bytes())
+                .expect("header");
+            writer.write_all(&value).expect("value");
+            writer.write_all(b"\r\n").expect("end");
+            counter.fetch_add(MB, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    // 64 MB waiting upstream, a few more in the sockets' buffers: never
+    // 150 MB (without the bound it took 150 MB in about 2 s).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(n < 150 * MB, "hotcache took {} MB while Redis was stopped", n / MB);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    redis.signal("CONT");
+    for i in 0..n {
+        assert_eq!(c.read_reply(), b"+OK\r\n", "write {i}");
+    }
+    t.join().expect("writer");
+    assert_eq!(c.cmd(&["STRLEN", "w"]), format!(":{MB}\r\n").as_bytes());
+}
