@@ -22,6 +22,22 @@ impl Conn {
     /// Runs one command. False when input processing must pause: the command
     /// waits for earlier replies (it is kept as `stalled`), or the client is closing.
     pub(super) fn dispatch(&mut self, req: Request) -> bool {
+        let go_on = self.route(req);
+        if !self.unsure.is_empty() {
+            let keys = std::mem::take(&mut self.unsure);
+            // Dispatched (not waiting to be): the invalidation follows its
+            // reply, before the replies of what the client sent next.
+            let id = self.info().id;
+            if self.stalled.is_none()
+                && let Some(own) = self.ctx.tracking.unsure(&self.ctx.shared, id, &keys)
+            {
+                self.queue_push(own);
+            }
+        }
+        go_on
+    }
+
+    fn route(&mut self, req: Request) -> bool {
         if self.relay.is_some() {
             return self.dispatch_relayed(req);
         }

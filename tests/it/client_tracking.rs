@@ -359,3 +359,47 @@ fn reset_turns_tracking_off() {
     assert_eq!(witness.read_reply(), invalidate("reset:k"));
     assert_eq!(t.cmd(&["PING"]), b"+PONG\r\n", "an invalidation after RESET");
 }
+
+/// While hotcache's tracking stream is down and cannot come back (Redis at
+/// `maxclients`), nothing would tell a client of a change of what it reads:
+/// each read is followed at once by its invalidation, so the client does not
+/// keep the value (it kept it, stale, for as long as the stream stayed down).
+#[test]
+fn reads_while_the_stream_is_down_are_not_kept() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut admin = hc.client();
+    let mut t = tracking_client(&hc);
+    let mut direct = redis.client();
+    assert_eq!(direct.cmd(&["SET", "down:k", "v"]), b"+OK\r\n");
+    assert_eq!(t.cmd(&["GET", "down:k"]), b"$1\r\nv\r\n");
+    // No new connection from now on: the stream, once killed, stays down.
+    let connected = redis_clients(&redis) - 1;
+    let max = (connected - 1).to_string();
+    assert_eq!(direct.cmd(&["CONFIG", "SET", "maxclients", &max]), b"+OK\r\n");
+    let list = direct.cmd_str(&["CLIENT", "LIST"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains(" name=hotcache-tracking "))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .expect("hotcache's tracking connection")
+        .to_string();
+    assert_eq!(direct.cmd(&["CLIENT", "KILL", "ID", &id]), b":1\r\n");
+    assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    wait_until(Duration::from_secs(10), "hotcache's tracking down", || {
+        admin.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:down")
+    });
+    t.send(&encode(&["GET", "down:k"]));
+    t.send(&encode(&["PING"]));
+    assert_eq!(t.read_reply(), b"$1\r\nv\r\n");
+    assert_eq!(t.read_reply(), invalidate("down:k"), "a read while the stream is down kept");
+    assert_eq!(t.read_reply(), b"+PONG\r\n");
+    // Back: a null invalidation, and tracking as before.
+    assert_eq!(direct.cmd(&["CONFIG", "SET", "maxclients", "10000"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    wait_tracking_up(&hc);
+    assert_eq!(t.cmd(&["GET", "down:k"]), b"$1\r\nv\r\n");
+    assert_eq!(direct.cmd(&["SET", "down:k", "w"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), invalidate("down:k"));
+}

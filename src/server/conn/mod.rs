@@ -123,6 +123,9 @@ pub(super) struct Conn {
     pub track_tx: Vec<Box<[u8]>>,
     /// What `track_tx` holds, counted as `tracking::cmd` caps it.
     pub track_tx_bytes: usize,
+    /// Keys the command being dispatched read while hotcache's tracking
+    /// stream is down: invalidated for the client right after its reply.
+    pub unsure: Vec<Box<[u8]>>,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -216,6 +219,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         own_noted_tx: Vec::new(),
         track_tx: Vec::new(),
         track_tx_bytes: 0,
+        unsure: Vec::new(),
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,

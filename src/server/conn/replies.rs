@@ -360,27 +360,33 @@ impl Conn {
     /// subscriber's go straight into its stream.
     pub(super) fn take_pushes(&mut self) {
         for frame in self.signal.take_pushes() {
-            if self.relay.is_some() {
-                self.queue_out(&frame);
-                continue;
-            }
-            let mark = self.mark;
-            let mut slot = ReplySlot::Ready(frame);
-            let charge = self.charge_ready(&mut slot);
-            self.pending.push_back(Pending {
-                slot,
-                lane: Lane::Local,
-                effect: Effect::Push,
-                silent: false,
-                fill: None,
-                retry: None,
-                mark,
-                args: Vec::new(),
-                charge,
-                own_noted: None,
-                sent: 0,
-            });
+            self.queue_push(frame);
         }
+    }
+
+    /// Queues a push after every reply owed (CLIENT REPLY OFF does not
+    /// silence it, as in Redis).
+    pub(in crate::server) fn queue_push(&mut self, frame: Bytes) {
+        if self.relay.is_some() {
+            self.queue_out(&frame);
+            return;
+        }
+        let mark = self.mark;
+        let mut slot = ReplySlot::Ready(frame);
+        let charge = self.charge_ready(&mut slot);
+        self.pending.push_back(Pending {
+            slot,
+            lane: Lane::Local,
+            effect: Effect::Push,
+            silent: false,
+            fill: None,
+            retry: None,
+            mark,
+            args: Vec::new(),
+            charge,
+            own_noted: None,
+            sent: 0,
+        });
     }
 
     /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.

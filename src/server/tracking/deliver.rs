@@ -20,9 +20,25 @@ impl Tracking {
     /// Sends an invalidation's value (`v`: the keys, or a null) for client
     /// `id`: to the client it redirects to, or to itself (RESP3 only).
     pub(super) fn send(&self, shared: &Shared, id: u64, v: Bytes) {
-        let (redirect, proto) = match self.with(id, |s| (s.redirect, s.proto)) {
-            Some(x) => x,
-            None => return,
+        let _ = self.frame_for(shared, id, v, false);
+    }
+
+    /// As `send`; with `keep`, what would go to `id` itself is returned
+    /// instead (for the caller, serving `id`, to queue in order).
+    pub(super) fn frame_for(
+        &self,
+        shared: &Shared,
+        id: u64,
+        v: Bytes,
+        keep: bool,
+    ) -> Option<Bytes> {
+        let (redirect, proto) = self.with(id, |s| (s.redirect, s.proto))?;
+        let out = |shard: usize, target: u64, f: Bytes| {
+            if keep && target == id {
+                return Some(f);
+            }
+            deliver(shared, shard, target, f);
+            None
         };
         let target = if redirect == 0 { id } else { redirect };
         let Some(info) = shared.clients.get(target) else {
@@ -32,9 +48,9 @@ impl Tracking {
             if proto == Proto::Resp3 {
                 let mut f = b">2\r\n$21\r\ntracking-redir-broken\r\n".to_vec();
                 f.extend_from_slice(format!(":{redirect}\r\n").as_bytes());
-                deliver(shared, self.shard, id, Bytes::from(f));
+                return out(self.shard, id, Bytes::from(f));
             }
-            return;
+            return None;
         };
         let resp3 = info.resp.load(Relaxed) == 3;
         let head = if resp3 {
@@ -43,12 +59,12 @@ impl Tracking {
             MESSAGE
         } else {
             // RESP2 and not subscribed: nothing can carry it (as Redis).
-            return;
+            return None;
         };
         let mut f = BytesMut::with_capacity(head.len() + v.len());
         f.extend_from_slice(head);
         f.extend_from_slice(&v);
-        deliver(shared, info.shard, target, f.freeze());
+        out(info.shard, target, f.freeze())
     }
 }
 

@@ -18,12 +18,14 @@
 
 pub mod cmd;
 mod deliver;
+mod invalidate;
 mod memory;
+mod noloop;
+mod track;
 
 use memory::{key_bytes, name_bytes, table_bytes};
 
 pub use deliver::set_current_shard;
-use deliver::value;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -297,134 +299,6 @@ impl Tracking {
         }
     }
 
-    /// `id` writes `keys`: with NOLOOP, their invalidations are its own.
-    /// Only keys whose invalidation would reach it are noted (one it tracks,
-    /// or under one of its prefixes), and returned: each note is taken back
-    /// by the invalidation its write causes, or, if none came (the write
-    /// changed nothing, failed, or two writes made one invalidation), by
-    /// `own_writes_done` once the write's reply is in.
-    pub fn own_writes(&self, id: u64, keys: &[&[u8]]) -> Vec<Box<[u8]>> {
-        let mut noted = Vec::new();
-        if let Some(s) = self.clients.borrow_mut().get_mut(&id)
-            && s.on
-            && s.noloop
-        {
-            let before = s.heap();
-            for &k in keys {
-                let reaches = if s.bcast {
-                    s.prefixes.iter().any(|p| k.starts_with(p))
-                } else {
-                    s.keys.contains(k)
-                };
-                if reaches {
-                    *s.own_writes.entry(Box::from(k)).or_default() += 1;
-                    noted.push(Box::from(k));
-                }
-            }
-            self.heap_changed(before, s.heap());
-        }
-        noted
-    }
-
-    /// The write that noted `keys` (`own_writes`) is answered, and its
-    /// invalidations, sent by Redis before its reply, applied: what is left
-    /// of its notes would otherwise swallow the invalidation of someone
-    /// else's later write (the client would keep a stale value).
-    pub fn own_writes_done(&self, id: u64, keys: &[Box<[u8]>]) {
-        if let Some(s) = self.clients.borrow_mut().get_mut(&id) {
-            let before = s.heap();
-            for k in keys {
-                match s.own_writes.get_mut(k) {
-                    Some(n) if *n > 1 => *n -= 1,
-                    Some(_) => {
-                        s.own_writes.remove(k);
-                    }
-                    None => {}
-                }
-            }
-            self.heap_changed(before, s.heap());
-        }
-    }
-
-    /// Keys changed at Redis (what this thread's tracking stream says):
-    /// every client of this thread that should hear of it does.
-    pub fn invalidate(&self, shared: &Shared, keys: &[&[u8]]) {
-        self.invalidate_keys(shared, keys, true);
-    }
-
-    /// Invalidates `keys` for the default-mode clients that read them, and,
-    /// if `bcast` (a real change, not a table eviction), for the BCAST
-    /// clients whose prefixes they match.
-    fn invalidate_keys(&self, shared: &Shared, keys: &[&[u8]], bcast: bool) {
-        if self.is_empty() {
-            return;
-        }
-        let mut out: Vec<(u64, Bytes)> = Vec::new();
-        {
-            let mut table = self.keys.borrow_mut();
-            let mut clients = self.clients.borrow_mut();
-            for &k in keys {
-                if let Some(ids) = table.remove(k) {
-                    self.totals.keys.fetch_sub(1, Relaxed);
-                    self.totals.items.fetch_sub(ids.len(), Relaxed);
-                    self.heap_changed(key_bytes(k.len(), &ids), 0);
-                    for id in ids {
-                        let Some(s) = clients.get_mut(&id) else { continue };
-                        s.keys.remove(k);
-                        if !s.on || s.bcast || s.own(k) {
-                            continue;
-                        }
-                        out.push((id, value(&[k])));
-                    }
-                }
-            }
-            // BCAST: per client, per prefix, the keys under it (one message
-            // each, as Redis sends them).
-            for (&id, s) in clients.iter_mut().filter(|(_, s)| bcast && s.on && s.bcast) {
-                for p in s.prefixes.clone() {
-                    let hit: Vec<&[u8]> =
-                        keys.iter().copied().filter(|k| k.starts_with(&p) && !s.own(k)).collect();
-                    if !hit.is_empty() {
-                        out.push((id, value(&hit)));
-                    }
-                }
-            }
-        }
-        self.sync_memory();
-        for (id, v) in out {
-            self.send(shared, id, v);
-        }
-    }
-
-    /// Everything changed (FLUSHALL, FLUSHDB, or the tracking stream was
-    /// lost): a null invalidation to every tracking client of this thread.
-    pub fn invalidate_all(&self, shared: &Shared) {
-        let ids: Vec<(u64, Proto)> = {
-            let mut clients = self.clients.borrow_mut();
-            // No single invalidation follows for what NOLOOP clients wrote,
-            // and the table starts again empty (as Redis frees it on a flush).
-            for s in clients.values_mut() {
-                s.own_writes.clear();
-                s.own_writes.shrink_to_fit();
-                s.keys.clear();
-                s.keys.shrink_to_fit();
-            }
-            let mut table = self.keys.borrow_mut();
-            let items: usize = table.values().map(Vec::len).sum();
-            self.totals.keys.fetch_sub(table.len(), Relaxed);
-            self.totals.items.fetch_sub(items, Relaxed);
-            table.clear();
-            table.shrink_to_fit();
-            self.heap.set(clients.values().map(ClientState::heap).sum());
-            clients.iter().filter(|(_, s)| s.on).map(|(&id, s)| (id, s.proto)).collect()
-        };
-        self.sync_memory();
-        for (id, proto) in ids {
-            let null = if proto == Proto::Resp3 { &b"_\r\n"[..] } else { &b"$-1\r\n"[..] };
-            self.send(shared, id, Bytes::from_static(null));
-        }
-    }
-
     /// INFO of this thread's clients: not needed per thread (totals are).
     pub fn totals(&self) -> &TrackingTotals {
         &self.totals
@@ -439,25 +313,6 @@ impl ClientState {
         table_bytes(self.keys.capacity(), std::mem::size_of::<Rc<[u8]>>())
             + table_bytes(self.own_writes.capacity(), std::mem::size_of::<(Box<[u8]>, u32)>())
             + self.prefixes.capacity() * std::mem::size_of::<Bytes>()
-    }
-
-    /// NOLOOP: whether an invalidation of `k` is the client's own write (and
-    /// so not sent); each own write answers for one.
-    fn own(&mut self, k: &[u8]) -> bool {
-        if !self.noloop {
-            return false;
-        }
-        match self.own_writes.get_mut(k) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                true
-            }
-            Some(_) => {
-                self.own_writes.remove(k);
-                true
-            }
-            None => false,
-        }
     }
 }
 
