@@ -168,6 +168,30 @@ impl Conn {
     /// Moves every reply at the head of the queue that has arrived into the
     /// output buffer, applying its effect.
     pub(super) fn drain_ready(&mut self) {
+        self.drain_arrived();
+        self.pushes_past_block();
+    }
+
+    /// A client blocked (BLPOP, XREAD BLOCK, WAIT ...) hears its
+    /// invalidations at once, as from Redis, not once it is unblocked:
+    /// when the blocking command is all that is owed before them (nothing
+    /// else runs while it blocks, so what follows it is pushes), they go out.
+    fn pushes_past_block(&mut self) {
+        if self.pending.len() < 2
+            || !self.pending.iter().skip(1).all(|p| p.effect == Effect::Push)
+            || !self.blocked()
+        {
+            return;
+        }
+        let pushes: Vec<Pending> = self.pending.drain(1..).collect();
+        for p in pushes {
+            if let ReplySlot::Ready(frame) = &p.slot {
+                self.queue_out(frame);
+            }
+        }
+    }
+
+    fn drain_arrived(&mut self) {
         use tokio::sync::oneshot::error::TryRecvError;
         enum Arrived {
             /// A reply, and its upstream round trip (0: not from upstream).
@@ -387,6 +411,7 @@ impl Conn {
             own_noted: None,
             sent: 0,
         });
+        self.pushes_past_block();
     }
 
     /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.
