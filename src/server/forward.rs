@@ -316,11 +316,39 @@ impl Conn {
         conn.set_sink(Some(Sink { tx, owed: Some(self.owed.clone()) }), true);
         self.sink = Some(rx);
         self.info().set_upstream(Some((conn.upstream_id.clone(), conn.addr())));
+        let skip = match self.inband_tracking(pubsub) {
+            Some(tracking) => u32::from(conn.send_relayed(&tracking.frame)),
+            None => 0,
+        };
         conn.send_relayed(&req.frame);
         inc(&self.ctx.counters().forwarded_commands);
         self.info().relayed.store(true, Relaxed);
-        self.relay = Some(Relay { conn, pubsub, awaiting_reset: false });
+        self.relay = Some(Relay { conn, pubsub, awaiting_reset: false, skip });
         true
+    }
+
+    /// A RESP3 subscriber in default tracking mode (served by hotcache)
+    /// reads through its relay from now on, whose replies hotcache does not
+    /// match to requests: Redis tracks those reads on the relay connection
+    /// and sends their invalidations in-band, in order with the replies.
+    /// The CLIENT TRACKING that asks for it (None: not such a client); what
+    /// it read before stays hotcache's to invalidate.
+    fn inband_tracking(&self, pubsub: bool) -> Option<Request> {
+        if !pubsub || self.proto != Proto::Resp3 {
+            return None;
+        }
+        let (optin, optout, noloop) = self
+            .ctx
+            .tracking
+            .with(self.info().id, |s| {
+                (s.on && !s.bcast && s.redirect == 0).then_some((s.optin, s.optout, s.noloop))
+            })
+            .flatten()?;
+        let mut args: Vec<&'static [u8]> = vec![b"CLIENT", b"TRACKING", b"on"];
+        args.extend(optin.then_some(&b"OPTIN"[..]));
+        args.extend(optout.then_some(&b"OPTOUT"[..]));
+        args.extend(noloop.then_some(&b"NOLOOP"[..]));
+        Some(Request::from_args(args.into_iter().map(Bytes::from_static).collect()))
     }
 
     /// A command from a relayed client goes through as is; RESET ends the relay
@@ -346,6 +374,14 @@ impl Conn {
         {
             self.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
             self.info().resp.store(v as u8, Relaxed);
+        }
+        // Tracking turned off goes to Redis (the relay's) and to hotcache's
+        // tables (what the client read before the relay).
+        if let Lookup::Found(c) = &lookup
+            && c.route == Route::Local(cmd::Local::ClientTracking)
+            && req.args.get(2).is_some_and(|a| a.eq_ignore_ascii_case(b"off"))
+        {
+            self.ctx.tracking.disable(self.info().id);
         }
         let req = self.translate_client_ids(&lookup, req);
         let Some(relay) = &mut self.relay else { return true };

@@ -424,3 +424,36 @@ fn a_blocked_client_hears_invalidations_at_once() {
     assert_eq!(t.read_reply(), b"*2\r\n$8\r\nblk:list\r\n$1\r\nx\r\n");
     assert_eq!(t.cmd(&["GET", "blk:k"]), b"$1\r\nw\r\n");
 }
+
+/// A RESP3 client that subscribes is relayed to a connection of its own,
+/// and can still read: those reads are tracked too (they were not: the
+/// value it read while subscribed was never invalidated), in order with
+/// the replies, and tracking off stops it.
+#[test]
+fn a_subscribed_resp3_client_s_reads_are_tracked() {
+    let redis = RedisServer::start();
+    let hc = Hotcache::in_front_of(&redis, 1, &[]);
+    wait_tracking_up(&hc);
+    let mut t = tracking_client(&hc);
+    let mut direct = redis.client();
+    assert_eq!(direct.cmd(&["SET", "sub:before", "v"]), b"+OK\r\n");
+    assert_eq!(direct.cmd(&["SET", "sub:k", "v"]), b"+OK\r\n");
+    assert_eq!(t.cmd(&["GET", "sub:before"]), b"$1\r\nv\r\n");
+    assert_eq!(t.cmd(&["GET", "sub:kept"]), b"_\r\n");
+    assert_eq!(t.cmd(&["SUBSCRIBE", "sub:ch"]), b">3\r\n$9\r\nsubscribe\r\n$6\r\nsub:ch\r\n:1\r\n");
+    assert_eq!(t.cmd(&["GET", "sub:k"]), b"$1\r\nv\r\n");
+    assert_eq!(direct.cmd(&["SET", "sub:k", "w"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), invalidate("sub:k"), "a read while subscribed not tracked");
+    // What it read before subscribing is still tracked.
+    assert_eq!(direct.cmd(&["SET", "sub:before", "w"]), b"+OK\r\n");
+    assert_eq!(t.read_reply(), invalidate("sub:before"));
+    assert_eq!(t.cmd(&["GET", "sub:k"]), b"$1\r\nw\r\n");
+    assert_eq!(t.cmd(&["GET", "sub:before"]), b"$1\r\nw\r\n");
+    assert_eq!(t.cmd(&["CLIENT", "TRACKING", "off"]), b"+OK\r\n");
+    assert_eq!(direct.cmd(&["SET", "sub:k", "x"]), b"+OK\r\n");
+    assert_eq!(direct.cmd(&["SET", "sub:before", "x"]), b"+OK\r\n");
+    assert_eq!(direct.cmd(&["SET", "sub:kept", "x"]), b"+OK\r\n");
+    assert_eq!(direct.cmd(&["PUBLISH", "sub:ch", "m"]), b":1\r\n");
+    // Tracking off: the message is next, no invalidation before it.
+    assert_eq!(t.read_reply(), b">3\r\n$7\r\nmessage\r\n$6\r\nsub:ch\r\n$1\r\nm\r\n");
+}

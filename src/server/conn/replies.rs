@@ -445,6 +445,16 @@ impl Conn {
     pub(super) fn relayed(&mut self, (frame, charge): crate::upstream::Relayed) {
         drop(charge);
         self.drain_ready();
+        if let Some(r) = &mut self.relay
+            && r.skip > 0
+            && frame.first() != Some(&b'>')
+        {
+            r.skip -= 1;
+            if frame.first() == Some(&b'-') {
+                crate::log_limited!(warn, client = self.info().id, error = %String::from_utf8_lossy(&frame).trim_end(), "tracking of a subscriber's reads refused by Redis");
+            }
+            return;
+        }
         let reset =
             self.relay.as_ref().is_some_and(|r| r.awaiting_reset) && &frame[..] == b"+RESET\r\n";
         self.queue_out(&frame);

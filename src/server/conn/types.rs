@@ -178,6 +178,9 @@ pub(in crate::server) struct Relay {
     pub pubsub: bool,
     /// RESET was sent: the relay ends when its `+RESET` comes back.
     pub awaiting_reset: bool,
+    /// Replies (not pushes) of hotcache's own to drop before the client's:
+    /// the CLIENT TRACKING that `start_relay` sent first.
+    pub skip: u32,
 }
 
 /// How the tracking socket must be synced before the next hit.
