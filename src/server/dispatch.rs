@@ -23,17 +23,9 @@ impl Conn {
     /// waits for earlier replies (it is kept as `stalled`), or the client is closing.
     pub(super) fn dispatch(&mut self, req: Request) -> bool {
         let go_on = self.route(req);
-        if !self.unsure.is_empty() {
-            let keys = std::mem::take(&mut self.unsure);
-            // Dispatched (not waiting to be): the invalidation follows its
-            // reply, before the replies of what the client sent next.
-            let id = self.info().id;
-            if self.stalled.is_none()
-                && let Some(own) = self.ctx.tracking.unsure(&self.ctx.shared, id, &keys)
-            {
-                self.queue_push(own);
-            }
-        }
+        // Taken by the reply the command queued (see `Pending::unsure`), or
+        // it waits to be dispatched again and notes them again then.
+        self.unsure = None;
         go_on
     }
 

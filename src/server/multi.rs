@@ -50,6 +50,9 @@ impl Conn {
             elements.push(rest.slice(..len));
             rest = rest.slice(len..);
         }
+        // CLIENT CACHING run here lasts to the end of the transaction, as
+        // in Redis, not into the next command.
+        let caching = locals.iter().any(|q| q.local == Local::ClientCaching);
         let total = elements.len() + locals.len();
         let mut out = BytesMut::with_capacity(frame.len() + 64 * locals.len());
         out.extend_from_slice(format!("*{total}\r\n").as_bytes());
@@ -63,6 +66,9 @@ impl Conn {
             } else if let Some(e) = from_redis.next() {
                 out.extend_from_slice(&e);
             }
+        }
+        if caching {
+            self.ctx.tracking.command_done(self.info().id);
         }
         out.freeze()
     }

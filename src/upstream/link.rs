@@ -119,11 +119,12 @@ impl Link {
         }
     }
 
-    /// Sends one part of a multi-command request.
+    /// Sends one part of a client's multi-command request (up to twice
+    /// `upstream-max-inflight`, see `PipeConn::push_for_client`).
     pub fn send_part(&self, req: &Request, parts: &Rc<dyn Parts>, index: usize) {
         match self {
             Link::Pipe(conn) => {
-                conn.push(&req.frame, Waiter::Part(parts.clone(), index), After::Nothing)
+                conn.push_for_client(&req.frame, Waiter::Part(parts.clone(), index))
             }
             Link::Embedded(origin, proto) => {
                 parts.part(index, run_embedded(origin, *proto, &req.args))

@@ -335,6 +335,26 @@ fn reads_in_multi_are_tracked_when_exec_runs_them() {
     }
     assert_eq!(o.read_reply(), invalidate("tx:a"));
     assert_eq!(o.read_reply(), invalidate("tx:b"));
+
+    // CLIENT CACHING queued in the transaction holds there (OPTIN: its
+    // reads are tracked), and not after it (OPTOUT: CACHING no queued, the
+    // read after EXEC is tracked).
+    assert_eq!(o.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(o.cmd(&["CLIENT", "CACHING", "yes"]), b"+QUEUED\r\n");
+    assert_eq!(o.cmd(&["GET", "tx:d"]), b"+QUEUED\r\n");
+    assert_eq!(o.cmd(&["EXEC"]), b"*2\r\n+OK\r\n_\r\n");
+    let mut out = hc.client();
+    assert!(out.cmd_str(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(out.cmd(&["CLIENT", "TRACKING", "on", "OPTOUT"]), b"+OK\r\n");
+    assert_eq!(out.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(out.cmd(&["CLIENT", "CACHING", "no"]), b"+QUEUED\r\n");
+    assert_eq!(out.cmd(&["EXEC"]), b"*1\r\n+OK\r\n");
+    assert_eq!(out.cmd(&["GET", "tx:e"]), b"_\r\n");
+    for k in ["tx:d", "tx:e"] {
+        assert_eq!(direct.cmd(&["SET", k, "y"]), b"+OK\r\n");
+    }
+    assert_eq!(o.read_reply(), invalidate("tx:d"), "a read after CACHING yes in MULTI");
+    assert_eq!(out.read_reply(), invalidate("tx:e"), "a read after a MULTI with CACHING no");
 }
 
 /// RESET turns tracking off, as Redis's: a client that says HELLO 3 again
@@ -374,6 +394,23 @@ fn reads_while_the_stream_is_down_are_not_kept() {
     let mut direct = redis.client();
     assert_eq!(direct.cmd(&["SET", "down:k", "v"]), b"+OK\r\n");
     assert_eq!(t.cmd(&["GET", "down:k"]), b"$1\r\nv\r\n");
+    // A BCAST client, and a RESP2 one redirecting to a subscriber.
+    let mut b = hc.client();
+    assert!(b.cmd_str(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(b.cmd(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "down:"]), b"+OK\r\n");
+    let mut sub = hc.client();
+    let sub_id = String::from_utf8_lossy(&sub.cmd(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim_end()
+        .to_string();
+    assert!(sub.cmd_str(&["SUBSCRIBE", "__redis__:invalidate"]).contains("subscribe"));
+    let mut r = hc.client();
+    assert_eq!(r.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &sub_id]), b"+OK\r\n");
+    // (Its protocol's shared connection up before Redis takes no more.)
+    assert_eq!(r.cmd(&["GET", "down:warm"]), b"$-1\r\n");
+    let message = |keys: &str| {
+        format!("*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n{keys}").into_bytes()
+    };
     // No new connection from now on: the stream, once killed, stays down.
     let connected = redis_clients(&redis) - 1;
     let max = (connected - 1).to_string();
@@ -387,6 +424,8 @@ fn reads_while_the_stream_is_down_are_not_kept() {
         .to_string();
     assert_eq!(direct.cmd(&["CLIENT", "KILL", "ID", &id]), b":1\r\n");
     assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(b.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(sub.read_reply(), message("$-1\r\n"));
     wait_until(Duration::from_secs(10), "hotcache's tracking down", || {
         admin.cmd_str(&["INFO", "hotcache"]).contains("cache_tracking:down")
     });
@@ -395,9 +434,20 @@ fn reads_while_the_stream_is_down_are_not_kept() {
     assert_eq!(t.read_reply(), b"$1\r\nv\r\n");
     assert_eq!(t.read_reply(), invalidate("down:k"), "a read while the stream is down kept");
     assert_eq!(t.read_reply(), b"+PONG\r\n");
+    // BCAST: a key under its prefix, after the reply.
+    b.send(&encode(&["GET", "down:b"]));
+    b.send(&encode(&["PING"]));
+    assert_eq!(b.read_reply(), b"_\r\n");
+    assert_eq!(b.read_reply(), invalidate("down:b"), "a BCAST read while the stream is down kept");
+    assert_eq!(b.read_reply(), b"+PONG\r\n");
+    // REDIRECT: to the subscriber, once the read is answered.
+    assert_eq!(r.cmd(&["GET", "down:r"]), b"$-1\r\n");
+    assert_eq!(sub.read_reply(), message("*1\r\n$6\r\ndown:r\r\n"));
     // Back: a null invalidation, and tracking as before.
     assert_eq!(direct.cmd(&["CONFIG", "SET", "maxclients", "10000"]), b"+OK\r\n");
     assert_eq!(t.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(b.read_reply(), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(sub.read_reply(), message("$-1\r\n"));
     wait_tracking_up(&hc);
     assert_eq!(t.cmd(&["GET", "down:k"]), b"$1\r\nv\r\n");
     assert_eq!(direct.cmd(&["SET", "down:k", "w"]), b"+OK\r\n");

@@ -77,6 +77,9 @@ impl Conn {
             Ok(l) => l,
             Err(e) => return self.reply_raw(e),
         };
+        if let Some(refusal) = self.over_share(&link) {
+            return self.reply_raw(refusal);
+        }
         let shared = &ctx.shared.cache;
         let tracking = shared.tracking_now();
         let mut fills = Vec::new();

@@ -150,7 +150,10 @@ impl Conn {
         for (i, (slot, sub)) in subs.iter().enumerate() {
             let route = Dest { slot: Some(*slot), read };
             match self.ctx.upstream.shared_for(&self.who, self.proto, self.affinity, route) {
-                Ok(link) => link.send_part(sub, &parts.0, i),
+                Ok(link) => match self.over_share(&link) {
+                    Some(refusal) => parts.0.failed(i, refusal),
+                    None => link.send_part(sub, &parts.0, i),
+                },
                 Err(e) => parts.0.failed(i, e),
             }
         }
@@ -169,7 +172,10 @@ impl Conn {
         let parts = self.gather(merge, Vec::new(), 0, after, masters.len());
         for (i, addr) in masters.iter().enumerate() {
             match self.ctx.upstream.shared_at(&self.who, self.proto, self.affinity, addr) {
-                Ok(link) => link.send_part(&req, &parts.0, i),
+                Ok(link) => match self.over_share(&link) {
+                    Some(refusal) => parts.0.failed(i, refusal),
+                    None => link.send_part(&req, &parts.0, i),
+                },
                 Err(e) => parts.0.failed(i, e),
             }
         }

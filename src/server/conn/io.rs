@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::stream::TlsRead;
-use super::{ClientStream, Conn, MAX_PENDING, MAX_UPSTREAM_BYTES, NeedSync, ReplySlot, Wake, lost};
+use super::{ClientStream, Conn, MAX_PENDING, NeedSync, ReplySlot, Wake, lost};
 use crate::stats::{add, inc};
 
 /// Pending-reply slots an idle client keeps (see `wait`): a pipeline of this
@@ -39,7 +39,7 @@ impl Conn {
             && !self.draining
             && self.stalled.is_none()
             && self.pending.len() < MAX_PENDING
-            && self.upstream_bytes < MAX_UPSTREAM_BYTES;
+            && !self.upstream_full();
         // TLS records (the handshake's, or replies already encrypted) wait too.
         let want_write = !self.out.is_empty() || self.stream.has_records();
         let idle = if self.config.timeout > 0

@@ -124,8 +124,8 @@ pub(super) struct Conn {
     /// What `track_tx` holds, counted as `tracking::cmd` caps it.
     pub track_tx_bytes: usize,
     /// Keys the command being dispatched read while hotcache's tracking
-    /// stream is down: invalidated for the client right after its reply.
-    pub unsure: Vec<Box<[u8]>>,
+    /// stream is down, taken by its place in the reply queue.
+    pub unsure: Option<Box<[Box<[u8]>]>>,
     /// What the last socket read implies for the tracking check.
     pub last_read: NeedSync,
     /// The time of the current batch of input (one clock read per batch).
@@ -219,7 +219,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         own_noted_tx: Vec::new(),
         track_tx: Vec::new(),
         track_tx_bytes: 0,
-        unsure: Vec::new(),
+        unsure: None,
         reply_mode: ReplyMode::On,
         closing: false,
         draining: false,
@@ -443,7 +443,7 @@ impl Conn {
         while !self.closing
             && self.stalled.is_none()
             && self.pending.len() < MAX_PENDING
-            && self.upstream_bytes < MAX_UPSTREAM_BYTES
+            && !self.upstream_full()
             && !self.owed.is_over()
             && !self.blocked()
         {
@@ -476,6 +476,14 @@ impl Conn {
         }
         self.turn_input += start.saturating_sub(self.rbuf.len());
         self.info().qbuf.store(self.rbuf.len(), Relaxed);
+    }
+
+    /// `MAX_UPSTREAM_BYTES` of the client's requests wait upstream: those
+    /// not answered yet, or, relayed (its replies are not matched to its
+    /// requests), those not yet written to Redis.
+    fn upstream_full(&self) -> bool {
+        self.upstream_bytes >= MAX_UPSTREAM_BYTES
+            || self.relay.as_ref().is_some_and(|r| r.conn.unwritten() >= MAX_UPSTREAM_BYTES)
     }
 
     /// The output buffer limits of the client's class (Redis's `getClientType`:

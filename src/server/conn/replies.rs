@@ -65,6 +65,7 @@ impl Conn {
             charge,
             own_noted: self.own_noted.take(),
             sent,
+            unsure: self.unsure.take(),
         });
     }
 
@@ -178,15 +179,17 @@ impl Conn {
     /// else runs while it blocks, so what follows it is pushes), they go out.
     fn pushes_past_block(&mut self) {
         if self.pending.len() < 2
-            || !self.pending.iter().skip(1).all(|p| p.effect == Effect::Push)
             || !self.blocked()
+            || !self.pending.iter().skip(1).all(|p| p.effect == Effect::Push)
         {
             return;
         }
         let pushes: Vec<Pending> = self.pending.drain(1..).collect();
         for p in pushes {
-            if let ReplySlot::Ready(frame) = &p.slot {
-                self.queue_out(frame);
+            let Pending { slot, charge, .. } = p;
+            drop(charge);
+            if let ReplySlot::Ready(frame) = slot {
+                self.queue_out(&frame);
             }
         }
     }
@@ -360,6 +363,11 @@ impl Conn {
         if !p.silent {
             self.queue_out(&frame);
         }
+        if let Some(keys) = p.unsure.take()
+            && let Some(own) = self.ctx.tracking.unsure(&self.ctx.shared, self.info().id, &keys)
+        {
+            self.queue_out(&own);
+        }
         self.maybe_release();
     }
 
@@ -410,6 +418,7 @@ impl Conn {
             charge,
             own_noted: None,
             sent: 0,
+            unsure: None,
         });
         self.pushes_past_block();
     }

@@ -77,6 +77,9 @@ pub(in crate::server) struct Pending {
     pub own_noted: Option<Box<[Box<[u8]>]>>,
     /// Its request's bytes, counted in `Conn::upstream_bytes` until answered.
     pub sent: usize,
+    /// Keys it read while hotcache's tracking stream was down: invalidated
+    /// right after its reply (nothing could tell the client of a change).
+    pub unsure: Option<Box<[Box<[u8]>]>>,
 }
 
 /// A request that may be sent again if its upstream connection fails (rule 7:

@@ -12,15 +12,28 @@ use crate::protocol::Proto;
 use crate::server::Shared;
 
 impl Tracking {
-    /// `id` read `keys` while hotcache's tracking stream is down: nothing
-    /// would tell it of their changes, so those it now tracks are
-    /// invalidated for it at once. Returns the invalidation if it goes to
-    /// `id` itself (the caller queues it right behind the read's reply).
+    /// `id` read `keys` while hotcache's tracking stream was down: nothing
+    /// would tell it of their changes, so those it tracks (or whose changes
+    /// its prefixes cover, BCAST) are invalidated for it, once the read is
+    /// answered. Returns the invalidation if it goes to `id` itself (the
+    /// caller writes it right behind the read's reply); a REDIRECT target
+    /// gets it on its own connection.
     pub fn unsure(&self, shared: &Shared, id: u64, keys: &[Box<[u8]>]) -> Option<Bytes> {
         let mut gone: Vec<&[u8]> = Vec::new();
         {
             let mut clients = self.clients.borrow_mut();
             let s = clients.get_mut(&id)?;
+            if !s.on {
+                return None;
+            }
+            if s.bcast {
+                // Under its prefixes: Redis would tell it of any change.
+                gone.extend(
+                    keys.iter()
+                        .filter(|k| s.prefixes.iter().any(|p| k.starts_with(p)))
+                        .map(|k| &k[..]),
+                );
+            }
             let mut table = self.keys.borrow_mut();
             let before = s.heap();
             for k in keys {

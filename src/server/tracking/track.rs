@@ -35,9 +35,19 @@ impl Conn {
                 let named: Vec<&[u8]> = reads.iter().map(|k| &k[..]).collect();
                 let max =
                     usize::try_from(self.config.tracking_table_max_keys).unwrap_or(usize::MAX);
+                // A CLIENT CACHING queued in the transaction runs when EXEC's
+                // reply is in (`splice_exec`), after this: its reads are all
+                // remembered (a superset of what Redis tracks: at worst an
+                // invalidation the client did not need).
+                let caching_queued = self.dedicated.as_ref().is_some_and(|d| {
+                    d.tx_locals.iter().any(|q| q.local == crate::cmd::Local::ClientCaching)
+                });
+                if caching_queued {
+                    self.ctx.tracking.with(id, |s| s.caching = s.optin);
+                }
                 self.ctx.tracking.remember(&self.ctx.shared, id, &named, max);
                 if self.ctx.shared.cache.tracking_now().is_none() {
-                    self.unsure = reads;
+                    self.unsure = Some(reads.into_boxed_slice());
                 }
             }
         }
@@ -82,7 +92,7 @@ impl Conn {
                 // No stream, no invalidation of what it read: it hears at
                 // once that the value cannot be kept.
                 if self.ctx.shared.cache.tracking_now().is_none() {
-                    self.unsure.extend(named.iter().map(|&k| Box::from(k)));
+                    self.unsure = Some(named.iter().map(|&k| Box::from(k)).collect());
                 }
             }
             if write {

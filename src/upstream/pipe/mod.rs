@@ -287,6 +287,11 @@ impl PipeConn {
         self.push_hops(frame, waiter, After::Nothing, (Hold::Timed, cap), 0, Instant::now());
     }
 
+    /// Bytes queued and not yet written to Redis.
+    pub fn unwritten(&self) -> usize {
+        self.inner.borrow().wbuf.len()
+    }
+
     /// True if `n` more requests fit under `upstream-max-inflight`.
     pub fn has_room(&self, n: usize) -> bool {
         let inner = self.inner.borrow();
