@@ -161,6 +161,13 @@ pub struct Command {
     /// while one runs, Redis's silence is that command, not a stalled node
     /// (see `resilience::health`), and it is not bounded by upstream-timeout.
     pub long: bool,
+    /// Its cost grows with the data (SORT, SUNION, LRANGE, HGETALL, ZRANGE
+    /// ...: a read or write Redis does not flag `fast`, but the few common
+    /// writes in `QUICK`): bounded by upstream-timeout, but while one is in
+    /// flight Redis's silence to a stall check is that command, not a
+    /// stalled node (one client's big SORT must not open the breaker for
+    /// everyone, rule 10).
+    pub slow: bool,
 }
 
 impl Command {
@@ -306,6 +313,12 @@ static WRITES_ALL: &[&str] = &["eval", "evalsha", "fcall", "debug"];
 /// Commands that may hold Redis for long, beside scripts (see `Command::long`).
 static LONG: &[&str] = &["keys", "flushall", "flushdb", "debug", "save", "bgrewriteaof", "migrate"];
 
+/// Writes Redis does not flag `fast` that cost little at the sizes they
+/// are used with: not `slow`, so a stopped Redis is still found within
+/// `upstream-stall-timeout` under a write load.
+static QUICK: &[&str] =
+    &["set", "setex", "psetex", "mset", "msetnx", "del", "setbit", "setrange", "rename", "lset"];
+
 /// hotcache's own commands.
 pub static HOTCACHE_COMMANDS: &[CommandDef] = &[
     CommandDef::new("hotkeys", -1, F::READONLY | F::LOADING | F::STALE, [0, 0, 0], &[], &[]),
@@ -341,5 +354,8 @@ pub(super) fn command(id: u16, def: &'static CommandDef) -> Command {
         cacheable: find(CACHEABLE, def.name).unwrap_or(Cacheable::No),
         cluster: find(CLUSTER, def.name).unwrap_or(ClusterRun::BySlot),
         long: LONG.contains(&def.name),
+        slow: !def.has(flags::FAST)
+            && (def.has(flags::READONLY) || def.has(flags::WRITE))
+            && !QUICK.contains(&def.name),
     }
 }

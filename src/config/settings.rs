@@ -167,8 +167,9 @@ settings! {
     /// before hotcache checks the node with a PING on a connection of its own;
     /// a node that does not answer that PING within as long again is stalled:
     /// its breaker opens and requests waiting on it fail at once, instead of
-    /// each waiting out `upstream-timeout`. A node running a script sent through
-    /// hotcache is busy, not stalled. 0 turns the check off.
+    /// each waiting out `upstream-timeout`. A node running a script, or a
+    /// command whose cost grows with the data (SORT, SUNION, LRANGE, HGETALL
+    /// ...), sent through hotcache is busy, not stalled. 0 turns the check off.
     upstream_stall_timeout: u64 = 1000, "upstream-stall-timeout", runtime: true, range: 0..=3600000;
     /// Most requests waiting for replies on one upstream connection; past it,
     /// requests fail at once instead of queueing without bound: those of

@@ -41,6 +41,12 @@ pub struct Health {
     /// Scripts, functions and long commands sent through hotcache and not
     /// answered yet.
     scripts: AtomicUsize,
+    /// Commands whose cost grows with the data (`Hold::Slow`) sent and not
+    /// answered yet: the node's silence may be one of them too.
+    slow: AtomicUsize,
+    /// A script or slow command was in flight when the running check began
+    /// (it may be answered, and Redis still behind on the check's PING).
+    busy_at_claim: AtomicBool,
     /// When the node last answered BUSY (ms since `epoch` + 1, 0: not lately).
     busy_at: AtomicU64,
     /// Its latest HELLO reply per protocol version (RESP2, RESP3): what
@@ -56,6 +62,8 @@ impl Default for Health {
             stalled: AtomicBool::new(false),
             answered_at: AtomicU64::new(0),
             scripts: AtomicUsize::new(0),
+            slow: AtomicUsize::new(0),
+            busy_at_claim: AtomicBool::new(false),
             busy_at: AtomicU64::new(0),
             hello: Mutex::new([None, None]),
         }
@@ -100,17 +108,27 @@ impl Health {
         if answered != 0 && self.now_ms().saturating_sub(answered) < every.as_millis() as u64 {
             return false;
         }
-        self.probing.compare_exchange(false, true, Relaxed, Relaxed).is_ok()
+        let claimed = self.probing.compare_exchange(false, true, Relaxed, Relaxed).is_ok();
+        if claimed {
+            self.busy_at_claim.store(self.busy(), Relaxed);
+        }
+        claimed
+    }
+
+    /// A script or a slow command of hotcache's is in flight on the node.
+    fn busy(&self) -> bool {
+        self.scripts.load(Relaxed) > 0 || self.slow.load(Relaxed) > 0
     }
 
     /// The check claimed by `claim_check` ended: answered or not. Returns the
-    /// verdict (an unanswered check while a script runs is `Busy`).
+    /// verdict (an unanswered check while a script or a slow command runs
+    /// is `Busy`).
     pub fn checked(&self, answered: bool) -> Verdict {
         let verdict = if answered {
             self.answered_at.store(self.now_ms(), Relaxed);
             self.stalled.store(false, Relaxed);
             Verdict::Alive
-        } else if self.scripts.load(Relaxed) > 0 {
+        } else if self.busy_at_claim.load(Relaxed) || self.busy() {
             Verdict::Busy
         } else {
             self.stalled.store(true, Relaxed);
@@ -122,11 +140,12 @@ impl Health {
 
     /// A script was sent (`started`) or answered or failed (not `started`).
     pub fn script(&self, started: bool) {
-        if started {
-            self.scripts.fetch_add(1, Relaxed);
-        } else {
-            let _ = self.scripts.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
-        }
+        count(&self.scripts, started);
+    }
+
+    /// A slow command (`Hold::Slow`) was sent, or answered or failed.
+    pub fn slow(&self, started: bool) {
+        count(&self.slow, started);
     }
 
     /// A connection's handshake got this HELLO reply.
@@ -172,6 +191,15 @@ impl Health {
         }
         let at = self.busy_at.load(Relaxed);
         at != 0 && self.now_ms().saturating_sub(at) < BUSY_MEMORY.as_millis() as u64
+    }
+}
+
+/// One more (`up`) or one less, never below zero.
+fn count(n: &AtomicUsize, up: bool) {
+    if up {
+        n.fetch_add(1, Relaxed);
+    } else {
+        let _ = n.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
     }
 }
 

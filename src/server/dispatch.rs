@@ -80,6 +80,7 @@ impl Conn {
         // So may any command with a huge number of arguments (an MGET of a
         // million keys keeps Redis busy for a while on a loaded machine).
         self.long = matches!(&lookup, Lookup::Found(c) if c.long) || req.args.len() > LONG_ARGS;
+        self.slow = matches!(&lookup, Lookup::Found(c) if c.slow);
         self.retry_kind = match &lookup {
             Lookup::Found(c) if c.def.has(flags::READONLY) && c.route == Route::Shared => {
                 RetryKind::Read

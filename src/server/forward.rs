@@ -78,7 +78,13 @@ impl Conn {
             kind => Some(Retry::new(&req.frame, self.dest, kind == RetryKind::Read)),
         };
         // A command that may hold Redis for long waits as a script does.
-        let hold = if self.long { Hold::Script } else { Hold::Timed };
+        let hold = if self.long {
+            Hold::Script
+        } else if self.slow {
+            Hold::Slow
+        } else {
+            Hold::Timed
+        };
         let slot = link.send_with(
             &req,
             after,

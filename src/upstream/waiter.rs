@@ -86,6 +86,10 @@ pub enum Hold {
     /// lets it, and while it runs, the node's silence is Redis busy with it,
     /// not a dead node.
     Script,
+    /// A command whose cost grows with the data (`Command::slow`): bounded
+    /// by `upstream-timeout` as `Timed`, but while it is in flight the
+    /// node's silence to a stall check is Redis busy with it.
+    Slow,
 }
 
 /// What a client waiting on an upstream reply receives.

@@ -143,6 +143,8 @@ pub(super) struct Conn {
     pub retry_kind: RetryKind,
     /// The command being dispatched may hold Redis for long (set by dispatch).
     pub long: bool,
+    /// Its cost grows with the data (`Command::slow`, set by dispatch).
+    pub slow: bool,
     /// Where the command being dispatched goes (its cluster slot; set by dispatch).
     pub dest: crate::upstream::Dest,
     /// A MULTI not yet sent: with a cluster, its node is the one of the first
@@ -235,6 +237,7 @@ pub(super) async fn serve(ctx: &Rc<ThreadCtx>, stream: ClientStream, reg: Regist
         exec_splices: VecDeque::new(),
         retry_kind: RetryKind::No,
         long: false,
+        slow: false,
         dest: crate::upstream::Dest::default(),
         cluster_multi: None,
         route_epoch: 0,

@@ -81,7 +81,7 @@ impl PipeConn {
             let waited = {
                 let inner = self.inner.borrow();
                 match inner.inflight.front() {
-                    Some(f) if f.hold == Hold::Timed => {
+                    Some(f) if matches!(f.hold, Hold::Timed | Hold::Slow) => {
                         let since = f.sent.max(self.progress.get());
                         Some(since.elapsed())
                     }
@@ -275,9 +275,7 @@ impl PipeConn {
                     inner.inflight.shrink_to(INFLIGHT_KEPT);
                 }
                 drop(inner);
-                if hold == Hold::Script {
-                    self.script(false);
-                }
+                self.busy(hold, false);
                 let rtt_ns = now.saturating_duration_since(sent).as_nanos() as u64;
                 if let Some(n) = self.ctx.node() {
                     n.rtt.record(rtt_ns);

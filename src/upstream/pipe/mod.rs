@@ -217,9 +217,7 @@ impl PipeConn {
         };
         self.outstanding.set(0);
         for f in waiting {
-            if f.hold == Hold::Script {
-                self.script(false);
-            }
+            self.busy(f.hold, false);
             // Never sent: nothing was written, nothing to invalidate again.
             match f.waiter {
                 Waiter::Reply(tx) => tx.send(Reply::ok(reply.clone())),
@@ -348,9 +346,7 @@ impl PipeConn {
         inner.inflight.push_back(Inflight { waiter, after, sent: now, hold, frame, hops, len });
         self.outstanding.set(self.outstanding.get() + 1);
         drop(inner);
-        if hold == Hold::Script {
-            self.script(true);
-        }
+        self.busy(hold, true);
         if was_empty {
             self.wake_writer.notify_one();
         }
@@ -410,9 +406,7 @@ impl PipeConn {
         self.outstanding.set(0);
         drop(inner);
         for (i, f) in failed.into_iter().enumerate() {
-            if f.hold == Hold::Script {
-                self.script(false);
-            }
+            self.busy(f.hold, false);
             // The write may or may not have run: invalidate as if it had.
             f.after.apply(&self.ctx.epochs);
             fail_waiter(f.waiter, error.clone(), i >= handed);
@@ -424,9 +418,14 @@ impl PipeConn {
 
     /// A script was sent on this connection, or ended (answered or failed):
     /// the node's count of running scripts.
-    fn script(&self, started: bool) {
-        if let Some(b) = &self.ctx.breaker {
-            b.health.script(started);
+    /// A request that keeps Redis busy (a script, a slow command) was sent
+    /// (`started`), or answered or failed: counted for the stall check.
+    pub(super) fn busy(&self, hold: Hold, started: bool) {
+        let Some(b) = &self.ctx.breaker else { return };
+        match hold {
+            Hold::Script => b.health.script(started),
+            Hold::Slow => b.health.slow(started),
+            Hold::Timed | Hold::Blocking => {}
         }
     }
 

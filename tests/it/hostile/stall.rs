@@ -94,3 +94,50 @@ fn a_long_command_through_hotcache_is_not_a_stall() {
     let info = b.cmd_str(&["INFO", "hotcache"]);
     assert!(info.contains("breaker_opens:0"), "{info}");
 }
+
+/// A command whose cost grows with the data (here a SORT of two million
+/// elements, about a second of Redis's time) is Redis busy, not a stall, as
+/// a long command is: it and a read behind it are answered, and the breaker
+/// stays closed (it opened: one client's big SORT failed everyone's
+/// requests, rule 10). upstream-timeout still bounds it.
+#[test]
+fn a_slow_command_is_not_a_stall() {
+    let redis = RedisServer::start();
+    let mut direct = RawClient::connect(redis.port);
+    direct.set_timeout(Duration::from_secs(60));
+    let fill = "for i = 1, 2000000 do redis.call('RPUSH', KEYS[1], i) end";
+    assert_eq!(direct.cmd(&["EVAL", fill, "1", "big"]), b"$-1\r\n");
+    let hc = Hotcache::in_front_of(
+        &redis,
+        1,
+        &["--upstream-stall-timeout", "200", "--upstream-timeout", "60000"],
+    );
+    let mut a = hc.client();
+    let mut b = hc.client();
+    a.set_timeout(Duration::from_secs(60));
+    b.set_timeout(Duration::from_secs(60));
+    assert_eq!(b.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    let sort = encode(&["SORT", "big", "ALPHA", "LIMIT", "0", "1"]);
+    // Wait until Redis is inside the SORT (it answers nobody then); if it
+    // is over before this thread looks, take its reply and sort again.
+    let mut busy = false;
+    for _attempt in 0..5 {
+        a.send(&sort);
+        let mut probe = RawClient::connect(redis.port);
+        probe.set_timeout(Duration::from_millis(100));
+        let deadline = Instant::now() + Duration::from_millis(1000);
+        while !busy && Instant::now() < deadline {
+            busy = probe.try_cmd(&["PING"]).is_err();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if busy {
+            break;
+        }
+        assert_eq!(a.read_reply(), b"*1\r\n$1\r\n1\r\n");
+    }
+    assert!(busy, "Redis never seen inside the SORT in 5 tries");
+    assert_eq!(b.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(a.read_reply(), b"*1\r\n$1\r\n1\r\n");
+    let info = b.cmd_str(&["INFO", "hotcache"]);
+    assert!(info.contains("breaker_opens:0"), "{info}");
+}
