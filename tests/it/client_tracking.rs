@@ -454,27 +454,6 @@ fn reads_while_the_stream_is_down_are_not_kept() {
     assert_eq!(t.read_reply(), invalidate("down:k"));
 }
 
-/// A client blocked in BLPOP hears its invalidations while it blocks, as
-/// from Redis (they waited behind the BLPOP's reply, for as long as it
-/// blocked, while the client's cache could be read by its other users).
-#[test]
-fn a_blocked_client_hears_invalidations_at_once() {
-    let redis = RedisServer::start();
-    let hc = Hotcache::in_front_of(&redis, 1, &[]);
-    wait_tracking_up(&hc);
-    let mut t = tracking_client(&hc);
-    let mut direct = redis.client();
-    assert_eq!(direct.cmd(&["SET", "blk:k", "v"]), b"+OK\r\n");
-    assert_eq!(t.cmd(&["GET", "blk:k"]), b"$1\r\nv\r\n");
-    t.send(&encode(&["BLPOP", "blk:list", "0"]));
-    wait_until(Duration::from_secs(10), "BLPOP blocked at Redis", || redis.blocked_clients() == 1);
-    assert_eq!(direct.cmd(&["SET", "blk:k", "w"]), b"+OK\r\n");
-    assert_eq!(t.read_reply(), invalidate("blk:k"), "the invalidation waited for BLPOP");
-    assert_eq!(direct.cmd(&["RPUSH", "blk:list", "x"]), b":1\r\n");
-    assert_eq!(t.read_reply(), b"*2\r\n$8\r\nblk:list\r\n$1\r\nx\r\n");
-    assert_eq!(t.cmd(&["GET", "blk:k"]), b"$1\r\nw\r\n");
-}
-
 /// A RESP3 client that subscribes is relayed to a connection of its own,
 /// and can still read: those reads are tracked too (they were not: the
 /// value it read while subscribed was never invalidated), in order with

@@ -169,32 +169,6 @@ impl Conn {
     /// Moves every reply at the head of the queue that has arrived into the
     /// output buffer, applying its effect.
     pub(super) fn drain_ready(&mut self) {
-        self.drain_arrived();
-        self.pushes_past_block();
-    }
-
-    /// A client blocked (BLPOP, XREAD BLOCK, WAIT ...) hears its
-    /// invalidations at once, as from Redis, not once it is unblocked:
-    /// when the blocking command is all that is owed before them (nothing
-    /// else runs while it blocks, so what follows it is pushes), they go out.
-    fn pushes_past_block(&mut self) {
-        if self.pending.len() < 2
-            || !self.blocked()
-            || !self.pending.iter().skip(1).all(|p| p.effect == Effect::Push)
-        {
-            return;
-        }
-        let pushes: Vec<Pending> = self.pending.drain(1..).collect();
-        for p in pushes {
-            let Pending { slot, charge, .. } = p;
-            drop(charge);
-            if let ReplySlot::Ready(frame) = slot {
-                self.queue_out(&frame);
-            }
-        }
-    }
-
-    fn drain_arrived(&mut self) {
         use tokio::sync::oneshot::error::TryRecvError;
         enum Arrived {
             /// A reply, and its upstream round trip (0: not from upstream).
@@ -420,7 +394,6 @@ impl Conn {
             sent: 0,
             unsure: None,
         });
-        self.pushes_past_block();
     }
 
     /// Translates a Redis client id in a CLIENT GETREDIR reply to hotcache's.
