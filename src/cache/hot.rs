@@ -178,8 +178,10 @@ mod tests {
 
     #[test]
     fn hot_key_rates() {
-        let t0 = Instant::now();
         let mut h = HotKeys::new(16, Duration::from_secs(1));
+        // The window's own start: a clock read before `new` may be more than
+        // the test's margins earlier on a loaded machine.
+        let t0 = h.cur_start;
         for i in 0..10_000u32 {
             h.record(b"hot", t0);
             h.record(format!("cold{}", i % 5000).as_bytes(), t0);
@@ -203,8 +205,11 @@ mod tests {
         assert_eq!(HotKeys::step_for(2 * SAMPLE_FROM, w), 2);
         assert_eq!(HotKeys::step_for(3 * SAMPLE_FROM, w), 2);
         assert_eq!(HotKeys::step_for(1000 * SAMPLE_FROM, w), MAX_STEP);
-        let t0 = Instant::now();
         let mut h = HotKeys::new(16, w);
+        // Not a clock read before `new`: a `new` that took over a
+        // millisecond (a loaded machine) left `t0 + 1001 ms` inside the first
+        // window, and the step unchanged (loop run 1 on 9814556).
+        let t0 = h.cur_start;
         // A busy window: the next one samples.
         for i in 0..(4 * SAMPLE_FROM) {
             h.record(format!("k{}", i % 100).as_bytes(), t0);

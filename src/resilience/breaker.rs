@@ -329,15 +329,17 @@ mod tests {
 
     #[test]
     fn lost_probes_do_not_keep_it_half_open() {
-        let b = breaker(20);
+        // An open time far above a scheduling delay: the third allow() must
+        // come within it of the first two on a loaded machine too.
+        let b = breaker(500);
         for _ in 0..3 {
             b.failure();
         }
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(Duration::from_millis(510));
         assert!(b.allow() && b.allow());
         assert!(!b.allow());
         // Neither probe reported back; after another open time it probes again.
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(Duration::from_millis(510));
         assert!(b.allow());
     }
 
